@@ -1,0 +1,90 @@
+"""Shared fixtures: real footage from ../shared, the real YOLOv8n checkpoint, short clips cut from them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+# Before anything imports Ultralytics: never install or download behind our back, no Qt display.
+os.environ["YOLO_OFFLINE"] = "true"
+os.environ["YOLO_AUTOINSTALL"] = "false"
+os.environ["YOLO_VERBOSE"] = "false"
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+import av  # noqa: E402
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SHARED_WEIGHTS = SHARED / "weights"
+PERSON_VIDEO = SHARED / "videos" / "one-by-one-person-detection.mp4"
+BOTTLE_VIDEO = SHARED / "videos" / "bottle-detection.mp4"
+os.environ["YOLO_APP_WEIGHTS"] = str(SHARED_WEIGHTS)
+
+
+def make_clip(src: Path, dst: Path, frames: int, *, start: int = 0, faststart: bool = True) -> Path:
+    """Re-encode ``frames`` frames of ``src`` from frame ``start`` (same size and rate) as H.264 MP4."""
+    with av.open(str(src)) as inp:
+        s_in = inp.streams.video[0]
+        options = {"movflags": "+faststart"} if faststart else {}
+        with av.open(str(dst), "w", format="mp4", options=options) as out:
+            s_out = out.add_stream("libx264", rate=s_in.average_rate)
+            s_out.width, s_out.height, s_out.pix_fmt = s_in.width, s_in.height, "yuv420p"
+            for i, frame in enumerate(inp.decode(s_in)):
+                if i < start:
+                    continue
+                if i == start + frames:
+                    break
+                image = av.VideoFrame.from_ndarray(frame.to_ndarray(format="bgr24"), format="bgr24")
+                image.pts = i - start
+                out.mux(s_out.encode(image))
+            out.mux(s_out.encode(None))
+    return dst
+
+
+def read_video(path: Path) -> tuple[list, Fraction, tuple[int, int]]:
+    """All frames (BGR), the average rate and (width, height) of a video."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(stream)]
+        return frames, stream.average_rate, (stream.width, stream.height)
+
+
+def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "yolo_app", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+@pytest.fixture(scope="session")
+def weights() -> Path:
+    path = SHARED_WEIGHTS / "yolov8n.pt"
+    assert path.is_file(), f"the shared checkpoint is missing: {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def model(weights):
+    from yolo_app.engine.models import load_model
+
+    return load_model(str(weights), "cpu")
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Short real clips: 'person' (40 frames, 10 fps, 768x432, a person walks in), 'bottle' (30 frames,
+    29.83 fps, 640x360)."""
+    root = tmp_path_factory.mktemp("clips")
+    return {
+        "person": make_clip(PERSON_VIDEO, root / "person.mp4", 40, start=50),
+        "bottle": make_clip(BOTTLE_VIDEO, root / "bottle.mp4", 30),
+    }
+
+
+@pytest.fixture(scope="session")
+def ultralytics_yolo(weights):
+    from ultralytics import YOLO
+
+    return YOLO(str(weights))

@@ -1,0 +1,142 @@
+"""Detector parity with Ultralytics' own predict, on real frames, and its settings."""
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from ultralytics.data.augment import LetterBox
+from ultralytics.utils import ASSETS
+
+from conftest import PERSON_VIDEO, read_video
+from yolo_app.engine.inference import DetectionSettings, Detector, apply_letterbox, letterbox_geometry
+from yolo_app.engine.models import load_model
+from yolo_app.errors import UserError
+
+
+def box_iou(a, b):
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 1.0
+
+
+def assert_same_detections(ours, theirs, where=""):
+    """Same classes, box IoU >= 0.99, |dconf| <= 0.01, nothing extra or missing."""
+    boxes = theirs.boxes
+    assert len(ours) == len(boxes), f"{where}: {len(ours)} boxes vs Ultralytics' {len(boxes)}"
+    unmatched = set(range(len(ours)))
+    for xyxy, conf, cls in zip(boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy()):
+        candidates = [i for i in unmatched if ours.class_id[i] == int(cls)]
+        assert candidates, f"{where}: no box of class {int(cls)} left to match"
+        best = max(candidates, key=lambda i: box_iou(ours.xyxy[i], xyxy))
+        assert box_iou(ours.xyxy[best], xyxy) >= 0.99, f"{where}: box {ours.xyxy[best]} vs {xyxy}"
+        assert abs(float(ours.confidence[best]) - float(conf)) <= 0.01, where
+        unmatched.remove(best)
+
+
+@pytest.fixture(scope="module")
+def frames(clips):
+    person, _, _ = read_video(clips["person"])
+    bottle, _, _ = read_video(clips["bottle"])
+    photos = [cv2.imread(str(ASSETS / name)) for name in ("bus.jpg", "zidane.jpg")]
+    return person[::2] + bottle[::3] + photos
+
+
+@pytest.mark.parametrize("shape", [(432, 768), (360, 640), (1080, 810), (720, 1280), (333, 517), (64, 3000)])
+@pytest.mark.parametrize("imgsz", [320, 640])
+@pytest.mark.parametrize("minimal", [True, False])
+def test_letterbox_is_pixel_identical_to_ultralytics(shape, imgsz, minimal):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (*shape, 3), dtype=np.uint8)
+    theirs = LetterBox(imgsz, auto=minimal, stride=32)(image=image)
+    ours = apply_letterbox(image, letterbox_geometry(*shape, imgsz, 32, minimal))
+    assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
+
+
+def test_the_shared_video_is_letterboxed_to_384x640():
+    assert letterbox_geometry(432, 768, 640, 32, True).input_hw == (384, 640)
+
+
+@pytest.mark.parametrize("settings", [
+    DetectionSettings(),
+    DetectionSettings(conf=0.5, iou=0.45, imgsz=320),
+    DetectionSettings(conf=0.1, classes=(0, 39)),
+    DetectionSettings(conf=0.05, max_det=3),
+], ids=["defaults", "conf-iou-imgsz", "classes", "max_det"])
+def test_detections_equal_ultralytics_predict_on_real_frames(model, ultralytics_yolo, frames, settings):
+    detector = Detector(model, settings)
+    for i, frame in enumerate(frames):
+        [(ours, timings)] = detector.detect([frame])
+        theirs = ultralytics_yolo.predict(frame, conf=settings.conf, iou=settings.iou, imgsz=settings.imgsz,
+                                          classes=list(settings.classes) if settings.classes else None,
+                                          max_det=settings.max_det, verbose=False)[0]
+        assert_same_detections(ours, theirs, where=f"frame {i}")
+        assert timings.infer > 0 and timings.pre > 0 and timings.post > 0
+    assert ours.data["class_name"].tolist() == [model.names[c] for c in ours.class_id]
+
+
+def test_real_frames_do_produce_detections(model, frames):
+    found = [len(d) for d, _ in Detector(model).detect(frames)]
+    assert sum(found) > len(frames)  # the parity above is not vacuous: people, bottles and a bus are found
+
+
+def test_a_batch_gives_the_same_detections_as_one_frame_at_a_time(model, frames):
+    detector = Detector(model)
+    batched = detector.detect(frames[:6])
+    for frame, (det, _) in zip(frames[:6], batched):
+        [(single, _)] = detector.detect([frame])
+        assert np.allclose(det.xyxy, single.xyxy, atol=0.05) and np.array_equal(det.class_id, single.class_id)
+
+
+def test_new_settings_apply_to_the_next_frame(model, frames):
+    detector = Detector(model, DetectionSettings(conf=0.05))
+    many = len(detector.detect([frames[-2]])[0][0])
+    detector.settings = dataclasses.replace(detector.settings, conf=0.8)
+    few = len(detector.detect([frames[-2]])[0][0])
+    detector.settings = dataclasses.replace(detector.settings, conf=0.05, classes=(5,))
+    only_bus = detector.detect([frames[-2]])[0][0]
+    assert many > few and set(only_bus.class_id) == {5}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"conf": 1.5}, "conf must be between 0 and 1"),
+    ({"conf": -0.1}, "conf must be between 0 and 1"),
+    ({"iou": 2}, "iou must be between 0 and 1"),
+    ({"imgsz": 100}, "multiple of 32"),
+    ({"imgsz": 0}, "multiple of 32"),
+    ({"max_det": 0}, "max_det"),
+])
+def test_invalid_settings_are_refused(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        DetectionSettings(**kwargs)
+
+
+def test_yolov9_built_from_ultralytics_config_matches_ultralytics(tmp_path, frames):
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    v9 = YOLO("yolov9t.yaml")
+    for branch in v9.model.model[-1].cv3:  # random class biases, so an untrained head still yields boxes
+        branch[-1].bias.data.normal_(-3.0, 1.5)
+    v9.save(str(tmp_path / "yolov9t-random.pt"))
+    model = load_model(str(tmp_path / "yolov9t-random.pt"), "cpu")
+    reference = YOLO(str(tmp_path / "yolov9t-random.pt"))
+    detector = Detector(model, DetectionSettings(conf=0.3))
+    total = 0
+    for i, frame in enumerate(frames[:8]):
+        [(ours, _)] = detector.detect([frame])
+        assert_same_detections(ours, reference.predict(frame, conf=0.3, verbose=False)[0], where=f"v9 frame {i}")
+        total += len(ours)
+    assert total > 0
+
+
+@pytest.mark.slow
+def test_every_frame_of_a_shared_video_matches_ultralytics(model, ultralytics_yolo):
+    detector = Detector(model)
+    video, _, _ = read_video(PERSON_VIDEO)
+    for i, frame in enumerate(video):
+        [(ours, _)] = detector.detect([frame])
+        assert_same_detections(ours, ultralytics_yolo.predict(frame, verbose=False)[0], where=f"frame {i}")

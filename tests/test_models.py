@@ -1,0 +1,91 @@
+"""Weights search path, loading checks and device selection."""
+
+import time
+
+import pytest
+import torch
+
+from conftest import SHARED_WEIGHTS
+from yolo_app.engine import models
+from yolo_app.engine.models import load_model, resolve_weights, select_device
+from yolo_app.errors import UserError
+
+
+def test_a_path_as_given_wins(weights):
+    assert resolve_weights(str(weights)) == weights
+
+
+def test_a_bare_name_is_found_through_YOLO_APP_WEIGHTS(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("YOLO_APP_WEIGHTS", f"{tmp_path / 'nowhere'}:{SHARED_WEIGHTS}")
+    assert resolve_weights("yolov8n.pt") == SHARED_WEIGHTS / "yolov8n.pt"
+
+
+def test_weights_in_the_current_folder_come_before_the_environment(monkeypatch, tmp_path, weights):
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "yolov8n.pt").symlink_to(weights)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_weights("yolov8n.pt") == tmp_path / "weights" / "yolov8n.pt"
+
+
+def test_a_missing_name_fails_fast_offline_and_names_every_place_searched(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("YOLO_APP_WEIGHTS", str(SHARED_WEIGHTS))
+    start = time.monotonic()
+    with pytest.raises(UserError) as err:
+        resolve_weights("yolov8s.pt")
+    assert time.monotonic() - start < 3
+    message = str(err.value)
+    for place in (tmp_path / "weights", models.APP_WEIGHTS_DIR, SHARED_WEIGHTS):
+        assert str(place / "yolov8s.pt") in message
+    assert "\n" not in message
+
+
+def test_a_file_that_is_not_a_model_is_refused_clearly(tmp_path):
+    fake = tmp_path / "model.pt"
+    fake.write_text("definitely not a checkpoint")
+    with pytest.raises(UserError, match="not a YOLO model file"):
+        load_model(str(fake), "cpu")
+
+
+def test_a_classification_model_is_refused_with_its_task(tmp_path):
+    from ultralytics import YOLO
+
+    YOLO("yolov8n-cls.yaml").save(str(tmp_path / "classifier.pt"))
+    with pytest.raises(UserError, match="'classify' model"):
+        load_model(str(tmp_path / "classifier.pt"), "cpu")
+
+
+def test_task_and_class_names_come_from_the_model_not_its_file_name(tmp_path, weights):
+    misleading = tmp_path / "yolov8n-cls.pt"
+    misleading.symlink_to(weights)
+    model = load_model(str(misleading), "cpu")
+    assert model.task == "detect" and len(model.names) == 80 and model.names[0] == "person"
+    assert model.stride == 32 and model.model_id == "yolov8n-cls.pt"
+
+
+def test_class_names_and_ids_map_to_ids_and_an_unknown_name_lists_the_valid_ones(model):
+    assert model.class_ids(["person", "Car", "16"]) == (0, 2, 16)
+    with pytest.raises(UserError, match="unknown class 'unicorn'.*person, bicycle, car"):
+        model.class_ids(["unicorn"])
+
+
+def test_device_auto_and_cpu_and_bad_names():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert select_device("auto").type in (expected, "mps")
+    assert select_device("cpu") == torch.device("cpu")
+    with pytest.raises(UserError, match="unknown device 'tpu'"):
+        select_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+@pytest.mark.parametrize("spec", ["cuda", "cuda:0", "0"])
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error(spec):
+    with pytest.raises(UserError, match="no CUDA GPU"):
+        select_device(spec)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_model_runs_in_half_precision(weights):
+    model = load_model(str(weights), "cuda")
+    assert model.half and next(model.module.parameters()).dtype == torch.float16

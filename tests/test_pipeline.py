@@ -1,0 +1,109 @@
+"""Pipeline wiring: order, clean stop, no leaked threads, and failures that reach the caller."""
+
+import json
+import threading
+import time
+
+import pytest
+
+from yolo_app.engine.inference import Detector
+from yolo_app.engine.pipeline import Pipeline
+from yolo_app.engine.readers import open_reader
+from yolo_app.engine.sinks import JsonlSink, Sink, TallySink, VideoSink
+from yolo_app.engine.sources import parse_source
+from yolo_app.engine.types import FramePolicy
+from yolo_app.errors import RuntimeFailure, UserError
+
+
+def engine_threads():
+    return [t for t in threading.enumerate() if t.name.startswith(("capture:", "inference", "sink:"))]
+
+
+def pipeline_for(path, model, sinks, **kwargs):
+    return Pipeline(open_reader(parse_source(str(path))[0]), Detector(model), sinks, **kwargs)
+
+
+def test_every_frame_reaches_every_sink_once_in_order(clips, model, tmp_path):
+    jsonl, tally = JsonlSink(tmp_path / "p.detections.jsonl"), TallySink()
+    pipeline = pipeline_for(clips["person"], model, [jsonl, tally])
+    pipeline.run()
+    lines = [json.loads(x) for x in (tmp_path / "p.detections.jsonl").read_text().splitlines()]
+    assert [line["frame"] for line in lines] == list(range(40)) and tally.frames == 40
+    assert pipeline.completed and pipeline.stats().dropped == 0 and not engine_threads()
+
+
+class SlowSink(Sink):
+    name = "slow"
+
+    def __init__(self, delay):
+        self.delay, self.closed_complete = delay, None
+
+    def write(self, result):
+        time.sleep(self.delay)
+
+    def close(self, complete):
+        self.closed_complete = complete
+
+
+def test_stop_ends_every_thread_within_two_seconds_and_marks_outputs_partial(clips, model, tmp_path):
+    slow = SlowSink(0.2)
+    video = VideoSink(tmp_path / "p.annotated.mp4", open_reader(parse_source(str(clips["person"]))[0]).info)
+    pipeline = pipeline_for(clips["person"], model, [video, slow])
+    pipeline.start()
+    time.sleep(1.5)
+    start = time.monotonic()
+    assert pipeline.stop(timeout=2.0)
+    assert time.monotonic() - start < 2.0
+    assert not engine_threads()
+    assert slow.closed_complete is False and not pipeline.completed
+    assert (tmp_path / "p.annotated.partial.mp4").is_file() and not (tmp_path / "p.annotated.mp4").exists()
+
+
+def test_stop_on_a_live_source_with_the_latest_policy_is_prompt(clips, model):
+    pipeline = pipeline_for(clips["bottle"], model, [SlowSink(0.3)], policy=FramePolicy.LATEST, realtime=True)
+    pipeline.start()
+    time.sleep(0.8)
+    assert pipeline.stop(timeout=2.0) and not engine_threads()
+
+
+class BrokenSink(Sink):
+    name = "broken"
+
+    def write(self, result):
+        if result.frame.index == 3:
+            raise OSError(28, "No space left on device")
+
+
+def test_an_exception_in_a_sink_reaches_the_caller_and_stops_everything(clips, model, tmp_path):
+    jsonl = JsonlSink(tmp_path / "p.detections.jsonl")
+    pipeline = pipeline_for(clips["person"], model, [jsonl, BrokenSink()])
+    start = time.monotonic()
+    with pytest.raises(RuntimeFailure, match="No space left on device"):
+        pipeline.run()
+    assert time.monotonic() - start < 30 and pipeline.wait(2) and not engine_threads()
+    assert (tmp_path / "p.detections.partial.jsonl").is_file()
+    assert not (tmp_path / "p.detections.jsonl").exists()
+
+
+def test_a_capture_failure_mid_video_reaches_the_caller_as_a_clear_error(tmp_path, model):
+    from conftest import PERSON_VIDEO, make_clip
+
+    clip = make_clip(PERSON_VIDEO, tmp_path / "full.mp4", 30)
+    data = clip.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: int(len(data) * 0.6)])
+    jsonl = JsonlSink(tmp_path / "cut.detections.jsonl")
+    pipeline = pipeline_for(tmp_path / "cut.mp4", model, [jsonl])
+    with pytest.raises(UserError, match="truncated"):
+        pipeline.run()
+    assert not engine_threads()
+    assert not (tmp_path / "cut.detections.jsonl").exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_a_graceful_finish_keeps_outputs_complete(clips, model, tmp_path):
+    jsonl = JsonlSink(tmp_path / "live.detections.jsonl")
+    pipeline = pipeline_for(clips["bottle"], model, [jsonl], policy=FramePolicy.LATEST, realtime=True)
+    pipeline.start()
+    time.sleep(0.5)
+    pipeline.finish()
+    assert pipeline.wait(5) and pipeline.completed
+    assert (tmp_path / "live.detections.jsonl").is_file()

@@ -1,0 +1,3 @@
+from yolo_app.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""``yolo-app``: every command parses its options, builds settings, drives the engine and maps
+failures to exit codes (0 ok, 1 runtime failure, 2 bad input or usage, 130 interrupted)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from pathlib import Path
+
+from yolo_app import __version__
+from yolo_app.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, YoloAppError
+
+# Every package Ultralytics may need is declared in pyproject.toml: never pip-install behind the user's back.
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+os.environ.setdefault("YOLO_VERBOSE", "false")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # backend chatter is not for users; our errors say what failed
+
+log = logging.getLogger("yolo_app")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2), not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", "-w", default="yolov8n.pt",
+                   help="model path or name, searched in ./weights, the app's weights/ and $YOLO_APP_WEIGHTS "
+                        "(default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--conf", type=float, default=0.25, help="confidence threshold, 0-1 (default: %(default)s)")
+    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold, 0-1 (default: %(default)s)")
+    p.add_argument("--imgsz", type=int, default=640,
+                   help="network input size, a multiple of 32 (default: %(default)s)")
+    p.add_argument("--classes", default=None,
+                   help="comma-separated class names or ids to keep, e.g. person,car or 0,2 (default: all)")
+    p.add_argument("--max-det", type=_positive_int, default=300,
+                   help="most detections kept per frame (default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="yolo-app", description="Real-time video object detection with Ultralytics YOLO.")
+    parser.add_argument("--version", action="version", version=f"yolo-app {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log details and show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    annotate = commands.add_parser(
+        "annotate", help="detect objects in videos, images, folders, cameras or streams; write annotated "
+                         "media and a JSONL record",
+        description="Detect objects in SOURCE and write, per input NAME: NAME.annotated.mp4 (or "
+                    "NAME.annotated.jpg for images) and NAME.detections.jsonl into --out.")
+    annotate.add_argument("source", help="video or image file, folder, glob (quoted), camera index (0) or device "
+                                         "(/dev/video0), rtsp:// rtmp:// http(s):// stream, or 'demo'")
+    _add_model_options(annotate)
+    annotate.add_argument("--out", "-o", type=Path, default=Path("runs/annotate"),
+                          help="output folder (default: %(default)s)")
+    annotate.add_argument("--max-frames", type=_positive_int, default=None,
+                          help="stop after N frames per source (default: all; live sources run until Ctrl-C)")
+    annotate.add_argument("--no-video", action="store_true", help="write only the JSONL detections")
+    annotate.add_argument("--codec", default="auto", choices=["auto", "libx264", "mpeg4"],
+                          help="video codec: auto = H.264 when available, else MPEG-4 (default: %(default)s)")
+    annotate.add_argument("--frame-policy", choices=["latest", "all"], default=None,
+                          help="latest: drop old frames to keep up (live default); all: every frame, in "
+                               "order (file default)")
+    annotate.add_argument("--batch", type=_positive_int, default=1,
+                          help="frames per inference call when frames are waiting (default: %(default)s)")
+    annotate.set_defaults(func=cmd_annotate)
+
+    bench = commands.add_parser(
+        "bench", help="compare Ultralytics' predict with our annotate on one video (FPS and ratio)",
+        description="Times Ultralytics YOLO.predict(stream=True) and `yolo-app annotate` (with video and "
+                    "JSONL, and --no-video) on the same video, each as a whole process, and prints FPS "
+                    "and ratios.")
+    bench.add_argument("source", nargs="?", default=None,
+                       help="video file or demo (default: the person video in ../shared/videos, else the demo)")
+    bench.add_argument("--weights", "-w", default="yolov8n.pt", help="model path or name (default: %(default)s)")
+    bench.add_argument("--imgsz", type=int, default=640, help="network input size (default: %(default)s)")
+    bench.add_argument("--runs", type=_positive_int, default=1,
+                       help="repeat each measurement and report the median (default: %(default)s)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    # Sources are checked and the first one opened before the model loads: bad input fails in seconds.
+    from yolo_app.engine.readers import open_reader
+    from yolo_app.engine.sources import parse_source
+
+    specs = parse_source(args.source)
+    if len(specs) > 1:  # a folder: each file is opened in turn, and a bad one is skipped
+        return _annotate_specs(args, specs, None)
+    first_reader = open_reader(specs[0])
+    try:
+        return _annotate_specs(args, specs, first_reader)
+    finally:
+        first_reader.close()  # no-op when the pipeline already closed it
+
+
+def _annotate_specs(args: argparse.Namespace, specs: list, first_reader) -> int:
+    from yolo_app.annotate import AnnotateOptions, ProgressBar, annotate_source, prepare_out_dir
+    from yolo_app.engine.inference import DetectionSettings, Detector
+    from yolo_app.engine.models import configure_cpu_threads, load_model
+    from yolo_app.engine.types import FramePolicy
+
+    settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
+    out_dir = prepare_out_dir(args.out)
+    model = load_model(args.weights, args.device)
+    configure_cpu_threads(model.device)
+    if args.classes:
+        wanted = [c for c in args.classes.split(",") if c.strip()]
+        settings = dataclasses.replace(settings, classes=model.class_ids(wanted))
+    detector = Detector(model, settings)
+    options = AnnotateOptions(out_dir=out_dir, video=not args.no_video, max_frames=args.max_frames,
+                              codec=args.codec, batch=args.batch,
+                              policy=FramePolicy(args.frame_policy) if args.frame_policy else None)
+    log.info("model %s (%d classes) on %s", model.model_id, len(model.names), model.device)
+    worst = EXIT_OK
+    for i, spec in enumerate(specs):
+        bar = ProgressBar(total_cap=args.max_frames)
+        try:
+            report = annotate_source(spec, detector, options, progress=bar,
+                                     reader=first_reader if i == 0 else None)
+        except YoloAppError as exc:
+            if len(specs) == 1:
+                raise
+            print(f"yolo-app: error: {exc}", file=sys.stderr)  # one bad file must not stop the others
+            worst = max(worst, exc.exit_code)
+            continue
+        except KeyboardInterrupt:
+            print(f"yolo-app: interrupted; partial outputs kept as *.partial.* in {out_dir}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            bar.close()
+        print(report.summary())
+    return worst
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from yolo_app.bench import run_bench
+
+    return run_bench(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors: argparse has printed its line
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="yolo-app: %(levelname)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except YoloAppError as exc:
+        if args.debug:
+            log.exception("failed")
+        print(f"yolo-app: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("yolo-app: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug still gets one line, and the traceback on --debug
+        if args.debug:
+            log.exception("internal error")
+        print(f"yolo-app: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+              file=sys.stderr)
+        return EXIT_FAILURE
+
+

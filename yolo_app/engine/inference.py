@@ -1,0 +1,223 @@
+"""Detection: letterbox exactly as Ultralytics does, run the network, keep what survives NMS.
+
+``Detector`` is plain code (no thread) so tests and benchmarks can call it directly; the
+``InferenceWorker`` thread owns one and feeds it from the capture channel. Thresholds live in a
+frozen ``DetectionSettings`` swapped by reference, so a GUI slider applies to the next frame.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+import supervision as sv
+import torch
+import torchvision
+from ultralytics.utils.ops import xywh2xyxy
+
+from yolo_app.engine.channel import Channel, ChannelClosed
+from yolo_app.engine.models import LoadedModel
+from yolo_app.engine.stats import LatencyMeter, RateMeter
+from yolo_app.engine.types import Frame, Result, Timings
+from yolo_app.engine.worker import Worker
+from yolo_app.errors import UserError
+
+PAD_VALUE = 114  # Ultralytics' letterbox grey
+MAX_NMS = 30000  # boxes that enter NMS, as Ultralytics
+MAX_WH = 7680  # per-class box offset for class-aware NMS, as Ultralytics
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """Ultralytics' predict options, names and defaults."""
+
+    conf: float = 0.25
+    iou: float = 0.7
+    imgsz: int = 640
+    classes: tuple[int, ...] | None = None
+    max_det: int = 300
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.conf <= 1.0:
+            raise UserError(f"conf must be between 0 and 1, got {self.conf}")
+        if not 0.0 <= self.iou <= 1.0:
+            raise UserError(f"iou must be between 0 and 1, got {self.iou}")
+        if self.imgsz <= 0 or self.imgsz % 32:
+            raise UserError(f"imgsz must be a positive multiple of 32 (e.g. 320, 640), got {self.imgsz}")
+        if self.max_det < 1:
+            raise UserError(f"max_det must be at least 1, got {self.max_det}")
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """Where a source frame lands inside the network input."""
+
+    new_w: int
+    new_h: int
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return self.new_h + self.top + self.bottom, self.new_w + self.left + self.right
+
+
+def letterbox_geometry(height: int, width: int, imgsz: int, stride: int, minimal_padding: bool) -> Letterbox:
+    """Ultralytics' LetterBox arithmetic: scale to fit, pad (to a stride multiple when minimal)."""
+    r = min(imgsz / height, imgsz / width)
+    new_w, new_h = max(round(width * r), 1), max(round(height * r), 1)
+    dw, dh = imgsz - new_w, imgsz - new_h
+    if minimal_padding:
+        dw, dh = dw % stride, dh % stride
+    dw, dh = dw / 2, dh / 2
+    return Letterbox(new_w, new_h, round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1))
+
+
+def apply_letterbox(image: np.ndarray, box: Letterbox) -> np.ndarray:
+    if image.shape[1] != box.new_w or image.shape[0] != box.new_h:
+        image = cv2.resize(image, (box.new_w, box.new_h), interpolation=cv2.INTER_LINEAR)
+    return cv2.copyMakeBorder(image, box.top, box.bottom, box.left, box.right, cv2.BORDER_CONSTANT,
+                              value=(PAD_VALUE,) * 3)
+
+
+class Detector:
+    """Runs one loaded detection model on BGR frames; returns supervision Detections per frame."""
+
+    def __init__(self, model: LoadedModel, settings: DetectionSettings | None = None) -> None:
+        self.model = model
+        self.settings = settings or DetectionSettings()
+        self.minimal_padding = True  # dynamic-shape backends take the smallest stride-aligned input
+
+    @property
+    def names(self) -> dict[int, str]:
+        return self.model.names
+
+    def warmup(self, height: int, width: int) -> None:
+        """One throw-away pass at the real input shape, so the first frame is not slow."""
+        box = letterbox_geometry(height, width, self.settings.imgsz, self.model.stride, self.minimal_padding)
+        dtype = torch.float16 if self.model.half else torch.float32
+        with torch.inference_mode():
+            self._forward(torch.zeros((1, 3, *box.input_hw), dtype=dtype, device=self.model.device))
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[tuple[sv.Detections, Timings]]:
+        """Detect on a batch; frames of different sizes are run in same-size groups."""
+        out: list[tuple[sv.Detections, Timings]] = []
+        start = 0
+        while start < len(images):
+            end = start + 1
+            while end < len(images) and images[end].shape == images[start].shape:
+                end += 1
+            out.extend(self._detect_same_shape(images[start:end]))
+            start = end
+        return out
+
+    def _detect_same_shape(self, images: Sequence[np.ndarray]) -> list[tuple[sv.Detections, Timings]]:
+        settings = self.settings  # one consistent snapshot for the whole batch
+        t0 = time.perf_counter()
+        height, width = images[0].shape[:2]
+        box = letterbox_geometry(height, width, settings.imgsz, self.model.stride, self.minimal_padding)
+        batch = self._to_tensor([apply_letterbox(im, box) for im in images])
+        t1 = time.perf_counter()
+        with torch.inference_mode():
+            preds = self._forward(batch)
+            if preds.device.type == "cuda":
+                torch.cuda.synchronize(preds.device)
+            t2 = time.perf_counter()
+            detections = [self._postprocess(p, settings, box, height, width) for p in preds]
+        t3 = time.perf_counter()
+        n = len(images)
+        timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (t3 - t2) * 1e3 / n)
+        return [(d, timings) for d in detections]
+
+    def _to_tensor(self, letterboxed: list[np.ndarray]) -> torch.Tensor:
+        # Move uint8 to the device first (4x less to copy), then reorder, BGR->RGB and scale there.
+        array = letterboxed[0][None] if len(letterboxed) == 1 else np.stack(letterboxed)
+        tensor = torch.from_numpy(array).to(self.model.device).permute(0, 3, 1, 2).contiguous().flip(1)
+        return (tensor.half() if self.model.half else tensor.float()).div_(255)
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        out = self.model.module(batch)
+        return out[0] if isinstance(out, (list, tuple)) else out  # (B, 4 + nc, anchors)
+
+    def _postprocess(self, pred: torch.Tensor, s: DetectionSettings, box: Letterbox,
+                     height: int, width: int) -> sv.Detections:
+        xyxy, conf, cls = non_max_suppression(pred, s.conf, s.iou, s.classes, s.max_det)
+        xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - box.left) / (box.new_w / width)).clamp_(0, width)
+        xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - box.top) / (box.new_h / height)).clamp_(0, height)
+        class_id = cls.cpu().numpy().astype(int)
+        return sv.Detections(
+            xyxy=xyxy.float().cpu().numpy(),
+            confidence=conf.float().cpu().numpy(),
+            class_id=class_id,
+            data={"class_name": np.array([self.model.names[i] for i in class_id], dtype=object)},
+        )
+
+
+def non_max_suppression(pred: torch.Tensor, conf_thres: float, iou_thres: float,
+                        classes: tuple[int, ...] | None, max_det: int
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Best-class NMS on one image's head output (4 + nc, anchors), the same arithmetic as
+    Ultralytics' ``non_max_suppression`` so the surviving boxes are identical."""
+    x = pred.transpose(0, 1)
+    x = x[x[:, 4:].amax(1) > conf_thres]
+    boxes = xywh2xyxy(x[:, :4]).float()  # fp16 heads: offsets below overflow half precision
+    conf, cls = x[:, 4:].max(1)
+    conf = conf.float()
+    keep = conf > conf_thres
+    if classes is not None:
+        keep &= torch.isin(cls, torch.tensor(classes, device=cls.device))
+    boxes, conf, cls = boxes[keep], conf[keep], cls[keep]
+    if conf.shape[0] > MAX_NMS:
+        order = conf.argsort(descending=True)[:MAX_NMS]
+        boxes, conf, cls = boxes[order], conf[order], cls[order]
+    kept = torchvision.ops.nms(boxes + cls[:, None].float() * MAX_WH, conf, iou_thres)[:max_det]
+    return boxes[kept], conf[kept], cls[kept]
+
+
+class InferenceWorker(Worker):
+    """Owns the detector: takes frames (in batches when they are waiting), fans results out."""
+
+    def __init__(self, detector: Detector, inp: Channel[Frame], outputs: list[Channel[Result]], *,
+                 warmup_hw: tuple[int, int] | None = None, batch: int = 1,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        super().__init__("inference", on_error)
+        self.detector = detector
+        self.inp = inp
+        self.outputs = outputs
+        self.warmup_hw = warmup_hw
+        self.batch = batch
+        self.rate = RateMeter()
+        self.latency = LatencyMeter()
+
+    def run(self) -> None:
+        if self.warmup_hw is not None:
+            self.detector.warmup(*self.warmup_hw)
+        while not self.stopping:
+            try:
+                frames = self.inp.get_batch(self.batch, timeout=0.1)
+            except TimeoutError:
+                continue
+            except ChannelClosed:
+                break
+            if not self._process(frames):
+                break
+        for channel in self.outputs:  # a clean end; after a failure the pipeline cancels instead
+            channel.close()
+
+    def _process(self, frames: list[Frame]) -> bool:
+        found = self.detector.detect([f.image for f in frames])
+        done = time.monotonic()
+        model_id = self.detector.model.model_id
+        for frame, (detections, timings) in zip(frames, found):
+            result = Result(frame, detections, timings, model_id, done)
+            self.latency.add((done - frame.captured_at) * 1e3)
+            for channel in self.outputs:
+                if not channel.put(result):
+                    return False
+        self.rate.tick(len(frames), done)
+        return True

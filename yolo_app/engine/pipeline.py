@@ -1,0 +1,182 @@
+"""Wiring: capture -> inference -> one thread per sink, with a clean stop and errors that surface.
+
+    reader --CaptureThread--> frames channel (LATEST slot or bounded ALL queue)
+           --InferenceWorker--> one channel per sink (the sink's own policy) --SinkRunner--> sink
+
+The first exception in any thread cancels every channel (waking whoever waits), stops every thread,
+and is re-raised by ``run()`` in the caller. ``stop()`` returns within its timeout, 2 s by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Sequence
+
+from yolo_app.engine.capture import CaptureThread
+from yolo_app.engine.channel import Channel, ChannelClosed
+from yolo_app.engine.inference import Detector, InferenceWorker
+from yolo_app.engine.readers import FrameReader
+from yolo_app.engine.sinks import Sink
+from yolo_app.engine.stats import PipelineStats, RateMeter
+from yolo_app.engine.types import Frame, FramePolicy, Result
+from yolo_app.engine.worker import Worker
+from yolo_app.errors import RuntimeFailure, YoloAppError
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 8  # frames in flight per lossless hand-off: enough to absorb jitter, flat memory
+
+
+class SinkRunner(Worker):
+    """Feeds one sink from its channel; closes it complete only after a clean end of stream."""
+
+    def __init__(self, sink: Sink, on_error: Callable[[BaseException], None]) -> None:
+        super().__init__(f"sink:{sink.name}", on_error)
+        self.sink = sink
+        capacity = 1 if sink.policy is FramePolicy.LATEST else QUEUE_SIZE
+        self.channel: Channel[Result] = Channel(capacity, sink.policy, name=sink.name)
+        self.written = 0
+        self.rate = RateMeter()
+
+    def run(self) -> None:
+        complete = False
+        try:
+            while True:
+                try:
+                    result = self.channel.get()
+                except ChannelClosed:
+                    complete = not self.channel.cancelled
+                    return
+                self.sink.write(result)
+                self.written += 1
+                self.rate.tick()
+        finally:
+            self.sink.close(complete)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        reader: FrameReader,
+        detector: Detector,
+        sinks: Sequence[Sink],
+        *,
+        source_id: str = "source",
+        policy: FramePolicy | None = None,
+        max_frames: int | None = None,
+        realtime: bool = False,
+        reopen: Callable[[], FrameReader] | None = None,
+        batch: int = 1,
+    ) -> None:
+        self.info = reader.info
+        self.policy = policy or self.info.default_policy
+        self.error: BaseException | None = None
+        self.frames: Channel[Frame] = Channel(
+            1 if self.policy is FramePolicy.LATEST else QUEUE_SIZE, self.policy, name="frames")
+        self.capture = CaptureThread(reader, self.frames, source_id=source_id, max_frames=max_frames,
+                                     realtime=realtime, reopen=reopen, on_error=self._fail)
+        self.sink_runners = [SinkRunner(sink, self._fail) for sink in sinks]
+        self.inference = InferenceWorker(
+            detector, self.frames, [r.channel for r in self.sink_runners],
+            warmup_hw=(self.info.height, self.info.width), batch=batch, on_error=self._fail)
+        self._workers: list[Worker] = [self.capture, self.inference, *self.sink_runners]
+        self._started = False
+        self.stopped_by_user = False
+
+    # lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("a pipeline runs once")
+        self._started = True
+        for worker in reversed(self._workers):  # consumers first, so nothing waits on a missing reader
+            worker.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every thread has ended; True when they have."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for worker in self._workers:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not worker.join(remaining):
+                return False
+        return True
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Cancel everything now; outputs are finished as partial. True when all threads ended."""
+        self.stopped_by_user = True
+        self._cancel()
+        return self.wait(timeout)
+
+    def finish(self) -> None:
+        """End gracefully: capture stops, what was captured flows through, outputs are complete."""
+        self.capture.stop()
+
+    def run(self, progress: Callable[[PipelineStats], None] | None = None, interval: float = 0.25,
+            finish_on_interrupt: bool = False) -> None:
+        """Start, wait for the end while reporting progress, and re-raise the first failure.
+
+        Ctrl-C stops at once (outputs partial); with ``finish_on_interrupt`` (live sources, where
+        Ctrl-C is how a recording ends) the first Ctrl-C finishes gracefully and a second one stops.
+        """
+        self.start()
+        try:
+            try:
+                self._wait_reporting(progress, interval)
+            except KeyboardInterrupt:
+                if not finish_on_interrupt:
+                    raise
+                self.finish()
+                self._wait_reporting(progress, interval)
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        self.raise_if_failed()
+
+    def _wait_reporting(self, progress: Callable[[PipelineStats], None] | None, interval: float) -> None:
+        while not self.wait(interval):
+            if progress is not None:
+                progress(self.stats())
+        if progress is not None:
+            progress(self.stats())
+
+    def raise_if_failed(self) -> None:
+        if self.error is None:
+            return
+        if isinstance(self.error, YoloAppError):
+            raise self.error
+        detail = str(self.error).strip().splitlines()
+        raise RuntimeFailure(f"{type(self.error).__name__}: {detail[0] if detail else 'no detail'}") from self.error
+
+    @property
+    def completed(self) -> bool:
+        """Ended by the source (or max_frames) with every output complete."""
+        return self._started and not self.stopped_by_user and self.error is None and not any(
+            w.alive for w in self._workers)
+
+    # internals ------------------------------------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        self._cancel()
+
+    def _cancel(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self.frames.cancel()
+        for runner in self.sink_runners:
+            runner.channel.cancel()
+
+    def stats(self) -> PipelineStats:
+        written = min((r.written for r in self.sink_runners), default=self.inference.rate.count)
+        return PipelineStats(
+            captured=self.capture.captured,
+            dropped=self.frames.dropped,
+            inferred=self.inference.rate.count,
+            written=written,
+            capture_fps=self.capture.rate.rate(),
+            inference_fps=self.inference.rate.rate(),
+            latency_p50_ms=self.inference.latency.percentile(50),
+            latency_p95_ms=self.inference.latency.percentile(95),
+            reconnects=self.capture.reconnects,
+            state=self.capture.state.value,
+        )

@@ -1,0 +1,222 @@
+"""Frame readers: one class per way of getting pixels, all with the same small interface.
+
+``open_reader(spec)`` opens and probes a source in the caller's thread, so a bad input fails before
+anything starts; ``reader.frames()`` then yields ``(bgr_image, pts_seconds | None, path | None)``
+from the capture thread. Files and streams go through PyAV (exact container timestamps, rational
+frame rates, open/read time-outs); cameras through OpenCV (V4L2, DirectShow, AVFoundation).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator, Protocol, TypeVar
+
+import av
+import cv2
+import numpy as np
+
+from yolo_app.engine.sources import SourceSpec
+from yolo_app.engine.types import SourceInfo, SourceKind
+from yolo_app.errors import UserError
+
+CAMERA_OPEN_TIMEOUT_S = 5.0
+STREAM_OPEN_TIMEOUT_S = 6.0  # with start-up, inside the 10 s a user waits for an unreachable stream
+STREAM_READ_TIMEOUT_S = 5.0
+INDEXED_CONTAINERS = ("mov", "mp4")  # containers whose frame count comes from an index we can trust
+
+RawFrame = tuple[np.ndarray, "float | None", "str | None"]
+T = TypeVar("T")
+
+
+class FrameReader(Protocol):
+    info: SourceInfo
+
+    def frames(self) -> Iterator[RawFrame]: ...
+
+    def close(self) -> None: ...
+
+
+def open_reader(spec: SourceSpec) -> FrameReader:
+    if spec.kind is SourceKind.CAMERA:
+        return CameraReader(spec)
+    if spec.kind in (SourceKind.IMAGE, SourceKind.IMAGES):
+        return ImageSequenceReader(spec)
+    return AvReader(spec)
+
+
+def call_with_timeout(fn: Callable[[], T], seconds: float, message: str) -> T:
+    """Run a blocking open in a helper thread so a dead device or host cannot hang the caller."""
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="open-source", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise UserError(message)
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+class AvReader:
+    """Video files, the demo clip and network streams, decoded by FFmpeg through PyAV."""
+
+    def __init__(self, spec: SourceSpec) -> None:
+        self.spec = spec
+        is_stream = spec.kind is SourceKind.STREAM
+        started = time.monotonic()
+        try:
+            if is_stream:
+                self._container = call_with_timeout(
+                    lambda: av.open(spec.uri, options=_stream_options(spec.uri),
+                                    timeout=(STREAM_OPEN_TIMEOUT_S, STREAM_READ_TIMEOUT_S)),
+                    STREAM_OPEN_TIMEOUT_S + 1.0,
+                    f"stream {spec.uri} did not answer within {STREAM_OPEN_TIMEOUT_S + 1.0:.0f} s",
+                )
+            else:
+                self._container = av.open(spec.uri)
+        except av.FFmpegError as exc:
+            if is_stream and time.monotonic() - started >= STREAM_OPEN_TIMEOUT_S - 0.5:
+                raise UserError(f"stream {spec.uri} did not answer within {STREAM_OPEN_TIMEOUT_S:.0f} s") from None
+            what = "cannot open stream" if is_stream else "not a readable video"
+            raise UserError(f"{spec.uri}: {what} ({_ffmpeg_reason(exc)})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise UserError(f"{spec.uri}: has no video track")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_count = 1  # decoding runs ~10x faster than inference: leave the cores to torch
+        cc = self._stream.codec_context
+        if not cc.width or not cc.height:
+            self._container.close()
+            raise UserError(f"{spec.uri}: video track has no picture size (corrupt header)")
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        live = is_stream and (urlparse_scheme(spec.uri) not in ("http", "https") or self._container.duration is None)
+        count = self._stream.frames or None
+        self.info = SourceInfo(
+            kind=spec.kind, uri=spec.uri, width=cc.width, height=cc.height,
+            fps=Fraction(rate) if rate else None, frame_count=None if live else count, live=live,
+        )
+        indexed = any(name in INDEXED_CONTAINERS for name in self._container.format.name.split(","))
+        self._expected = count if indexed else None  # frames the index promises; fewer means truncated
+
+    def frames(self) -> Iterator[RawFrame]:
+        start = self._stream.start_time or 0
+        base = self._stream.time_base
+        decoded = 0
+        try:
+            for frame in self._container.decode(self._stream):
+                pts = float((frame.pts - start) * base) if frame.pts is not None and base else None
+                decoded += 1
+                yield frame.to_ndarray(format="bgr24"), pts, None
+        except av.FFmpegError as exc:
+            raise UserError(f"{self.spec.uri}: corrupt or truncated video after frame {decoded} "
+                            f"({_ffmpeg_reason(exc)})") from None
+        if not self.info.live and self._expected and decoded < self._expected:
+            raise UserError(f"{self.spec.uri}: truncated video: decoded {decoded} of {self._expected} frames")
+
+    def close(self) -> None:
+        self._container.close()
+
+
+class CameraReader:
+    """A local camera by index or device path, read with OpenCV."""
+
+    def __init__(self, spec: SourceSpec) -> None:
+        self.spec = spec
+        target: int | str = int(spec.uri) if spec.uri.isdigit() else spec.uri
+        cap = call_with_timeout(
+            lambda: _open_camera(target), CAMERA_OPEN_TIMEOUT_S,
+            f"camera {spec.uri} did not answer within {CAMERA_OPEN_TIMEOUT_S:.0f} s",
+        )
+        if cap is None:
+            raise UserError(f"camera {spec.uri} cannot be opened (no such camera, or it is in use)")
+        self._cap, first = cap
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self._first: np.ndarray | None = first
+        self.info = SourceInfo(
+            kind=SourceKind.CAMERA, uri=spec.uri, width=first.shape[1], height=first.shape[0],
+            fps=Fraction(fps).limit_denominator(1001) if fps and fps > 0 else None, frame_count=None, live=True,
+        )
+
+    def frames(self) -> Iterator[RawFrame]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first, None, None
+        while True:
+            ok, image = self._cap.read()
+            if not ok or image is None:
+                raise ConnectionError(f"camera {self.spec.uri} stopped delivering frames")
+            yield image, None, None
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def _open_camera(target: int | str) -> tuple[cv2.VideoCapture, np.ndarray] | None:
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)  # probing prints backend noise; our error says it once
+    try:
+        cap = cv2.VideoCapture(target)
+    finally:
+        logging.setLogLevel(level)
+    if not cap.isOpened():
+        cap.release()
+        return None
+    ok, first = cap.read()  # a camera that opens but yields nothing (in use, no permission) is unusable
+    if not ok or first is None:
+        cap.release()
+        return None
+    return cap, first
+
+
+class ImageSequenceReader:
+    """One image file, or an ordered sequence of them (a folder or glob)."""
+
+    def __init__(self, spec: SourceSpec) -> None:
+        self.spec = spec
+        self._paths = list(spec.paths)
+        first = _read_image(self._paths[0])
+        self._first: np.ndarray | None = first
+        self.info = SourceInfo(
+            kind=spec.kind, uri=spec.uri, width=first.shape[1], height=first.shape[0],
+            fps=None, frame_count=len(self._paths), live=False,
+        )
+
+    def frames(self) -> Iterator[RawFrame]:
+        for i, path in enumerate(self._paths):
+            image = self._first if i == 0 and self._first is not None else _read_image(path)
+            self._first = None
+            yield image, None, str(path)
+
+    def close(self) -> None:
+        self._first = None
+
+
+def _read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"{path}: not a readable image")
+    return image
+
+
+def _stream_options(uri: str) -> dict[str, str]:
+    # TCP for RTSP: UDP loses packets on busy networks and gives smeared frames; most cameras support both.
+    return {"rtsp_transport": "tcp"} if urlparse_scheme(uri).startswith("rtsp") else {}
+
+
+def urlparse_scheme(uri: str) -> str:
+    return uri.split("://", 1)[0].lower() if "://" in uri else ""
+
+
+def _ffmpeg_reason(exc: av.FFmpegError) -> str:
+    return getattr(exc, "strerror", None) or str(exc).split(":")[0] or type(exc).__name__

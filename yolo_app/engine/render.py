@@ -1,0 +1,42 @@
+"""Drawing boxes and labels with supervision annotators, styled once per frame size."""
+
+from __future__ import annotations
+
+import numpy as np
+import supervision as sv
+
+
+def format_label(class_name: str, confidence: float, tracker_id: int | None = None) -> str:
+    """``"car 0.87"``, or ``"#12 car 0.87"`` once tracking gives the box an id."""
+    text = f"{class_name} {confidence:.2f}"
+    return f"#{tracker_id} {text}" if tracker_id is not None else text
+
+
+def detection_labels(detections: sv.Detections) -> list[str]:
+    names = detections.data.get("class_name", np.array([str(c) for c in detections.class_id]))
+    trackers = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
+    return [
+        format_label(str(name), float(conf), None if tid is None else int(tid))
+        for name, conf, tid in zip(names, detections.confidence, trackers)
+    ]
+
+
+class FrameRenderer:
+    """Draws a frame's detections on a copy of it; line width and text scale follow the resolution."""
+
+    def __init__(self, width: int, height: int) -> None:
+        thickness = sv.calculate_optimal_line_thickness((width, height))
+        self._boxes = sv.BoxAnnotator(thickness=thickness)
+        self._labels = sv.LabelAnnotator(
+            text_scale=sv.calculate_optimal_text_scale((width, height)),
+            text_thickness=max(1, thickness // 2),
+            text_padding=max(3, thickness * 2),
+            smart_position=True,  # keep labels inside the frame and off each other
+        )
+
+    def render(self, image: np.ndarray, detections: sv.Detections) -> np.ndarray:
+        scene = image.copy()  # frames are shared between sinks and never mutated
+        if len(detections):
+            self._boxes.annotate(scene, detections)
+            self._labels.annotate(scene, detections, labels=detection_labels(detections))
+        return scene

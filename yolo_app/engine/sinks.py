@@ -1,0 +1,205 @@
+"""Where results go: annotated video, annotated images, the JSONL record, a per-class tally.
+
+Every sink has ``write(result)`` and ``close(complete)``. Files are written under ``NAME.part`` and
+renamed when complete; an interrupted or failed run renames them to ``NAME.partial.EXT`` instead, so
+nothing a user made is lost and nothing incomplete looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from fractions import Fraction
+from pathlib import Path
+from typing import IO
+
+import av
+import cv2
+import numpy as np
+
+from yolo_app.engine.render import FrameRenderer
+from yolo_app.engine.types import FramePolicy, Result, SourceInfo
+from yolo_app.errors import RuntimeFailure
+
+DEFAULT_FPS = Fraction(30)  # for sources that do not say (some cameras and streams)
+
+
+class Sink:
+    """Base of all sinks. ``policy`` is how its input channel behaves when the sink falls behind."""
+
+    policy = FramePolicy.ALL
+    name = "sink"
+
+    def write(self, result: Result) -> None:
+        raise NotImplementedError
+
+    def close(self, complete: bool) -> None:
+        """Finish the output. ``complete`` is False after an interruption or a failure."""
+
+
+def partial_path(final: Path) -> Path:
+    """``clip.annotated.mp4`` -> ``clip.annotated.partial.mp4``."""
+    return final.with_name(f"{final.stem}.partial{final.suffix}")
+
+
+class AtomicPath:
+    """A file written under a temporary name and moved to its final (or partial) name at the end."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.part = final.with_name(final.name + ".part")
+        for stale in (final, partial_path(final)):  # an old result must not sit beside the new one
+            stale.unlink(missing_ok=True)
+
+    def finish(self, complete: bool, empty: bool = False) -> Path | None:
+        """Move the file to its final name, or to its partial name when incomplete. An incomplete
+        file with nothing in it is removed: there is nothing to keep."""
+        if not complete and empty:
+            self.part.unlink(missing_ok=True)
+            return None
+        target = self.final if complete else partial_path(self.final)
+        os.replace(self.part, target)
+        return target
+
+
+def video_codec(choice: str = "auto") -> str:
+    """H.264 (libx264) where this FFmpeg build has it, else MPEG-4 Part 2."""
+    if choice != "auto":
+        return choice
+    try:
+        av.codec.Codec("libx264", "w")
+        return "libx264"
+    except av.codec.codec.UnknownCodecError:
+        return "mpeg4"
+
+
+class VideoSink(Sink):
+    """Annotated MP4: every result drawn and encoded, at the source's size and frame rate."""
+
+    name = "video"
+
+    def __init__(self, path: Path, info: SourceInfo, codec: str = "auto") -> None:
+        self.output = AtomicPath(path)
+        self.path = path
+        self.size = (info.width, info.height)
+        self.renderer = FrameRenderer(info.width, info.height)
+        self.frames = 0
+        codec_name = video_codec(codec)
+        try:
+            self._container = av.open(str(self.output.part), mode="w", format="mp4")
+            self._stream = self._container.add_stream(codec_name, rate=info.fps or DEFAULT_FPS)
+        except (av.FFmpegError, ValueError) as exc:
+            raise RuntimeFailure(f"cannot create {path}: {exc}") from None
+        self._stream.width, self._stream.height = self.size
+        even = info.width % 2 == 0 and info.height % 2 == 0
+        # 4:2:0 needs even sides; odd ones keep their exact size in 4:4:4 rather than being cropped.
+        self._stream.pix_fmt = "yuv420p" if even else "yuv444p"
+        if codec_name == "libx264":
+            # One encoder thread on small CPUs, where inference needs every core; x264's own choice elsewhere.
+            threads = "1" if (os.cpu_count() or 1) <= 4 else "0"
+            self._stream.options = {"crf": "21", "preset": "veryfast", "threads": threads}
+        else:
+            self._stream.bit_rate = 4 * info.width * info.height
+
+    def write(self, result: Result) -> None:
+        image = self.renderer.render(result.frame.image, result.detections)
+        if (image.shape[1], image.shape[0]) != self.size:  # a stream that changed resolution mid-way
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts = self.frames  # constant frame rate: frame i at i / fps, in the stream's time base
+        self.frames += 1
+        self._container.mux(self._stream.encode(frame))
+
+    def close(self, complete: bool) -> None:
+        try:
+            self._container.mux(self._stream.encode(None))
+        finally:
+            self._container.close()
+        self.output.finish(complete, empty=self.frames == 0)
+
+
+def detection_record(result: Result) -> dict:
+    """One JSONL line: the frame and its detections in source-frame pixels."""
+    frame, det = result.frame, result.detections
+    record: dict = {
+        "frame": frame.index,
+        "time": None if frame.pts_s is None else round(frame.pts_s, 6),
+        "width": frame.width,
+        "height": frame.height,
+    }
+    if frame.path is not None:
+        record["file"] = frame.path
+    names = det.data.get("class_name", [])
+    record["detections"] = [
+        {
+            "xyxy": [round(float(v), 2) for v in det.xyxy[i]],
+            "class_id": int(det.class_id[i]),
+            "class_name": str(names[i]),
+            "confidence": round(float(det.confidence[i]), 5),
+        }
+        for i in range(len(det))
+    ]
+    return record
+
+
+class JsonlSink(Sink):
+    """The primary record: one JSON object per frame, in order, flushed as it goes."""
+
+    name = "jsonl"
+
+    def __init__(self, path: Path) -> None:
+        self.output = AtomicPath(path)
+        self.path = path
+        self.lines = 0
+        self._fh: IO[str] = self.output.part.open("w", encoding="utf-8")
+
+    def write(self, result: Result) -> None:
+        self._fh.write(json.dumps(detection_record(result), separators=(",", ":")) + "\n")
+        self.lines += 1
+
+    def close(self, complete: bool) -> None:
+        self._fh.close()
+        self.output.finish(complete, empty=self.lines == 0)
+
+
+class ImageSink(Sink):
+    """``STEM.annotated.jpg`` per image; each file is written whole or not at all."""
+
+    name = "images"
+
+    def __init__(self, out_dir: Path, stem: str | None = None) -> None:
+        self.out_dir = out_dir
+        self.stem = stem  # a single image takes its source's name; sequences use each file's stem
+        self.written: list[Path] = []
+        self._renderers: dict[tuple[int, int], FrameRenderer] = {}
+        self._used: set[str] = set()
+
+    def write(self, result: Result) -> None:
+        frame = result.frame
+        renderer = self._renderers.setdefault((frame.width, frame.height), FrameRenderer(frame.width, frame.height))
+        stem = self.stem or (Path(frame.path).stem if frame.path else f"frame_{frame.index:06d}")
+        if stem in self._used and frame.path:  # a.jpg and a.png in one folder
+            stem = Path(frame.path).name.replace(".", "_")
+        self._used.add(stem)
+        ok, encoded = cv2.imencode(".jpg", renderer.render(frame.image, result.detections),
+                                   [cv2.IMWRITE_JPEG_QUALITY, 92])
+        if not ok:
+            raise RuntimeFailure(f"cannot encode annotated image for {stem}")
+        output = AtomicPath(self.out_dir / f"{stem}.annotated.jpg")
+        output.part.write_bytes(np.asarray(encoded).tobytes())
+        self.written.append(output.finish(True))
+
+
+class TallySink(Sink):
+    """Counts frames and detections per class, for the end-of-run summary."""
+
+    name = "tally"
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.per_class: Counter[str] = Counter()
+
+    def write(self, result: Result) -> None:
+        self.frames += 1
+        self.per_class.update(str(n) for n in result.detections.data.get("class_name", []))

@@ -1,0 +1,69 @@
+"""Rates and latencies measured at the seams, over a sliding window of monotonic times."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+
+class RateMeter:
+    """Events per second over the last ``window_s`` seconds (thread-safe, O(1) per tick)."""
+
+    def __init__(self, window_s: float = 2.0, maxlen: int = 4096) -> None:
+        self.window_s = window_s
+        self._times: deque[float] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def tick(self, n: int = 1, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self.count += n
+            self._times.extend([now] * n)
+
+    def rate(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            while self._times and now - self._times[0] > self.window_s:
+                self._times.popleft()
+            if len(self._times) < 2:
+                return 0.0
+            span = max(now - self._times[0], 1e-6)
+            return (len(self._times) - 1) / span
+
+
+class LatencyMeter:
+    """Recent latencies (ms) with percentiles."""
+
+    def __init__(self, maxlen: int = 512) -> None:
+        self._values: deque[float] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def add(self, ms: float) -> None:
+        with self._lock:
+            self._values.append(ms)
+
+    def percentile(self, q: float) -> float:
+        with self._lock:
+            values = sorted(self._values)
+        if not values:
+            return 0.0
+        return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStats:
+    """A snapshot for status bars and progress lines."""
+
+    captured: int
+    dropped: int
+    inferred: int
+    written: int
+    capture_fps: float
+    inference_fps: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    reconnects: int
+    state: str
