@@ -3,7 +3,7 @@
 import dataclasses
 import time
 
-from yolo_app.engine.capture import CaptureState, CaptureThread
+from yolo_app.engine.capture import CaptureState, CaptureThread, Playback
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.readers import AvReader, open_reader
 from yolo_app.engine.sources import parse_source
@@ -23,7 +23,7 @@ def drain(channel, delay_s=0.0):
 def test_a_file_under_the_all_policy_loses_nothing_even_with_a_slow_consumer(clips):
     reader = open_reader(parse_source(str(clips["bottle"]))[0])
     channel = Channel(2, FramePolicy.ALL)
-    capture = CaptureThread(reader, channel, source_id="bottle")
+    capture = CaptureThread(reader, [channel], source_id="bottle")
     capture.start()
     frames = drain(channel, delay_s=0.01)
     assert capture.join(2)
@@ -35,7 +35,7 @@ def test_a_file_under_the_all_policy_loses_nothing_even_with_a_slow_consumer(cli
 def test_a_live_paced_source_with_a_slow_consumer_drops_old_frames_and_counts_them(clips):
     reader = open_reader(parse_source(str(clips["bottle"]))[0])  # 30 frames at ~30 fps, paced like a camera
     channel = Channel(1, FramePolicy.LATEST)
-    capture = CaptureThread(reader, channel, source_id="live", realtime=True)
+    capture = CaptureThread(reader, [channel], source_id="live", playback=Playback(realtime=True))
     capture.start()
     received = drain(channel, delay_s=0.1)  # consumer at ~10 fps
     assert capture.join(2)
@@ -74,7 +74,7 @@ def test_a_live_source_that_drops_is_reopened_with_backoff_and_frames_continue(c
         return FlakyReader(clips["person"], fail_after=None)
 
     channel = Channel(64, FramePolicy.ALL)
-    capture = CaptureThread(FlakyReader(clips["person"], fail_after=5), channel, source_id="cam",
+    capture = CaptureThread(FlakyReader(clips["person"], fail_after=5), [channel], source_id="cam",
                             reopen=reopen, backoff_s=(0.05, 1.0))
     capture.start()
     frames = drain(channel)
@@ -89,7 +89,7 @@ def test_a_live_source_that_drops_is_reopened_with_backoff_and_frames_continue(c
 def test_stop_ends_a_capture_blocked_on_a_full_queue_within_two_seconds(clips):
     reader = open_reader(parse_source(str(clips["person"]))[0])
     channel = Channel(1, FramePolicy.ALL)
-    capture = CaptureThread(reader, channel, source_id="person")
+    capture = CaptureThread(reader, [channel], source_id="person")
     capture.start()
     time.sleep(0.3)  # nobody consumes: capture now waits in put()
     start = time.monotonic()
@@ -103,7 +103,74 @@ def test_stop_ends_a_capture_blocked_on_a_full_queue_within_two_seconds(clips):
 def test_max_frames_ends_capture_early_and_cleanly(clips):
     reader = open_reader(parse_source(str(clips["person"]))[0])
     channel = Channel(8, FramePolicy.ALL)
-    capture = CaptureThread(reader, channel, source_id="person", max_frames=7)
+    capture = CaptureThread(reader, [channel], source_id="person", max_frames=7)
     capture.start()
     assert len(drain(channel)) == 7
     assert capture.join(2)
+
+
+def start_capture(clip, capacity=64, **kwargs):
+    reader = open_reader(parse_source(str(clip))[0])
+    channel = Channel(capacity, FramePolicy.ALL)
+    capture = CaptureThread(reader, [channel], source_id="clip", **kwargs)
+    capture.start()
+    return capture, channel
+
+
+def test_pause_holds_frames_back_and_step_releases_exactly_one(clips):
+    playback = Playback()
+    playback.pause()
+    capture, channel = start_capture(clips["person"], playback=playback)
+    time.sleep(0.3)
+    assert len(channel) == 0
+    playback.step()
+    assert channel.get(timeout=2).index == 0
+    time.sleep(0.2)
+    assert len(channel) == 0
+    playback.step(2)
+    assert [channel.get(timeout=2).index, channel.get(timeout=2).index] == [1, 2]
+    playback.resume()
+    assert [f.index for f in drain(channel)] == list(range(3, 40))
+    assert capture.join(2)
+
+
+def test_seek_jumps_to_the_frame_at_that_time_even_while_paused(clips):
+    playback = Playback()
+    playback.pause()
+    capture, channel = start_capture(clips["person"], playback=playback)
+    playback.seek(2.5)  # 10 fps: frame 25
+    frame = channel.get(timeout=5)
+    assert frame.index == 25 and abs(frame.pts_s - 2.5) < 1e-6
+    playback.seek(0.3)  # backwards
+    assert channel.get(timeout=5).index == 3
+    playback.resume()
+    assert [f.index for f in drain(channel)] == list(range(4, 40))
+    assert capture.join(2)
+
+
+def test_loop_plays_a_file_again_from_the_start(clips):
+    playback = Playback(loop=True)
+    capture, channel = start_capture(clips["bottle"], playback=playback, max_frames=75)
+    indexes = [f.index for f in drain(channel)]
+    assert capture.join(2)
+    assert indexes == list(range(30)) * 2 + list(range(15))
+
+
+def test_real_time_pacing_follows_the_container_clock(clips):
+    capture, channel = start_capture(clips["bottle"], playback=Playback(realtime=True), max_frames=15)
+    start = time.monotonic()
+    frames = drain(channel)
+    elapsed = time.monotonic() - start
+    assert capture.join(2) and len(frames) == 15
+    assert elapsed >= 14 / (179 / 6) * 0.9  # 15 frames at 29.8 fps take about 0.47 s
+
+
+def test_one_capture_fans_out_the_same_frames_to_every_branch(clips):
+    reader = open_reader(parse_source(str(clips["bottle"]))[0])
+    channels = [Channel(64, FramePolicy.ALL), Channel(64, FramePolicy.ALL)]
+    capture = CaptureThread(reader, channels, source_id="clip")
+    capture.start()
+    first, second = drain(channels[0]), drain(channels[1])
+    assert capture.join(2)
+    assert [f.index for f in first] == [f.index for f in second] == list(range(30))
+    assert all(a is b for a, b in zip(first, second))  # the same Frame objects: captured once

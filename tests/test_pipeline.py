@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from yolo_app.engine.capture import Playback
 from yolo_app.engine.inference import Detector
 from yolo_app.engine.pipeline import Pipeline
 from yolo_app.engine.readers import open_reader
@@ -60,7 +61,8 @@ def test_stop_ends_every_thread_within_two_seconds_and_marks_outputs_partial(cli
 
 
 def test_stop_on_a_live_source_with_the_latest_policy_is_prompt(clips, model):
-    pipeline = pipeline_for(clips["bottle"], model, [SlowSink(0.3)], policy=FramePolicy.LATEST, realtime=True)
+    pipeline = pipeline_for(clips["bottle"], model, [SlowSink(0.3)], policy=FramePolicy.LATEST,
+                            playback=Playback(realtime=True))
     pipeline.start()
     time.sleep(0.8)
     assert pipeline.stop(timeout=2.0) and not engine_threads()
@@ -101,9 +103,27 @@ def test_a_capture_failure_mid_video_reaches_the_caller_as_a_clear_error(tmp_pat
 
 def test_a_graceful_finish_keeps_outputs_complete(clips, model, tmp_path):
     jsonl = JsonlSink(tmp_path / "live.detections.jsonl")
-    pipeline = pipeline_for(clips["bottle"], model, [jsonl], policy=FramePolicy.LATEST, realtime=True)
+    pipeline = pipeline_for(clips["bottle"], model, [jsonl], policy=FramePolicy.LATEST,
+                            playback=Playback(realtime=True))
     pipeline.start()
     time.sleep(0.5)
     pipeline.finish()
     assert pipeline.wait(5) and pipeline.completed
     assert (tmp_path / "live.detections.jsonl").is_file()
+
+
+def test_two_branches_run_two_detectors_on_the_same_captured_frames(clips, model, tmp_path):
+    from yolo_app.engine.inference import DetectionSettings
+    from yolo_app.engine.pipeline import Branch
+
+    loose, strict = TallySink(), TallySink()
+    jsonls = [JsonlSink(tmp_path / "a.jsonl"), JsonlSink(tmp_path / "b.jsonl")]
+    pipeline = Pipeline(open_reader(parse_source(str(clips["person"]))[0]), branches=[
+        Branch(Detector(model, DetectionSettings(conf=0.1)), [loose, jsonls[0]]),
+        Branch(Detector(model, DetectionSettings(conf=0.6)), [strict, jsonls[1]]),
+    ])
+    pipeline.run()
+    a, b = ([json.loads(x)["frame"] for x in (tmp_path / n).read_text().splitlines()] for n in ("a.jsonl", "b.jsonl"))
+    assert a == b == list(range(40)) and pipeline.capture.captured == 40
+    assert sum(loose.per_class.values()) > sum(strict.per_class.values())
+    assert pipeline.stats(1).inferred == 40 and not engine_threads()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import av
 
@@ -32,31 +33,90 @@ class CaptureState(str, enum.Enum):
     ENDED = "ended"
 
 
+class Playback:
+    """Pause, step, seek, speed and looping for file sources.
+
+    Set from any thread (a GUI button); the capture thread applies it between frames. A seek while
+    paused shows the frame it lands on, like a video player.
+    """
+
+    def __init__(self, realtime: bool = False, loop: bool = False) -> None:
+        self._cond = threading.Condition()
+        self.realtime = realtime  # pace at the source's own rate; False: as fast as inference allows
+        self.loop = loop
+        self.paused = False
+        self._steps = 0
+        self._seek_to: float | None = None
+
+    def pause(self) -> None:
+        with self._cond:
+            self.paused = True
+
+    def resume(self) -> None:
+        with self._cond:
+            self.paused = False
+            self._cond.notify_all()
+
+    def step(self, frames: int = 1) -> None:
+        with self._cond:
+            self._steps += frames
+            self._cond.notify_all()
+
+    def seek(self, seconds: float) -> None:
+        with self._cond:
+            self._seek_to = max(0.0, seconds)
+            if self.paused:
+                self._steps = max(self._steps, 1)
+            self._cond.notify_all()
+
+    def wait_turn(self, stop: threading.Event) -> bool | None:
+        """Block while paused with nothing to do. None when stopped, else whether it waited."""
+        waited = False
+        with self._cond:
+            while self.paused and not self._steps and self._seek_to is None and not stop.is_set():
+                self._cond.wait(0.1)
+                waited = True
+        return None if stop.is_set() else waited
+
+    def take_seek(self) -> float | None:
+        with self._cond:
+            target, self._seek_to = self._seek_to, None
+            return target
+
+    def take_step(self) -> None:
+        with self._cond:
+            if self.paused and self._steps:
+                self._steps -= 1
+
+
 class CaptureThread(Worker):
     def __init__(
         self,
         reader: FrameReader,
-        out: Channel[Frame],
+        outs: Sequence[Channel[Frame]],
         *,
         source_id: str,
         max_frames: int | None = None,
-        realtime: bool = False,
+        playback: Playback | None = None,
         reopen: Callable[[], FrameReader] | None = None,
         backoff_s: tuple[float, float] = (1.0, 30.0),
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         super().__init__(f"capture:{source_id}", on_error)
         self.reader = reader
-        self.out = out
+        self.outs = list(outs)  # one per inference branch: capture once, fan out
         self.source_id = source_id
         self.max_frames = max_frames
-        self.realtime = realtime  # pace files at their own frame rate, as if live
+        self.playback = playback or Playback()
         self.reopen = reopen
         self.backoff_s = backoff_s
         self.state = CaptureState.RUNNING
         self.captured = 0
         self.rate = RateMeter()
         self.reconnects = 0
+        self._next_index = 0
+        self._resync_index = False
+        self._epoch = time.monotonic()
 
     def run(self) -> None:
         try:
@@ -64,33 +124,63 @@ class CaptureThread(Worker):
         finally:
             self.state = CaptureState.ENDED
             self._close_reader()
-        self.out.close()  # only on a clean end: after a failure the pipeline cancels instead
+        for out in self.outs:  # only on a clean end: after a failure the pipeline cancels instead
+            out.close()
 
     def _capture(self) -> None:
         live = self.reader.info.live
-        start = time.monotonic()
         while not self.stopping:
             try:
-                for image, pts, path in self.reader.frames():
-                    now = time.monotonic()
-                    if live:
-                        pts = now - start
-                    elif self.realtime and pts is not None and self.stop_event.wait(max(0.0, start + pts - now)):
-                        return
-                    frame = Frame(self.source_id, self.captured, pts, image, time.monotonic(), path)
-                    if self.stopping or not self.out.put(frame):
-                        return
-                    self.captured += 1
-                    self.rate.tick()
-                    if self.max_frames is not None and self.captured >= self.max_frames:
-                        return
-                return
+                if self._play() or not self._rewind_for_loop():
+                    return
             except SOURCE_DROP_ERRORS as exc:
                 if self.reopen is None or not live:
                     raise
                 log.warning("%s dropped (%s); reconnecting", self.source_id, exc)
                 if not self._reconnect():
                     return
+
+    def _play(self) -> bool:
+        """Deliver frames until the source ends (False) or we must stop (True)."""
+        info, playback = self.reader.info, self.playback
+        origin: float | None = None  # monotonic time of pts 0, for real-time pacing
+        for image, pts, path in self.reader.frames():
+            waited = playback.wait_turn(self.stop_event)
+            if waited is None:
+                return True
+            target = playback.take_seek()
+            if target is not None and getattr(self.reader, "seekable", False):
+                self.reader.seek(target)  # type: ignore[attr-defined]
+                self._resync_index, origin = True, None
+                continue
+            playback.take_step()
+            now = time.monotonic()
+            if info.live:
+                pts = now - self._epoch  # one clock across reconnects
+            elif playback.realtime and pts is not None and not playback.paused:
+                if origin is None or waited:
+                    origin = now - pts
+                if self.stop_event.wait(max(0.0, origin + pts - now)):
+                    return True
+            if self._resync_index and pts is not None and info.fps:
+                self._next_index, self._resync_index = round(pts * info.fps), False
+            frame = Frame(self.source_id, self._next_index, pts, image, time.monotonic(), path)
+            if self.stopping or not all(out.put(frame) for out in self.outs):
+                return True
+            self._next_index += 1
+            self.captured += 1
+            self.rate.tick()
+            if self.max_frames is not None and self.captured >= self.max_frames:
+                return True
+        return False
+
+    def _rewind_for_loop(self) -> bool:
+        """At the end of a file: start again from 0 when looping. False means capture is done."""
+        if not (self.playback.loop and getattr(self.reader, "seekable", False)):
+            return False
+        self.reader.seek(0.0)  # type: ignore[attr-defined]
+        self._next_index = 0
+        return True
 
     def _reconnect(self) -> bool:
         """Reopen with exponential back-off until it works or we are stopped."""

@@ -180,12 +180,15 @@ def non_max_suppression(pred: torch.Tensor, conf_thres: float, iou_thres: float,
 
 
 class InferenceWorker(Worker):
-    """Owns the detector: takes frames (in batches when they are waiting), fans results out."""
+    """Owns the detector: takes frames (in batches when they are waiting), fans results out.
+
+    ``detector`` may be replaced from another thread (a model switch): the next batch uses the new one.
+    """
 
     def __init__(self, detector: Detector, inp: Channel[Frame], outputs: list[Channel[Result]], *,
-                 warmup_hw: tuple[int, int] | None = None, batch: int = 1,
+                 warmup_hw: tuple[int, int] | None = None, batch: int = 1, name: str = "inference",
                  on_error: Callable[[BaseException], None] | None = None) -> None:
-        super().__init__("inference", on_error)
+        super().__init__(name, on_error)
         self.detector = detector
         self.inp = inp
         self.outputs = outputs

@@ -1,8 +1,9 @@
 """Wiring: capture -> inference -> one thread per sink, with a clean stop and errors that surface.
 
-    reader --CaptureThread--> frames channel (LATEST slot or bounded ALL queue)
-           --InferenceWorker--> one channel per sink (the sink's own policy) --SinkRunner--> sink
+    reader --CaptureThread--> a frames channel per branch (LATEST slot or bounded ALL queue)
+           --InferenceWorker (one per branch)--> a channel per sink (the sink's policy) --SinkRunner--> sink
 
+A branch is one detector and its sinks; compare mode runs two branches on the same captured frames.
 The first exception in any thread cancels every channel (waking whoever waits), stops every thread,
 and is re-raised by ``run()`` in the caller. ``stop()`` returns within its timeout, 2 s by default.
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from yolo_app.engine.capture import CaptureThread
+from yolo_app.engine.capture import CaptureThread, Playback
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.inference import Detector, InferenceWorker
 from yolo_app.engine.readers import FrameReader
@@ -26,6 +28,14 @@ from yolo_app.errors import RuntimeFailure, YoloAppError
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 8  # frames in flight per lossless hand-off: enough to absorb jitter, flat memory
+
+
+@dataclass
+class Branch:
+    """One detector and the sinks its results go to."""
+
+    detector: Detector
+    sinks: Sequence[Sink]
 
 
 class SinkRunner(Worker):
@@ -59,30 +69,42 @@ class Pipeline:
     def __init__(
         self,
         reader: FrameReader,
-        detector: Detector,
-        sinks: Sequence[Sink],
+        detector: Detector | None = None,
+        sinks: Sequence[Sink] = (),
         *,
+        branches: Sequence[Branch] | None = None,
         source_id: str = "source",
         policy: FramePolicy | None = None,
         max_frames: int | None = None,
-        realtime: bool = False,
+        playback: Playback | None = None,
         reopen: Callable[[], FrameReader] | None = None,
         batch: int = 1,
     ) -> None:
+        if branches is None:
+            if detector is None:
+                raise ValueError("give a detector (and its sinks) or branches")
+            branches = [Branch(detector, sinks)]
         self.info = reader.info
         self.policy = policy or self.info.default_policy
         self.error: BaseException | None = None
-        self.frames: Channel[Frame] = Channel(
-            1 if self.policy is FramePolicy.LATEST else QUEUE_SIZE, self.policy, name="frames")
-        self.capture = CaptureThread(reader, self.frames, source_id=source_id, max_frames=max_frames,
-                                     realtime=realtime, reopen=reopen, on_error=self._fail)
-        self.sink_runners = [SinkRunner(sink, self._fail) for sink in sinks]
-        self.inference = InferenceWorker(
-            detector, self.frames, [r.channel for r in self.sink_runners],
-            warmup_hw=(self.info.height, self.info.width), batch=batch, on_error=self._fail)
-        self._workers: list[Worker] = [self.capture, self.inference, *self.sink_runners]
+        capacity = 1 if self.policy is FramePolicy.LATEST else QUEUE_SIZE
+        self.frame_channels: list[Channel[Frame]] = [
+            Channel(capacity, self.policy, name=f"frames{i}") for i in range(len(branches))]
+        self.capture = CaptureThread(reader, self.frame_channels, source_id=source_id, max_frames=max_frames,
+                                     playback=playback, reopen=reopen, on_error=self._fail)
+        self.sink_runners: list[list[SinkRunner]] = [[SinkRunner(s, self._fail) for s in b.sinks] for b in branches]
+        self.inference = [
+            InferenceWorker(b.detector, channel, [r.channel for r in runners], warmup_hw=(self.info.height,
+                            self.info.width), batch=batch, name=f"inference{i}", on_error=self._fail)
+            for i, (b, channel, runners) in enumerate(zip(branches, self.frame_channels, self.sink_runners))
+        ]
+        self._workers: list[Worker] = [self.capture, *self.inference, *(r for rs in self.sink_runners for r in rs)]
         self._started = False
         self.stopped_by_user = False
+
+    @property
+    def playback(self) -> Playback:
+        return self.capture.playback
 
     # lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -148,10 +170,13 @@ class Pipeline:
         raise RuntimeFailure(f"{type(self.error).__name__}: {detail[0] if detail else 'no detail'}") from self.error
 
     @property
+    def running(self) -> bool:
+        return self._started and any(w.alive for w in self._workers)
+
+    @property
     def completed(self) -> bool:
         """Ended by the source (or max_frames) with every output complete."""
-        return self._started and not self.stopped_by_user and self.error is None and not any(
-            w.alive for w in self._workers)
+        return self._started and not self.stopped_by_user and self.error is None and not self.running
 
     # internals ------------------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
@@ -162,21 +187,24 @@ class Pipeline:
     def _cancel(self) -> None:
         for worker in self._workers:
             worker.stop()
-        self.frames.cancel()
-        for runner in self.sink_runners:
-            runner.channel.cancel()
+        for channel in self.frame_channels:
+            channel.cancel()
+        for runners in self.sink_runners:
+            for runner in runners:
+                runner.channel.cancel()
 
-    def stats(self) -> PipelineStats:
-        written = min((r.written for r in self.sink_runners), default=self.inference.rate.count)
+    def stats(self, branch: int = 0) -> PipelineStats:
+        inference = self.inference[branch]
+        written = min((r.written for r in self.sink_runners[branch]), default=inference.rate.count)
         return PipelineStats(
             captured=self.capture.captured,
-            dropped=self.frames.dropped,
-            inferred=self.inference.rate.count,
+            dropped=self.frame_channels[branch].dropped,
+            inferred=inference.rate.count,
             written=written,
             capture_fps=self.capture.rate.rate(),
-            inference_fps=self.inference.rate.rate(),
-            latency_p50_ms=self.inference.latency.percentile(50),
-            latency_p95_ms=self.inference.latency.percentile(95),
+            inference_fps=inference.rate.rate(),
+            latency_p50_ms=inference.latency.percentile(50),
+            latency_p95_ms=inference.latency.percentile(95),
             reconnects=self.capture.reconnects,
             state=self.capture.state.value,
         )

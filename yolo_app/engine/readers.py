@@ -107,20 +107,45 @@ class AvReader:
         )
         indexed = any(name in INDEXED_CONTAINERS for name in self._container.format.name.split(","))
         self._expected = count if indexed else None  # frames the index promises; fewer means truncated
+        self._seek_to: float | None = None
+        self._seeked = False
+
+    @property
+    def seekable(self) -> bool:
+        return not self.info.live
+
+    def seek(self, seconds: float) -> None:
+        """Make ``frames()`` continue at the first frame at or after ``seconds``. Call it from the
+        thread that iterates ``frames()``; it also restarts a finished iteration (looping)."""
+        self._seek_to = max(0.0, seconds)
 
     def frames(self) -> Iterator[RawFrame]:
         start = self._stream.start_time or 0
         base = self._stream.time_base
         decoded = 0
-        try:
-            for frame in self._container.decode(self._stream):
-                pts = float((frame.pts - start) * base) if frame.pts is not None and base else None
-                decoded += 1
-                yield frame.to_ndarray(format="bgr24"), pts, None
-        except av.FFmpegError as exc:
-            raise UserError(f"{self.spec.uri}: corrupt or truncated video after frame {decoded} "
-                            f"({_ffmpeg_reason(exc)})") from None
-        if not self.info.live and self._expected and decoded < self._expected:
+        skip_until: float | None = None
+        while True:
+            if self._seek_to is not None:
+                skip_until, self._seek_to = self._seek_to, None
+                self._seeked = True
+                # Land on the keyframe before the target, then decode forward to it.
+                self._container.seek(int(skip_until / base) + start, stream=self._stream, backward=True)
+            try:
+                for frame in self._container.decode(self._stream):
+                    if self._seek_to is not None:
+                        break
+                    pts = float((frame.pts - start) * base) if frame.pts is not None and base else None
+                    if skip_until is not None and pts is not None and pts < skip_until - 1e-6:
+                        continue
+                    skip_until = None
+                    decoded += 1
+                    yield frame.to_ndarray(format="bgr24"), pts, None
+            except av.FFmpegError as exc:
+                raise UserError(f"{self.spec.uri}: corrupt or truncated video after frame {decoded} "
+                                f"({_ffmpeg_reason(exc)})") from None
+            if self._seek_to is None:
+                break
+        if not (self.info.live or self._seeked) and self._expected and decoded < self._expected:
             raise UserError(f"{self.spec.uri}: truncated video: decoded {decoded} of {self._expected} frames")
 
     def close(self) -> None:
