@@ -10,7 +10,7 @@ export YOLO_APP_WEIGHTS ?= $(SHARED_WEIGHTS)
 endif
 SHARED_VIDEO := $(abspath ../shared/videos/one-by-one-person-detection.mp4)
 
-.PHONY: install run test test-fast bench clean
+.PHONY: install run test test-fast bench bench-gui clean
 
 install: $(STAMP)
 
@@ -22,8 +22,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The window on the demo clip; on a machine without a display, the headless annotate job instead.
 run: install
-	$(BIN)/yolo-app annotate demo --out runs/demo
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" != "Linux" ]; then \
+		$(BIN)/yolo-app gui demo; \
+	else \
+		echo "no display: running the headless job (yolo-app annotate demo) instead of the window"; \
+		$(BIN)/yolo-app annotate demo --out runs/demo; \
+	fi
 
 test: install
 	YOLO_OFFLINE=true YOLO_AUTOINSTALL=false QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
@@ -33,6 +39,10 @@ test-fast: install
 
 bench: install
 	$(BIN)/yolo-app bench $(if $(wildcard $(SHARED_VIDEO)),$(SHARED_VIDEO),) --runs 3
+
+# 10 minutes of looped playback in the real window (offscreen): display FPS, latency, memory growth.
+bench-gui: install
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m yolo_app.gui.soak $(if $(wildcard $(SHARED_VIDEO)),$(SHARED_VIDEO),) --seconds 600
 
 clean:
 	rm -rf runs .pytest_cache

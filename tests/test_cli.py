@@ -210,8 +210,32 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_partial_outputs(tmp_path):
     assert len(frames) >= 5  # the partial video is a finished, playable file
 
 
-def test_no_command_prints_help_and_version_works(capsys):
-    assert main([]) == 2
-    assert "annotate" in capsys.readouterr().out
+def test_plain_yolo_app_opens_the_gui_and_version_works(capsys, monkeypatch):
+    import yolo_app.gui.app
+
+    opened = []
+    monkeypatch.setattr(yolo_app.gui.app, "run_gui", lambda args: opened.append(args) or 0)
+    assert main([]) == 0
+    assert opened and opened[0].command == "gui" and opened[0].source is None
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == "yolo-app 0.1.0"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["gui", "--screenshot", "x.png"], "--screenshot needs --quit-after"),
+    (["gui", "--conf", "2", "--quit-after", "1"], "conf must be between 0 and 1"),
+    (["gui", "--quit-after", "1", "--screenshot", "/no/such/folder/x.png"], "no such folder"),
+])
+def test_gui_options_are_checked_before_a_window_opens(capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_the_gui_without_a_display_says_so_in_one_line(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "yolo_app", "gui", "demo"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 2 and "no display" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from yolo_app import __version__
-from yolo_app.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, YoloAppError
+from yolo_app.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, YoloAppError
 
 # Every package Ultralytics may need is declared in pyproject.toml: never pip-install behind the user's back.
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
@@ -80,6 +80,25 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--batch", type=_positive_int, default=1,
                           help="frames per inference call when frames are waiting (default: %(default)s)")
     annotate.set_defaults(func=cmd_annotate)
+
+    gui = commands.add_parser(
+        "gui", help="open the desktop window (also what plain `yolo-app` does)",
+        description="Watch detections live: open a camera, file, folder, stream or the demo, pick a model, "
+                    "tune thresholds, compare two models on the same frames.")
+    gui.add_argument("source", nargs="?", default=None,
+                     help="what to open first (default: the last source, else the demo)")
+    gui.add_argument("--weights", "-w", default=None, help="model path or name (default: the last one, "
+                                                          "else yolov8n.pt)")
+    gui.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: the last one)")
+    gui.add_argument("--conf", type=float, default=None, help="confidence threshold, 0-1")
+    gui.add_argument("--iou", type=float, default=None, help="NMS IoU threshold, 0-1")
+    gui.add_argument("--compare", default=None, metavar="W2", help="a second model shown beside the first, "
+                                                                   "on the same frames")
+    gui.add_argument("--screenshot", default=None, metavar="PATH",
+                     help="with --quit-after: save a PNG of the whole window before quitting")
+    gui.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
+                     help="close the window after this many seconds (for docs and tests)")
+    gui.set_defaults(func=cmd_gui)
 
     bench = commands.add_parser(
         "bench", help="compare Ultralytics' predict with our annotate on one video (FPS and ratio)",
@@ -151,6 +170,14 @@ def _annotate_specs(args: argparse.Namespace, specs: list, first_reader) -> int:
     return worst
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    from yolo_app.gui.app import run_gui
+
+    if args.screenshot and args.quit_after is None:
+        raise UserError("--screenshot needs --quit-after SECONDS (the moment the picture is taken)")
+    return run_gui(args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from yolo_app.bench import run_bench
 
@@ -165,9 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="yolo-app: %(levelname)s: %(message)s")
-    if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+    if args.command is None:  # plain `yolo-app` opens the window
+        args = parser.parse_args(["--debug", "gui"] if args.debug else ["gui"])
     try:
         return args.func(args)
     except YoloAppError as exc:

@@ -66,6 +66,26 @@ def search_dirs() -> list[Path]:
     return unique
 
 
+def find_weights() -> list[Path]:
+    """Every model file on the search path, first occurrence of each name wins (for pickers)."""
+    found: dict[str, Path] = {}
+    for folder in search_dirs():
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.suffix.lower() in MODEL_SUFFIXES and path.is_file():
+                    found.setdefault(path.name, path)
+    return list(found.values())
+
+
+def available_devices() -> list[str]:
+    """The device choices that exist on this machine."""
+    devices = ["auto", "cpu"]
+    devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
 def resolve_weights(spec: str) -> Path:
     """Return an existing weights file for a path or a name, or raise one clear UserError."""
     given = Path(spec).expanduser()

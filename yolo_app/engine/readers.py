@@ -8,6 +8,7 @@ frame rates, open/read time-outs); cameras through OpenCV (V4L2, DirectShow, AVF
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from fractions import Fraction
@@ -184,6 +185,21 @@ class CameraReader:
 
     def close(self) -> None:
         self._cap.release()
+
+
+def list_cameras(max_index: int = 8) -> list[int]:
+    """Camera indexes that really open and deliver a frame. On Linux only existing /dev/videoN are
+    tried, so a machine without cameras answers at once."""
+    candidates = range(max_index)
+    if sys.platform.startswith("linux"):
+        candidates = [i for i in candidates if Path(f"/dev/video{i}").exists()]
+    found = []
+    for index in candidates:
+        opened = _open_camera(index)
+        if opened is not None:
+            opened[0].release()
+            found.append(index)
+    return found
 
 
 def _open_camera(target: int | str) -> tuple[cv2.VideoCapture, np.ndarray] | None:

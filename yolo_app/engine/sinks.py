@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +24,7 @@ from yolo_app.engine.types import FramePolicy, Result, SourceInfo
 from yolo_app.errors import RuntimeFailure
 
 DEFAULT_FPS = Fraction(30)  # for sources that do not say (some cameras and streams)
+MILLISECOND = Fraction(1, 1000)
 
 
 class Sink:
@@ -75,16 +77,24 @@ def video_codec(choice: str = "auto") -> str:
 
 
 class VideoSink(Sink):
-    """Annotated MP4: every result drawn and encoded, at the source's size and frame rate."""
+    """Annotated MP4: every result drawn and encoded, at the source's size.
+
+    ``timing="cfr"``: frame i at i / fps, the source's own rate (annotation: same count, same rate).
+    ``timing="pts"``: each frame at its capture time, in milliseconds (a recording of a live view,
+    where frames arrive at the inference rate, not the source's).
+    """
 
     name = "video"
 
-    def __init__(self, path: Path, info: SourceInfo, codec: str = "auto") -> None:
+    def __init__(self, path: Path, info: SourceInfo, codec: str = "auto", timing: str = "cfr") -> None:
         self.output = AtomicPath(path)
         self.path = path
         self.size = (info.width, info.height)
         self.renderer = FrameRenderer(info.width, info.height)
         self.frames = 0
+        self.timing = timing
+        self._t0: float | None = None
+        self._last_pts = -1
         codec_name = video_codec(codec)
         try:
             self._container = av.open(str(self.output.part), mode="w", format="mp4")
@@ -95,6 +105,8 @@ class VideoSink(Sink):
         even = info.width % 2 == 0 and info.height % 2 == 0
         # 4:2:0 needs even sides; odd ones keep their exact size in 4:4:4 rather than being cropped.
         self._stream.pix_fmt = "yuv420p" if even else "yuv444p"
+        if timing == "pts":
+            self._stream.codec_context.time_base = MILLISECOND
         if codec_name == "libx264":
             # One encoder thread on small CPUs, where inference needs every core; x264's own choice elsewhere.
             threads = "1" if (os.cpu_count() or 1) <= 4 else "0"
@@ -103,11 +115,20 @@ class VideoSink(Sink):
             self._stream.bit_rate = 4 * info.width * info.height
 
     def write(self, result: Result) -> None:
-        image = self.renderer.render(result.frame.image, result.detections)
+        self.write_image(self.renderer.render(result.frame.image, result.detections), result.frame.pts_s)
+
+    def write_image(self, image: np.ndarray, pts_s: float | None = None) -> None:
+        """Encode an already drawn BGR frame (``pts_s``: its capture time, for ``timing="pts"``)."""
         if (image.shape[1], image.shape[0]) != self.size:  # a stream that changed resolution mid-way
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-        frame.pts = self.frames  # constant frame rate: frame i at i / fps, in the stream's time base
+        if self.timing == "pts":
+            now = pts_s if pts_s is not None else time.monotonic()
+            self._t0 = now if self._t0 is None else self._t0
+            self._last_pts = max(self._last_pts + 1, round((now - self._t0) * 1000))
+            frame.pts, frame.time_base = self._last_pts, MILLISECOND
+        else:
+            frame.pts = self.frames  # frame i at i / fps, in the stream's time base
         self.frames += 1
         self._container.mux(self._stream.encode(frame))
 
@@ -203,3 +224,16 @@ class TallySink(Sink):
     def write(self, result: Result) -> None:
         self.frames += 1
         self.per_class.update(str(n) for n in result.detections.data.get("class_name", []))
+
+
+def save_snapshot(annotated: np.ndarray, result: Result, folder: Path, stem: str) -> tuple[Path, Path]:
+    """``STEM.png`` (the annotated frame) and ``STEM.json`` (its detections), each written whole."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ok, png = cv2.imencode(".png", annotated)
+    if not ok:
+        raise RuntimeFailure(f"cannot encode snapshot {stem}.png")
+    image_out, json_out = AtomicPath(folder / f"{stem}.png"), AtomicPath(folder / f"{stem}.json")
+    image_out.part.write_bytes(np.asarray(png).tobytes())
+    record = {"model": result.model_id, **detection_record(result)}
+    json_out.part.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return image_out.finish(True), json_out.finish(True)  # type: ignore[return-value]

@@ -1,0 +1,186 @@
+"""The real window, driven offscreen with pytest-qt on real footage."""
+
+import json
+import os
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PyQt6.QtCore import QSettings  # noqa: E402
+
+from conftest import read_video, run_cli  # noqa: E402
+from yolo_app.gui.main_window import GuiOptions, MainWindow  # noqa: E402
+
+WAIT_MS = 30000
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path):
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+
+
+@pytest.fixture
+def window(qtbot, clips, weights, tmp_path):
+    win = MainWindow(GuiOptions(source=str(clips["person"]), weights=str(weights)))
+    win.output_dir = tmp_path / "out"
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: 0 in win.last_shown, timeout=WAIT_MS)
+    yield win
+    win.close()
+
+
+def engine_threads():
+    return [t for t in threading.enumerate() if t.name.startswith(("capture:", "inference", "sink:", "display"))]
+
+
+def show_frame_at(qtbot, win, seconds):
+    """Pause, seek, and wait for the frame at that time to be painted."""
+    win.controller.set_paused(True)
+    before = win.painted[0]
+    win.seek(seconds)
+    target = round(seconds * 10)
+    qtbot.waitUntil(lambda: win.painted[0] > before and win.last_shown[0].result.frame.index == target,
+                    timeout=WAIT_MS)
+    return win.last_shown[0]
+
+
+def test_boxes_are_drawn_on_the_video(qtbot, window):
+    shown = show_frame_at(qtbot, window, 1.5)  # a person is in the clip here
+    det = shown.result.detections
+    assert len(det) and "person" in det.data["class_name"]
+    x1, y1, x2, y2 = det.xyxy[0].astype(int)
+    raw, drawn = shown.result.frame.image, shown.annotated
+    assert np.abs(drawn[y1:y2, x1:x1 + 3].astype(int) - raw[y1:y2, x1:x1 + 3].astype(int)).mean() > 20
+    assert (shown.image.width(), shown.image.height()) == (768, 432)
+    assert window.detections.table.rowCount() == len(det)
+    assert window.panes[0].view.image is shown.image
+
+
+def test_a_threshold_change_applies_to_the_next_results(qtbot, window):
+    many = len(show_frame_at(qtbot, window, 2.0).result.detections)
+    window.conf_slider.slider.setValue(95)
+    assert window.controller.detectors[0].settings.conf == 0.95
+    few = len(show_frame_at(qtbot, window, 2.0).result.detections)
+    assert many > few
+
+
+def test_the_class_filter_hides_a_class(qtbot, window):
+    assert "person" in show_frame_at(qtbot, window, 1.5).result.detections.data["class_name"]
+    window.class_filter.set_checked("person", False)
+    assert "person" not in list(show_frame_at(qtbot, window, 1.5).result.detections.data["class_name"])
+
+
+def test_pause_stops_frame_updates_and_step_shows_the_next_frame(qtbot, window):
+    window.toggle_pause()
+    assert window.play_button.text() == "Play"
+    qtbot.wait(600)  # a frame in flight may still land
+    painted = window.painted[0]
+    qtbot.wait(1000)
+    assert window.painted[0] == painted
+    index = window.last_shown[0].result.frame.index
+    window.step()
+    qtbot.waitUntil(lambda: window.painted[0] == painted + 1, timeout=WAIT_MS)
+    assert window.last_shown[0].result.frame.index == index + 1
+
+
+def test_seek_jumps_to_the_time_asked(qtbot, window):
+    assert show_frame_at(qtbot, window, 3.0).result.frame.pts_s == pytest.approx(3.0)
+    assert window.time_label.text().startswith("00:03.0")
+
+
+def test_snapshot_writes_a_png_and_its_detections(qtbot, window):
+    shown = show_frame_at(qtbot, window, 1.5)
+    png, js = window.snapshot()
+    image = cv2.imread(str(png))
+    assert image.shape == (432, 768, 3) and np.array_equal(image, shown.annotated)
+    record = json.loads(js.read_text())
+    assert record["frame"] == 15 and len(record["detections"]) == len(shown.result.detections)
+
+
+def test_record_writes_a_playable_mp4_of_what_was_shown(qtbot, window):
+    window.toggle_record()
+    assert window.rec_label.text().startswith("●")
+    start = window.painted[0]
+    qtbot.waitUntil(lambda: window.painted[0] >= start + 8, timeout=WAIT_MS)
+    path, frames = window.stop_recording()
+    assert window.rec_label.text() == ""
+    decoded, _, size = read_video(path)
+    assert len(decoded) == frames >= 8 and size == (768, 432)
+
+
+def test_compare_mode_runs_two_models_on_the_same_frames(qtbot, window, weights):
+    window._start_compare(str(weights))
+    qtbot.waitUntil(lambda: 1 in window.last_shown and window.panes[1].isVisible(), timeout=WAIT_MS)
+    a, b = window.last_shown[0].result.frame, window.last_shown[1].result.frame
+    assert a.source_id == b.source_id
+    qtbot.waitUntil(lambda: "fps" in window.panes[1].caption.text(), timeout=WAIT_MS)
+    window._compare_chosen("Compare: off")
+    assert not window.panes[1].isVisible()
+
+
+def test_a_bad_file_shows_an_error_and_the_window_keeps_playing(qtbot, window, tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video\n" * 40)
+    window.open_source(str(bad))
+    qtbot.waitUntil(lambda: window.error_box is not None and window.error_box.isVisible(), timeout=WAIT_MS)
+    assert "not a readable video" in window.error_box.text()
+    painted = window.painted[0]
+    qtbot.waitUntil(lambda: window.painted[0] > painted + 2, timeout=WAIT_MS)
+
+
+def test_a_model_that_fails_to_load_leaves_the_old_one_running(qtbot, window, tmp_path):
+    bad = tmp_path / "broken.pt"
+    bad.write_text("not a model")
+    old = window.controller.detectors[0]
+    window._select_model(str(bad))
+    qtbot.waitUntil(lambda: window.error_box is not None and window.error_box.isVisible(), timeout=WAIT_MS)
+    assert "not a YOLO model file" in window.error_box.text()
+    assert window.controller.detectors[0] is old
+
+
+def test_the_end_of_a_video_offers_replay(qtbot, window):
+    window.speed_box.setCurrentIndex(1)  # as fast as possible
+    qtbot.waitUntil(lambda: window.replay_button.isVisible(), timeout=WAIT_MS)
+    assert window.banner.text() == "End of video"
+    window.replay()
+    qtbot.waitUntil(lambda: window.last_shown[0].result.frame.index < 5, timeout=WAIT_MS)
+
+
+def test_closing_the_window_stops_every_thread_within_two_seconds(qtbot, clips, weights):
+    win = MainWindow(GuiOptions(source=str(clips["bottle"]), weights=str(weights)))
+    win.show()
+    qtbot.waitUntil(lambda: 0 in win.last_shown, timeout=WAIT_MS)
+    assert engine_threads()
+    start = time.monotonic()
+    win.close()
+    assert time.monotonic() - start < 2.0
+    assert not engine_threads()
+
+
+def test_settings_are_remembered_between_runs(qtbot, clips, weights):
+    win = MainWindow(GuiOptions(source=str(clips["bottle"]), weights=str(weights)))
+    qtbot.waitUntil(lambda: 0 in win.last_shown, timeout=WAIT_MS)
+    win.conf_slider.slider.setValue(40)
+    win.close()
+    again = MainWindow(GuiOptions())
+    qtbot.addWidget(again)
+    assert again.conf_slider.value() == 0.40
+    assert again.source_text == str(clips["bottle"])
+    assert again.model_box.currentText() == weights.name
+    again.close()
+
+
+@pytest.mark.slow
+def test_the_gui_command_takes_a_screenshot_of_the_real_window(tmp_path, clips):
+    shot = tmp_path / "window.png"
+    env_before = os.environ.get("QT_QPA_PLATFORM")
+    proc = run_cli("gui", str(clips["person"]), "--quit-after", "6", "--screenshot", str(shot), timeout=120)
+    assert env_before == "offscreen"
+    assert proc.returncode == 0, proc.stderr
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[0] > 300 and image.shape[1] > 600

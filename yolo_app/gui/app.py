@@ -1,0 +1,53 @@
+"""Start the GUI: ``yolo-app gui`` (and plain ``yolo-app``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from yolo_app.errors import EXIT_OK, RuntimeFailure, UserError
+
+
+def has_display() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    if not has_display():
+        raise UserError("no display to open a window on (for headless work use `yolo-app annotate`; "
+                        "for screenshots run under xvfb-run or set QT_QPA_PLATFORM=offscreen)")
+    screenshot = Path(args.screenshot) if args.screenshot else None
+    if screenshot is not None and not screenshot.parent.is_dir():
+        raise UserError(f"cannot save a screenshot in {screenshot.parent}: no such folder")
+
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from yolo_app.engine.inference import DetectionSettings
+    from yolo_app.gui.main_window import GuiOptions, MainWindow
+
+    DetectionSettings(conf=args.conf if args.conf is not None else 0.25,
+                      iou=args.iou if args.iou is not None else 0.7)  # bad values fail here, before a window
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("yolo-app")
+    app.setOrganizationName("yolo_app")
+    window = MainWindow(GuiOptions(source=args.source, weights=args.weights, device=args.device,
+                                   conf=args.conf, iou=args.iou, compare=args.compare))
+    window.show()
+    saved: list[bool] = []
+    if args.quit_after is not None:
+        def finish() -> None:
+            if screenshot is not None:
+                saved.append(window.grab().save(str(screenshot)))
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(int(args.quit_after * 1000), finish)
+    app.exec()
+    if screenshot is not None and not all(saved):
+        raise RuntimeFailure(f"could not write the screenshot {screenshot}")
+    return EXIT_OK

@@ -1,0 +1,296 @@
+"""What the window shows: source, models, the running pipeline and its playback. No widgets here.
+
+Slow work (opening a stream, loading a model) runs on helper threads and comes back as queued
+signals, so the window never freezes and closing it never waits for them. Thresholds and the class
+filter are swapped into the running detectors; structural changes (speed, compare) restart the
+pipeline at the current position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any, Callable
+
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+
+from yolo_app.engine.capture import Playback
+from yolo_app.engine.inference import DetectionSettings, Detector
+from yolo_app.engine.models import configure_cpu_threads, load_model
+from yolo_app.engine.pipeline import Branch, Pipeline
+from yolo_app.engine.readers import FrameReader, open_reader
+from yolo_app.engine.sources import SourceSpec, parse_source
+from yolo_app.engine.types import FramePolicy, SourceInfo
+from yolo_app.errors import YoloAppError
+from yolo_app.gui.bridge import DisplaySink, Recorder, ResultBridge
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, YoloAppError):
+        return str(exc)
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+class ViewerController(QObject):
+    sourceOpened = pyqtSignal(object)  # SourceInfo
+    sourceFailed = pyqtSignal(str)
+    modelLoading = pyqtSignal(int, str)  # branch, weights
+    modelLoaded = pyqtSignal(int, object)  # branch, Detector
+    modelFailed = pyqtSignal(int, str)
+    ended = pyqtSignal()
+    failed = pyqtSignal(str)
+    stateChanged = pyqtSignal(str)  # capture state: running, reconnecting, ended
+    _done = pyqtSignal(object, object)  # (callback, outcome) from a background thread
+
+    def __init__(self, bridge: ResultBridge, device: str = "auto",
+                 settings: DetectionSettings | None = None) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.recorder = Recorder()
+        self.device = device
+        self.settings = settings or DetectionSettings()
+        self.class_filter: set[str] | None = None  # names, so it carries across models
+        self.detectors: list[Detector | None] = [None]
+        self.weights: list[str | None] = [None]
+        self.spec: SourceSpec | None = None
+        self.info: SourceInfo | None = None
+        self.pipeline: Pipeline | None = None
+        self.paused = False
+        self.realtime = True
+        self.loop = False
+        self.position_s = 0.0
+        self._pending_reader: FrameReader | None = None
+        self._pending_start = 0.0
+        self._tokens: dict[str, int] = {}
+        self._reported = False
+        self._state = ""
+        self._done.connect(lambda callback, outcome: callback(outcome))
+        self._watch = QTimer(self)
+        self._watch.setInterval(200)
+        self._watch.timeout.connect(self._check_pipeline)
+        self._watch.start()
+
+    # background work ---------------------------------------------------------------------------
+    def _background(self, key: str, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+        """Run ``work`` on a daemon thread; ``then(result or exception)`` runs on the GUI thread,
+        unless a newer request with the same key was made meanwhile."""
+        token = self._tokens[key] = self._tokens.get(key, 0) + 1
+
+        def target() -> None:
+            try:
+                outcome: Any = work()
+            except BaseException as exc:  # noqa: BLE001 - reported to the window as a message
+                outcome = exc
+            try:
+                self._done.emit(lambda o: then(o) if self._tokens.get(key) == token else _discard(o), outcome)
+            except RuntimeError:  # the window (and this controller) is gone: nobody to tell
+                _discard(outcome)
+
+        # Not a daemon: interpreter shutdown must not cut a thread inside torch or FFmpeg (that aborts
+        # the process). Everything run here has its own time-out, so exit waits a bounded time at most.
+        threading.Thread(target=target, name=f"gui-{key}", daemon=False).start()
+
+    # sources -----------------------------------------------------------------------------------
+    def open_source(self, text: str) -> None:
+        try:
+            spec = parse_source(text)[0]  # a folder plays its first video (or its images)
+        except YoloAppError as exc:
+            self.sourceFailed.emit(str(exc))
+            return
+        self._background("source", lambda: open_reader(spec), lambda r: self._source_ready(spec, r))
+
+    def _source_ready(self, spec: SourceSpec, outcome: Any) -> None:
+        if isinstance(outcome, BaseException):
+            self.sourceFailed.emit(describe(outcome))
+            return
+        self._stop_pipeline()
+        self.recorder.stop()
+        self.spec, self.info, self.position_s = spec, outcome.info, 0.0
+        self.sourceOpened.emit(outcome.info)
+        self._start(outcome, 0.0)
+
+    def _start(self, reader: FrameReader, start_at: float) -> None:
+        if any(d is None for d in self.detectors):  # starts when the model is ready
+            self._discard_pending()
+            self._pending_reader, self._pending_start = reader, start_at
+            return
+        info = reader.info
+        playback = Playback(realtime=self.realtime, loop=self.loop)
+        if self.paused and not info.live:
+            playback.pause()
+            playback.step()  # show where we are
+        if start_at > 0 and not info.live:
+            playback.seek(start_at)
+        branches = [Branch(det, [DisplaySink(self.bridge, i, self.recorder if i == 0 else None)])
+                    for i, det in enumerate(self.detectors) if det is not None]
+        policy = FramePolicy.LATEST if info.live or self.realtime else FramePolicy.ALL
+        spec = self.spec
+        self.pipeline = Pipeline(reader, branches=branches, source_id=spec.name if spec else "source",
+                                 policy=policy, playback=playback,
+                                 reopen=(lambda: open_reader(spec)) if info.live and spec else None)
+        self._reported = False
+        self.bridge.clear()
+        self.pipeline.start()
+
+    def restart(self, start_at: float | None = None) -> None:
+        """Run the current source again from ``start_at`` (default: where the view is)."""
+        if self.spec is None:
+            return
+        at = self.position_s if start_at is None else start_at
+        self._stop_pipeline()
+        spec = self.spec
+        self._background("source", lambda: open_reader(spec), lambda r: self._restarted(r, at))
+
+    def _restarted(self, outcome: Any, at: float) -> None:
+        if isinstance(outcome, BaseException):
+            self.sourceFailed.emit(describe(outcome))
+            return
+        self._start(outcome, at)
+
+    # models ------------------------------------------------------------------------------------
+    def load_model(self, weights: str, branch: int = 0) -> None:
+        while len(self.detectors) <= branch:
+            self.detectors.append(None)
+            self.weights.append(None)
+        self.modelLoading.emit(branch, weights)
+        device, settings = self.device, self.settings
+        hw = (self.info.height, self.info.width) if self.info else (640, 640)
+
+        def work() -> Detector:
+            model = load_model(weights, device)
+            configure_cpu_threads(model.device)
+            detector = Detector(model, dataclasses.replace(settings, classes=None))
+            detector.warmup(*hw)  # off the GUI thread: the swap below is instant
+            return detector
+
+        self._background(f"model{branch}", work, lambda d: self._model_ready(branch, weights, d))
+
+    def _model_ready(self, branch: int, weights: str, outcome: Any) -> None:
+        if isinstance(outcome, BaseException):
+            self.modelFailed.emit(branch, describe(outcome))  # the old model stays
+            if self.detectors[branch] is None and branch > 0:
+                self.set_compare(None)
+            return
+        detector: Detector = outcome
+        self._apply_filter(detector)
+        new_branch = self.detectors[branch] is None
+        self.detectors[branch], self.weights[branch] = detector, weights
+        self.modelLoaded.emit(branch, detector)
+        if self._pending_reader is not None:
+            reader, self._pending_reader = self._pending_reader, None
+            self._start(reader, self._pending_start)
+        elif self.pipeline is not None and not new_branch:
+            self.pipeline.inference[branch].detector = detector  # hot swap: the next frame uses it
+        elif new_branch and self.pipeline is not None:
+            self.restart()
+
+    def set_device(self, device: str) -> None:
+        self.device = device
+        for branch, weights in enumerate(self.weights):
+            if weights:
+                self.load_model(weights, branch)
+
+    def set_compare(self, weights: str | None) -> None:
+        """Second model on the same frames, or back to one view."""
+        if weights:
+            self.load_model(weights, 1)
+            return
+        if len(self.detectors) > 1:
+            self._tokens["model1"] = self._tokens.get("model1", 0) + 1  # drop a load in flight
+            self.detectors, self.weights = self.detectors[:1], self.weights[:1]
+            self.restart()
+
+    # thresholds --------------------------------------------------------------------------------
+    def update_settings(self, **changes: Any) -> None:
+        """conf, iou, imgsz, max_det: applied to every running detector for the next frame."""
+        self.settings = dataclasses.replace(self.settings, **changes)
+        for detector in self.detectors:
+            if detector is not None:
+                detector.settings = dataclasses.replace(detector.settings, **changes)
+
+    def set_class_filter(self, names: set[str] | None) -> None:
+        self.class_filter = names
+        for detector in self.detectors:
+            if detector is not None:
+                self._apply_filter(detector)
+
+    def _apply_filter(self, detector: Detector) -> None:
+        wanted = None
+        if self.class_filter is not None:
+            wanted = tuple(i for i, name in detector.names.items() if name in self.class_filter)
+        detector.settings = dataclasses.replace(self.settings, classes=wanted)
+
+    # playback ----------------------------------------------------------------------------------
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        if self.pipeline is not None:
+            self.pipeline.playback.pause() if paused else self.pipeline.playback.resume()
+
+    def step(self) -> None:
+        self.set_paused(True)
+        if self.pipeline is not None and self.pipeline.running:
+            self.pipeline.playback.step()
+
+    def seek(self, seconds: float) -> None:
+        self.position_s = seconds
+        if self.pipeline is not None and self.pipeline.running:
+            self.pipeline.playback.seek(seconds)
+        else:
+            self.restart(seconds)
+
+    def set_loop(self, loop: bool) -> None:
+        self.loop = loop
+        if self.pipeline is not None:
+            self.pipeline.playback.loop = loop  # read by capture at the end of the file
+
+    def set_realtime(self, realtime: bool) -> None:
+        if realtime != self.realtime:
+            self.realtime = realtime
+            self.restart()
+
+    def note_shown(self, branch: int, pts_s: float | None) -> None:
+        if branch == 0 and pts_s is not None and self.info is not None and not self.info.live:
+            self.position_s = pts_s
+
+    # lifecycle ---------------------------------------------------------------------------------
+    def _check_pipeline(self) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        state = pipeline.capture.state.value
+        if state != self._state:
+            self._state = state
+            self.stateChanged.emit(state)
+        if pipeline.running or self._reported or pipeline.stopped_by_user:
+            return
+        self._reported = True
+        if pipeline.error is not None:
+            self.failed.emit(describe(pipeline.error))
+        else:
+            self.ended.emit()
+
+    def _stop_pipeline(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.stop(timeout=2.0)
+            self.pipeline = None
+        self._discard_pending()
+
+    def _discard_pending(self) -> None:
+        if self._pending_reader is not None:
+            self._pending_reader.close()
+            self._pending_reader = None
+
+    def shutdown(self) -> None:
+        """Stop everything; returns within about 2 s."""
+        self._watch.stop()
+        self._tokens = {k: v + 1 for k, v in self._tokens.items()}  # late arrivals are discarded
+        self.recorder.stop()
+        self._stop_pipeline()
+
+
+def _discard(outcome: Any) -> None:
+    """A result nobody wants any more (a newer request replaced it): release what it holds."""
+    close = getattr(outcome, "close", None)
+    if callable(close):
+        close()
