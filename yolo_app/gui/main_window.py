@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.source_text: str | None = None
         self.record_started = 0.0
         self.duration: float | None = None
+        self._model_paths: dict[str, str] = {}  # picker name -> path, for models browsed to
         self.setWindowTitle("yolo_app")
         self.setAcceptDrops(True)
         self._build_ui(settings)
@@ -274,6 +275,11 @@ class MainWindow(QMainWindow):
         self.step_button.clicked.connect(self.step)
         self.replay_button.clicked.connect(self.replay)
         self.seek_slider.sliderReleased.connect(lambda: self.seek(self.seek_slider.value() / 10))
+        # A click on the track moves the handle a page: seek once the slider has taken its new value.
+        self.seek_slider.actionTriggered.connect(
+            lambda action: QTimer.singleShot(0, lambda: self.seek(self.seek_slider.value() / 10))
+            if action in (QSlider.SliderAction.SliderPageStepAdd.value, QSlider.SliderAction.SliderPageStepSub.value)
+            else None)
         self.speed_box.currentIndexChanged.connect(lambda i: c.set_realtime(i == 0))
         self.loop_box.toggled.connect(c.set_loop)
         self.model_box.activated.connect(lambda _: self._model_chosen(self.model_box.currentText()))
@@ -354,6 +360,7 @@ class MainWindow(QMainWindow):
     # models ------------------------------------------------------------------------------------
     def _select_model(self, weights: str) -> None:
         name = Path(weights).name
+        self._model_paths[name] = weights
         if self.model_box.findText(name) < 0:
             self.model_box.insertItem(self.model_box.count() - 1, name)
         self.model_box.setCurrentText(name)
@@ -383,13 +390,16 @@ class MainWindow(QMainWindow):
 
     def _start_compare(self, weights: str) -> None:
         name = Path(weights).name
+        self._model_paths[name] = weights
         if self.compare_box.findText(name) < 0:
             self.compare_box.insertItem(self.compare_box.count() - 1, name)
         self.compare_box.setCurrentText(name)
         self.controller.set_compare(weights)
 
-    @staticmethod
-    def _weights_path(name: str) -> str:
+    def _weights_path(self, name: str) -> str:
+        """A picker entry back to a loadable path: one browsed to earlier, or one on the search path."""
+        if name in self._model_paths:
+            return self._model_paths[name]
         match = [p for p in find_weights() if p.name == name]
         return str(match[0]) if match else name
 

@@ -15,6 +15,8 @@ import sys
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("YOLO_VERBOSE", "false")
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
 
 def main(argv: list[str] | None = None) -> int:
