@@ -213,9 +213,10 @@ class InferenceWorker(Worker):
             channel.close()
 
     def _process(self, frames: list[Frame]) -> bool:
-        found = self.detector.detect([f.image for f in frames])
+        detector = self.detector  # one model for the whole batch, even if a switch lands meanwhile
+        found = detector.detect([f.image for f in frames])
         done = time.monotonic()
-        model_id = self.detector.model.model_id
+        model_id = detector.model.model_id
         for frame, (detections, timings) in zip(frames, found):
             result = Result(frame, detections, timings, model_id, done)
             self.latency.add((done - frame.captured_at) * 1e3)
