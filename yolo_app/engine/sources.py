@@ -32,10 +32,6 @@ class SourceSpec:
     name: str
     paths: tuple[Path, ...] = field(default=())  # the files of an IMAGES sequence
 
-    @property
-    def is_file_based(self) -> bool:
-        return self.kind in (SourceKind.VIDEO, SourceKind.IMAGE, SourceKind.IMAGES, SourceKind.DEMO)
-
 
 def natural_key(path: Path) -> list:
     """Sort ``frame2`` before ``frame10``."""

@@ -71,10 +71,6 @@ class Timings:
     infer: float
     post: float
 
-    @property
-    def total(self) -> float:
-        return self.pre + self.infer + self.post
-
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Result:

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "video": video, "seconds": round(samples[-1][0]), "frames_painted": window.painted[0],
         "display_fps": round(window.painted[0] / samples[-1][0], 2),
-        "latency_p50_ms": round(window.latency[0].percentile(50)), "latency_p95_ms": round(window.latency[0].percentile(95)),
+        "latency_p50_ms": round(window.latency[0].percentile(50)),
+        "latency_p95_ms": round(window.latency[0].percentile(95)),
         "rss_after_warmup_mb": round(after_warmup[0], 1), "rss_end_mb": round(after_warmup[-1], 1),
         "rss_max_after_warmup_mb": round(max(after_warmup), 1),
         "rss_growth_mb": round(after_warmup[-1] - after_warmup[0], 1),
