@@ -240,3 +240,26 @@ def test_the_gui_without_a_display_says_so_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "yolo_app", "gui", "demo"], capture_output=True, text=True,
                           env=env, timeout=60)
     assert proc.returncode == 2 and "no display" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_track_adds_ids_that_follow_each_object_and_restart_per_file(clips, tmp_path):
+    src = tmp_path / "two"
+    src.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (src / name).symlink_to(clips["person"])
+    proc = run_cli("annotate", str(src), "--out", str(tmp_path / "out"), "--track", "--no-video")
+    assert proc.returncode == 0, proc.stderr
+    assert "tracks" in proc.stdout
+    runs = [jsonl(tmp_path / "out" / f"{n}.detections.jsonl") for n in ("a", "b")]
+    assert runs[0] == runs[1]  # a fresh tracker per file: the same video gives the same ids
+    ids = [d["track_id"] for line in runs[0] for d in line["detections"]]
+    assert ids and all(i is None or isinstance(i, int) for i in ids)
+    tracked = [i for i in ids if i is not None]
+    longest = max(tracked.count(i) for i in set(tracked))
+    assert longest >= 15  # the person walking through keeps one id across the clip
+
+
+def test_without_track_there_is_no_track_id(clips, tmp_path):
+    proc = run_cli("annotate", str(clips["person"]), "--out", str(tmp_path), "--no-video", "--max-frames", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert all("track_id" not in d for line in jsonl(tmp_path / "person.detections.jsonl") for d in line["detections"])

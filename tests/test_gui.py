@@ -184,3 +184,11 @@ def test_the_gui_command_takes_a_screenshot_of_the_real_window(tmp_path, clips):
     assert proc.returncode == 0, proc.stderr
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[0] > 300 and image.shape[1] > 600
+
+
+def test_track_shows_ids_on_the_boxes_and_in_the_table(qtbot, window):
+    window.track_box.setChecked(True)
+    qtbot.waitUntil(lambda: window.last_shown[0].result.detections.tracker_id is not None
+                    and (window.last_shown[0].result.detections.tracker_id >= 0).any(), timeout=WAIT_MS)
+    ids = [window.detections.table.item(r, 2).text() for r in range(window.detections.table.rowCount())]
+    assert any(text.startswith("#") for text in ids)

@@ -127,3 +127,15 @@ def test_two_branches_run_two_detectors_on_the_same_captured_frames(clips, model
     assert a == b == list(range(40)) and pipeline.capture.captured == 40
     assert sum(loose.per_class.values()) > sum(strict.per_class.values())
     assert pipeline.stats(1).inferred == 40 and not engine_threads()
+
+
+def test_track_labels_show_the_id_and_untracked_boxes_show_none():
+    import numpy as np
+    import supervision as sv
+
+    from yolo_app.engine.render import detection_labels
+
+    det = sv.Detections(xyxy=np.zeros((2, 4), dtype=np.float32), confidence=np.array([0.91, 0.4]),
+                        class_id=np.array([0, 2]), tracker_id=np.array([12, -1]),
+                        data={"class_name": np.array(["person", "car"], dtype=object)})
+    assert detection_labels(det) == ["#12 person 0.91", "car 0.40"]

@@ -19,6 +19,7 @@ from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sinks import ImageSink, JsonlSink, Sink, TallySink, VideoSink, partial_path
 from yolo_app.engine.sources import SourceSpec
 from yolo_app.engine.stats import PipelineStats
+from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import FramePolicy, SourceInfo, SourceKind
 from yolo_app.errors import UserError
 
@@ -31,6 +32,7 @@ class AnnotateOptions:
     codec: str = "auto"
     policy: FramePolicy | None = None  # None: by source kind (live -> latest, files -> all)
     batch: int = 1
+    track: bool = False  # ByteTrack ids, a fresh tracker per source
 
 
 @dataclass
@@ -42,6 +44,7 @@ class AnnotateReport:
     per_class: Counter = field(default_factory=Counter)
     outputs: list[Path] = field(default_factory=list)
     complete: bool = False
+    tracks: int | None = None  # distinct track ids, when tracking
 
     @property
     def fps(self) -> float:
@@ -50,6 +53,8 @@ class AnnotateReport:
     def summary(self) -> str:
         classes = ", ".join(f"{name} {n}" for name, n in self.per_class.most_common()) or "no detections"
         dropped = f", {self.dropped} dropped" if self.dropped else ""
+        if self.tracks is not None:
+            classes += f"; {self.tracks} tracks"
         where = ", ".join(str(p) for p in self.outputs)
         state = "" if self.complete else " (partial)"
         return (f"{self.spec.name}{state}: {self.frames} frames in {self.seconds:.1f} s "
@@ -100,7 +105,8 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
     except BaseException:
         reader.close()
         raise
-    pipeline = Pipeline(reader, detector, sinks, source_id=spec.name, policy=options.policy,
+    tracker = Tracker(info.fps) if options.track else None
+    pipeline = Pipeline(reader, detector, sinks, tracker=tracker, source_id=spec.name, policy=options.policy,
                         max_frames=options.max_frames, batch=options.batch)
     start = time.monotonic()
     try:
@@ -115,6 +121,7 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
         report.frames, report.dropped = tally.frames, stats.dropped
         report.seconds = time.monotonic() - start
         report.per_class = tally.per_class
+        report.tracks = len(tally.tracks) if options.track else None
         report.complete = pipeline.completed
         report.outputs = _outputs(sinks, report.complete)
     return report

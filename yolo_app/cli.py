@@ -77,9 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--frame-policy", choices=["latest", "all"], default=None,
                           help="latest: drop old frames to keep up (live default); all: every frame, in "
                                "order (file default)")
+    annotate.add_argument("--track", action="store_true",
+                          help="add ByteTrack ids: labels '#12 person 0.91', \"track_id\" in the JSONL")
+    annotate.add_argument("--export", default=None, metavar="FORMATS",
+                          help="also write these formats beside the JSONL, comma-separated: csv, mot "
+                               "(mot needs --track)")
     annotate.add_argument("--batch", type=_positive_int, default=1,
                           help="frames per inference call when frames are waiting (default: %(default)s)")
     annotate.set_defaults(func=cmd_annotate)
+
+    export = commands.add_parser(
+        "export", help="make exports from a detections JSONL without running the model again",
+        description="Read NAME.detections.jsonl (written by annotate) and write the chosen formats beside it: "
+                    "csv -> NAME.detections.csv (one row per detection), mot -> NAME.mot.txt (MOT Challenge, "
+                    "needs a record made with --track).")
+    export.add_argument("record", type=Path, help="a NAME.detections.jsonl file")
+    export.add_argument("--to", required=True, metavar="FORMATS", help="comma-separated: csv, mot")
+    export.add_argument("--out", "-o", type=Path, default=None, help="output folder (default: beside the record)")
+    export.set_defaults(func=cmd_export)
 
     gui = commands.add_parser(
         "gui", help="open the desktop window (also what plain `yolo-app` does)",
@@ -121,6 +136,12 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from yolo_app.engine.readers import open_reader
     from yolo_app.engine.sources import parse_source
 
+    if args.export:
+        from yolo_app.export import parse_formats
+
+        parse_formats(args.export)  # a typo fails now, not after an hour of footage
+        if "mot" in args.export and not args.track:
+            raise UserError("--export mot needs --track (MOT rows are tracks)")
     specs = parse_source(args.source)
     if len(specs) > 1:  # a folder: each file is opened in turn, and a bad one is skipped
         return _annotate_specs(args, specs, None)
@@ -136,6 +157,7 @@ def _annotate_specs(args: argparse.Namespace, specs: list, first_reader) -> int:
     from yolo_app.engine.inference import DetectionSettings, Detector
     from yolo_app.engine.models import configure_cpu_threads, load_model
     from yolo_app.engine.types import FramePolicy
+    from yolo_app.export import export_record, parse_formats
 
     settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
     out_dir = prepare_out_dir(args.out)
@@ -146,7 +168,7 @@ def _annotate_specs(args: argparse.Namespace, specs: list, first_reader) -> int:
         settings = dataclasses.replace(settings, classes=model.class_ids(wanted))
     detector = Detector(model, settings)
     options = AnnotateOptions(out_dir=out_dir, video=not args.no_video, max_frames=args.max_frames,
-                              codec=args.codec, batch=args.batch,
+                              codec=args.codec, batch=args.batch, track=args.track,
                               policy=FramePolicy(args.frame_policy) if args.frame_policy else None)
     log.info("model %s (%d classes) on %s", model.model_id, len(model.names), model.device)
     worst = EXIT_OK
@@ -167,7 +189,21 @@ def _annotate_specs(args: argparse.Namespace, specs: list, first_reader) -> int:
         finally:
             bar.close()
         print(report.summary())
+        if args.export and report.complete:  # exports come from the finished record
+            exported = export_record(out_dir / f"{spec.name}.detections.jsonl", parse_formats(args.export))
+            print("  exported: " + ", ".join(str(p) for p in exported))
     return worst
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from yolo_app.annotate import prepare_out_dir
+    from yolo_app.export import export_record, parse_formats
+
+    formats = parse_formats(args.to)
+    out_dir = prepare_out_dir(args.out) if args.out else None
+    for path in export_record(args.record, formats, out_dir):
+        print(path)
+    return EXIT_OK
 
 
 def cmd_gui(args: argparse.Namespace) -> int:

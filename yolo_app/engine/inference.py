@@ -21,6 +21,7 @@ from ultralytics.utils.ops import xywh2xyxy
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.stats import LatencyMeter, RateMeter
+from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Frame, Result, Timings
 from yolo_app.engine.worker import Worker
 from yolo_app.errors import UserError
@@ -187,9 +188,11 @@ class InferenceWorker(Worker):
 
     def __init__(self, detector: Detector, inp: Channel[Frame], outputs: list[Channel[Result]], *,
                  warmup_hw: tuple[int, int] | None = None, batch: int = 1, name: str = "inference",
+                 tracker: Tracker | None = None,
                  on_error: Callable[[BaseException], None] | None = None) -> None:
         super().__init__(name, on_error)
         self.detector = detector
+        self.tracker = tracker  # runs here, in frame order, right after detection
         self.inp = inp
         self.outputs = outputs
         self.warmup_hw = warmup_hw
@@ -218,6 +221,8 @@ class InferenceWorker(Worker):
         done = time.monotonic()
         model_id = detector.model.model_id
         for frame, (detections, timings) in zip(frames, found):
+            if self.tracker is not None:
+                detections = self.tracker.update(detections, frame.pts_s)
             result = Result(frame, detections, timings, model_id, done)
             self.latency.add((done - frame.captured_at) * 1e3)
             for channel in self.outputs:

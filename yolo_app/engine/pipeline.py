@@ -21,6 +21,7 @@ from yolo_app.engine.inference import Detector, InferenceWorker
 from yolo_app.engine.readers import FrameReader
 from yolo_app.engine.sinks import Sink
 from yolo_app.engine.stats import PipelineStats, RateMeter
+from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Frame, FramePolicy, Result
 from yolo_app.engine.worker import Worker
 from yolo_app.errors import RuntimeFailure, YoloAppError
@@ -32,10 +33,11 @@ QUEUE_SIZE = 8  # frames in flight per lossless hand-off: enough to absorb jitte
 
 @dataclass
 class Branch:
-    """One detector and the sinks its results go to."""
+    """One detector, an optional tracker after it, and the sinks its results go to."""
 
     detector: Detector
     sinks: Sequence[Sink]
+    tracker: Tracker | None = None
 
 
 class SinkRunner(Worker):
@@ -72,6 +74,7 @@ class Pipeline:
         detector: Detector | None = None,
         sinks: Sequence[Sink] = (),
         *,
+        tracker: Tracker | None = None,
         branches: Sequence[Branch] | None = None,
         source_id: str = "source",
         policy: FramePolicy | None = None,
@@ -83,7 +86,7 @@ class Pipeline:
         if branches is None:
             if detector is None:
                 raise ValueError("give a detector (and its sinks) or branches")
-            branches = [Branch(detector, sinks)]
+            branches = [Branch(detector, sinks, tracker)]
         self.info = reader.info
         self.policy = policy or self.info.default_policy
         self.error: BaseException | None = None
@@ -95,7 +98,8 @@ class Pipeline:
         self.sink_runners: list[list[SinkRunner]] = [[SinkRunner(s, self._fail) for s in b.sinks] for b in branches]
         self.inference = [
             InferenceWorker(b.detector, channel, [r.channel for r in runners], warmup_hw=(self.info.height,
-                            self.info.width), batch=batch, name=f"inference{i}", on_error=self._fail)
+                            self.info.width), batch=batch, name=f"inference{i}", tracker=b.tracker,
+                            on_error=self._fail)
             for i, (b, channel, runners) in enumerate(zip(branches, self.frame_channels, self.sink_runners))
         ]
         self._workers: list[Worker] = [self.capture, *self.inference, *(r for rs in self.sink_runners for r in rs)]

@@ -16,7 +16,7 @@ def detection_labels(detections: sv.Detections) -> list[str]:
     names = detections.data.get("class_name", np.array([str(c) for c in detections.class_id]))
     trackers = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
     return [
-        format_label(str(name), float(conf), None if tid is None else int(tid))
+        format_label(str(name), float(conf), None if tid is None or int(tid) < 0 else int(tid))
         for name, conf, tid in zip(names, detections.confidence, trackers)
     ]
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from yolo_app.engine.render import FrameRenderer
+from yolo_app.engine.tracking import track_id
 from yolo_app.engine.types import FramePolicy, Result, SourceInfo
 from yolo_app.errors import RuntimeFailure
 
@@ -152,15 +153,17 @@ def detection_record(result: Result) -> dict:
     if frame.path is not None:
         record["file"] = frame.path
     names = det.data.get("class_name", [])
-    record["detections"] = [
-        {
+    record["detections"] = []
+    for i in range(len(det)):
+        item = {
             "xyxy": [round(float(v), 2) for v in det.xyxy[i]],
             "class_id": int(det.class_id[i]),
             "class_name": str(names[i]),
             "confidence": round(float(det.confidence[i]), 5),
         }
-        for i in range(len(det))
-    ]
+        if det.tracker_id is not None:  # tracking on: an id, or null for a box on no track yet
+            item["track_id"] = track_id(det.tracker_id[i])
+        record["detections"].append(item)
     return record
 
 
@@ -220,10 +223,14 @@ class TallySink(Sink):
     def __init__(self) -> None:
         self.frames = 0
         self.per_class: Counter[str] = Counter()
+        self.tracks: set[int] = set()
 
     def write(self, result: Result) -> None:
         self.frames += 1
-        self.per_class.update(str(n) for n in result.detections.data.get("class_name", []))
+        detections = result.detections
+        self.per_class.update(str(n) for n in detections.data.get("class_name", []))
+        if detections.tracker_id is not None:
+            self.tracks.update(i for i in map(track_id, detections.tracker_id) if i is not None)
 
 
 def save_snapshot(annotated: np.ndarray, result: Result, folder: Path, stem: str) -> tuple[Path, Path]:

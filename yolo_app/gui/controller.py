@@ -20,6 +20,7 @@ from yolo_app.engine.models import configure_cpu_threads, load_model
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sources import SourceSpec, parse_source
+from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import FramePolicy, SourceInfo
 from yolo_app.errors import YoloAppError
 from yolo_app.gui.bridge import DisplaySink, Recorder, ResultBridge
@@ -59,6 +60,7 @@ class ViewerController(QObject):
         self.paused = False
         self.realtime = True
         self.loop = False
+        self.track = False
         self.position_s = 0.0
         self._pending_reader: FrameReader | None = None
         self._pending_start = 0.0
@@ -122,7 +124,8 @@ class ViewerController(QObject):
             playback.step()  # show where we are
         if start_at > 0 and not info.live:
             playback.seek(start_at)
-        branches = [Branch(det, [DisplaySink(self.bridge, i, self.recorder if i == 0 else None)])
+        branches = [Branch(det, [DisplaySink(self.bridge, i, self.recorder if i == 0 else None)],
+                           Tracker(info.fps) if self.track else None)
                     for i, det in enumerate(self.detectors) if det is not None]
         policy = FramePolicy.LATEST if info.live or self.realtime else FramePolicy.ALL
         spec = self.spec
@@ -238,6 +241,12 @@ class ViewerController(QObject):
             self.pipeline.playback.seek(seconds)
         else:
             self.restart(seconds)
+
+    def set_track(self, track: bool) -> None:
+        """Tracking ids on or off; a fresh tracker from the current position."""
+        if track != self.track:
+            self.track = track
+            self.restart()
 
     def set_loop(self, loop: bool) -> None:
         self.loop = loop

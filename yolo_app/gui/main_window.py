@@ -131,7 +131,10 @@ class MainWindow(QMainWindow):
         self.speed_box = QComboBox()
         self.speed_box.addItems(SPEEDS)
         self.loop_box = QCheckBox("Loop")
-        for widget in (self.play_button, self.step_button, self.replay_button, self.speed_box, self.loop_box):
+        self.track_box = QCheckBox("Track")
+        self.track_box.setToolTip("ByteTrack ids on the boxes: #12 person 0.91")
+        for widget in (self.play_button, self.step_button, self.replay_button, self.speed_box, self.loop_box,
+                       self.track_box):
             widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         playback = QHBoxLayout()
         for widget in (self.play_button, self.step_button, self.replay_button):
@@ -140,6 +143,7 @@ class MainWindow(QMainWindow):
         playback.addWidget(self.time_label)
         playback.addWidget(self.speed_box)
         playback.addWidget(self.loop_box)
+        playback.addWidget(self.track_box)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.banner)
@@ -282,6 +286,7 @@ class MainWindow(QMainWindow):
             else None)
         self.speed_box.currentIndexChanged.connect(lambda i: c.set_realtime(i == 0))
         self.loop_box.toggled.connect(c.set_loop)
+        self.track_box.toggled.connect(c.set_track)
         self.model_box.activated.connect(lambda _: self._model_chosen(self.model_box.currentText()))
         self.compare_box.activated.connect(lambda _: self._compare_chosen(self.compare_box.currentText()))
         self.device_box.activated.connect(lambda _: c.set_device(self.device_box.currentText()))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import supervision as sv
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
                              QListWidgetItem, QPushButton, QSlider, QTableWidget, QTableWidgetItem,
                              QVBoxLayout, QWidget)
 
-import supervision as sv
+from yolo_app.engine.tracking import track_id
 
 
 class ThresholdSlider(QWidget):
@@ -99,12 +100,13 @@ class DetectionsPanel(QGroupBox):
 
     def __init__(self) -> None:
         super().__init__("Detections")
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["class", "conf", "box x1, y1, x2, y2"])
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["class", "conf", "track", "box x1, y1, x2, y2"])
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -117,8 +119,10 @@ class DetectionsPanel(QGroupBox):
     def show_detections(self, detections: sv.Detections) -> None:
         names = [str(n) for n in detections.data.get("class_name", [])]
         self.table.setRowCount(len(detections))
-        for row, (name, conf, box) in enumerate(zip(names, detections.confidence, detections.xyxy)):
-            cells = [name, f"{conf:.2f}", ", ".join(f"{v:.0f}" for v in box)]
+        tracks = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
+        for row, (name, conf, tid, box) in enumerate(zip(names, detections.confidence, tracks, detections.xyxy)):
+            ident = track_id(tid)
+            cells = [name, f"{conf:.2f}", "" if ident is None else f"#{ident}", ", ".join(f"{v:.0f}" for v in box)]
             for col, text in enumerate(cells):
                 self.table.setItem(row, col, QTableWidgetItem(text))
         counts = Counter(names)

@@ -1,0 +1,42 @@
+"""Multi-object tracking: ByteTrack (Roboflow's `trackers`, the successor of supervision's ByteTrack)
+as a stage right after inference. One tracker per source, so ids start again for every file."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import supervision as sv
+from trackers import ByteTrackTracker
+
+UNTRACKED = -1  # ByteTrack's id for a box that matched no track (yet)
+
+
+class Tracker:
+    """Adds ``tracker_id`` to every detection, keeping all boxes and their order."""
+
+    def __init__(self, fps: Fraction | float | None) -> None:
+        self._tracker = ByteTrackTracker(frame_rate=float(fps) if fps else 30.0)
+
+    def update(self, detections: sv.Detections, pts_s: float | None) -> sv.Detections:
+        tagged = sv.Detections(xyxy=detections.xyxy, confidence=detections.confidence,
+                               class_id=detections.class_id,
+                               data={**detections.data, "_order": np.arange(len(detections))})
+        # With the frame's own time the Kalman step follows the real clock: VFR files and dropped
+        # live frames keep their tracks.
+        tracked = self._tracker.update(tagged, timestamp=pts_s)
+        if "_order" not in tracked.data:  # nothing came back (no boxes, no tracks): all untracked
+            detections = detections[np.arange(len(detections))]
+            detections.tracker_id = np.full(len(detections), UNTRACKED, dtype=int)
+            return detections
+        order = np.argsort(tracked.data["_order"], kind="stable")
+        tracked = tracked[order]
+        del tracked.data["_order"]
+        ids = np.asarray(tracked.tracker_id, dtype=int)
+        tracked.tracker_id = np.where(ids >= 0, ids + 1, UNTRACKED)  # ids from 1, as MOT and CVAT count
+        return tracked
+
+
+def track_id(value: int | np.integer | None) -> int | None:
+    """A detection's id for output: None for boxes not (yet) on a track."""
+    return None if value is None or int(value) == UNTRACKED else int(value)

@@ -1,0 +1,42 @@
+"""Plain-text exports: CSV (one row per detection) and MOT Challenge tracks."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from yolo_app.engine.sinks import AtomicPath
+from yolo_app.errors import UserError
+
+CSV_COLUMNS = ["frame", "time", "track_id", "class", "confidence", "x1", "y1", "x2", "y2"]
+
+
+def write_csv(lines: list[dict], target: Path) -> None:
+    out = AtomicPath(target)
+    with out.part.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_COLUMNS)
+        for line in lines:
+            for det in line["detections"]:
+                track = det.get("track_id")
+                writer.writerow([line["frame"], "" if line.get("time") is None else line["time"],
+                                 "" if track is None else track, det["class_name"], det["confidence"],
+                                 *det["xyxy"]])
+    out.finish(True)
+
+
+def write_mot(lines: list[dict], target: Path) -> None:
+    """``frame,id,x,y,w,h,conf,-1,-1,-1``: frames and pixel coordinates 1-based as in the MOT
+    Challenge (its tools subtract 1); boxes on no track are left out."""
+    if not any("track_id" in det for line in lines for det in line["detections"]):
+        raise UserError("the mot export needs track ids: run annotate with --track")
+    out = AtomicPath(target)
+    with out.part.open("w", encoding="utf-8") as fh:
+        for line in lines:
+            for det in line["detections"]:
+                if det.get("track_id") is None:
+                    continue
+                x1, y1, x2, y2 = det["xyxy"]
+                fh.write(f"{line['frame'] + 1},{det['track_id']},{x1 + 1:.2f},{y1 + 1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
+                         f"{det['confidence']:.5f},-1,-1,-1\n")
+    out.finish(True)
