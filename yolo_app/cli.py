@@ -9,9 +9,14 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yolo_app import __version__
 from yolo_app.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, YoloAppError
+
+if TYPE_CHECKING:
+    from yolo_app.engine.readers import FrameReader
+    from yolo_app.engine.sources import SourceSpec
 
 # Every package Ultralytics may need is declared in pyproject.toml: never pip-install behind the user's back.
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
@@ -139,8 +144,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     if args.export:
         from yolo_app.export import parse_formats
 
-        parse_formats(args.export)  # a typo fails now, not after an hour of footage
-        if "mot" in args.export and not args.track:
+        # A typo fails now, not after an hour of footage.
+        if "mot" in parse_formats(args.export) and not args.track:
             raise UserError("--export mot needs --track (MOT rows are tracks)")
     specs = parse_source(args.source)
     if len(specs) > 1:  # a folder: each file is opened in turn, and a bad one is skipped
@@ -152,7 +157,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         first_reader.close()  # no-op when the pipeline already closed it
 
 
-def _annotate_specs(args: argparse.Namespace, specs: list, first_reader) -> int:
+def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_reader: FrameReader | None) -> int:
     from yolo_app.annotate import AnnotateOptions, ProgressBar, annotate_source, prepare_out_dir
     from yolo_app.engine.inference import DetectionSettings, Detector
     from yolo_app.engine.models import configure_cpu_threads, load_model

@@ -363,12 +363,16 @@ class MainWindow(QMainWindow):
             self.open_source(urls[0].toLocalFile() or urls[0].toString())
 
     # models ------------------------------------------------------------------------------------
-    def _select_model(self, weights: str) -> None:
+    def _show_in_picker(self, box: QComboBox, weights: str) -> None:
+        """Make ``weights`` the picker's current entry (added before Browse… when new)."""
         name = Path(weights).name
         self._model_paths[name] = weights
-        if self.model_box.findText(name) < 0:
-            self.model_box.insertItem(self.model_box.count() - 1, name)
-        self.model_box.setCurrentText(name)
+        if box.findText(name) < 0:
+            box.insertItem(box.count() - 1, name)
+        box.setCurrentText(name)
+
+    def _select_model(self, weights: str) -> None:
+        self._show_in_picker(self.model_box, weights)
         self.controller.load_model(weights, 0)
 
     def _model_chosen(self, text: str) -> None:
@@ -394,11 +398,7 @@ class MainWindow(QMainWindow):
         self._start_compare(self._weights_path(text))
 
     def _start_compare(self, weights: str) -> None:
-        name = Path(weights).name
-        self._model_paths[name] = weights
-        if self.compare_box.findText(name) < 0:
-            self.compare_box.insertItem(self.compare_box.count() - 1, name)
-        self.compare_box.setCurrentText(name)
+        self._show_in_picker(self.compare_box, weights)
         self.controller.set_compare(weights)
 
     def _weights_path(self, name: str) -> str:
