@@ -175,6 +175,7 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
     options = AnnotateOptions(out_dir=out_dir, video=not args.no_video, max_frames=args.max_frames,
                               codec=args.codec, batch=args.batch, track=args.track,
                               policy=FramePolicy(args.frame_policy) if args.frame_policy else None)
+    formats = parse_formats(args.export) if args.export else []
     log.info("model %s (%d classes) on %s", model.model_id, len(model.names), model.device)
     worst = EXIT_OK
     for i, spec in enumerate(specs):
@@ -194,8 +195,8 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
         finally:
             bar.close()
         print(report.summary())
-        if args.export and report.complete:  # exports come from the finished record
-            exported = export_record(out_dir / f"{spec.name}.detections.jsonl", parse_formats(args.export))
+        if formats and report.complete:  # exports come from the finished record
+            exported = export_record(out_dir / f"{spec.name}.detections.jsonl", formats)
             print("  exported: " + ", ".join(str(p) for p in exported))
     return worst
 

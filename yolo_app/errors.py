@@ -12,6 +12,14 @@ class YoloAppError(Exception):
     exit_code = EXIT_FAILURE
 
 
+def describe(exc: BaseException) -> str:
+    """One line for any exception: our own errors as they are, others as ``Type: first line``."""
+    if isinstance(exc, YoloAppError):
+        return str(exc)
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
 class UserError(YoloAppError):
     """Bad input: a path, a value or a file the user gave. Exit code 2."""
 

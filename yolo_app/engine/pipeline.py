@@ -24,7 +24,7 @@ from yolo_app.engine.stats import PipelineStats, RateMeter
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Frame, FramePolicy, Result
 from yolo_app.engine.worker import Worker
-from yolo_app.errors import RuntimeFailure, YoloAppError
+from yolo_app.errors import RuntimeFailure, YoloAppError, describe
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +170,7 @@ class Pipeline:
             return
         if isinstance(self.error, YoloAppError):
             raise self.error
-        detail = str(self.error).strip().splitlines()
-        raise RuntimeFailure(f"{type(self.error).__name__}: {detail[0] if detail else 'no detail'}") from self.error
+        raise RuntimeFailure(describe(self.error)) from self.error
 
     @property
     def running(self) -> bool:

@@ -88,7 +88,7 @@ class Recorder:
             sink, self._sink = self._sink, None
         if sink is None:
             return None
-        sink.close(True) if sink.frames else sink.close(False)
+        sink.close(complete=sink.frames > 0)  # an empty recording leaves no file
         return (sink.path, sink.frames) if sink.frames else None
 
     @property

@@ -22,15 +22,8 @@ from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sources import SourceSpec, parse_source
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import FramePolicy, SourceInfo
-from yolo_app.errors import YoloAppError
+from yolo_app.errors import YoloAppError, describe
 from yolo_app.gui.bridge import DisplaySink, Recorder, ResultBridge
-
-
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, YoloAppError):
-        return str(exc)
-    detail = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 class ViewerController(QObject):
@@ -75,7 +68,7 @@ class ViewerController(QObject):
 
     # background work ---------------------------------------------------------------------------
     def _background(self, key: str, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
-        """Run ``work`` on a daemon thread; ``then(result or exception)`` runs on the GUI thread,
+        """Run ``work`` on a helper thread; ``then(result or exception)`` runs on the GUI thread,
         unless a newer request with the same key was made meanwhile."""
         token = self._tokens[key] = self._tokens.get(key, 0) + 1
 
