@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -51,6 +52,12 @@ def read_video(path: Path) -> tuple[list, Fraction, tuple[int, int]]:
         stream = container.streams.video[0]
         frames = [f.to_ndarray(format="bgr24") for f in container.decode(stream)]
         return frames, stream.average_rate, (stream.width, stream.height)
+
+
+def frame_lines(path: Path) -> list[dict]:
+    """The per-frame lines of a detections JSONL (without its header line)."""
+    lines = [json.loads(text) for text in path.read_text().splitlines()]
+    return [line for line in lines if "record" not in line]
 
 
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 from ultralytics.utils import ASSETS
 
-from conftest import PERSON_VIDEO, make_clip, read_video, run_cli
+from conftest import PERSON_VIDEO, frame_lines, make_clip, read_video, run_cli
 from yolo_app.cli import main
 
 
-def jsonl(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
+jsonl = frame_lines
 
 
 def test_annotate_writes_a_video_with_every_frame_and_a_jsonl_record(clips, tmp_path):
@@ -43,6 +42,10 @@ def test_annotate_writes_a_video_with_every_frame_and_a_jsonl_record(clips, tmp_
     edge = np.abs(annotated[i][y1:y2, x1:x1 + 3].astype(int) - source[i][y1:y2, x1:x1 + 3].astype(int))
     assert edge.mean() > 20
     assert not list(tmp_path.glob("*.part"))
+    header = json.loads((tmp_path / "person.detections.jsonl").read_text().splitlines()[0])
+    assert header["record"] == "yolo-app detections" and header["source"] == str(clips["person"].resolve())
+    assert (header["width"], header["height"], header["fps"], header["model"]) == (768, 432, 10.0, "yolov8n.pt")
+    assert len(header["names"]) == 80 and header["names"]["0"] == "person" and header["settings"]["conf"] == 0.25
 
 
 def test_no_video_writes_only_the_jsonl_and_max_frames_limits_the_run(clips, tmp_path):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import frame_lines, run_cli
 from yolo_app.cli import main
 
 
@@ -19,8 +19,7 @@ def tracked_run(clips, tmp_path_factory):
     return out
 
 
-def records(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
+records = frame_lines
 
 
 def test_csv_has_one_row_per_detection_matching_the_jsonl(tracked_run):

@@ -6,6 +6,7 @@ detection logic, only the choice of sinks and the bookkeeping of one run.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ from yolo_app.engine.stats import PipelineStats
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import FramePolicy, SourceInfo, SourceKind
 from yolo_app.errors import UserError
+from yolo_app.export.record import RECORD_TAG, RECORD_VERSION
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,20 @@ def prepare_out_dir(path: Path) -> Path:
     return path
 
 
-def build_sinks(spec: SourceSpec, info: SourceInfo, options: AnnotateOptions) -> list[Sink]:
+def record_header(info: SourceInfo, detector: Detector, options: AnnotateOptions) -> dict:
+    """The JSONL's first line: enough to make every export later without the model or the run."""
+    model, settings = detector.model, detector.settings
+    return {
+        "record": RECORD_TAG, "version": RECORD_VERSION,
+        "source": info.uri if info.live else str(Path(info.uri).resolve()), "kind": info.kind.value, "live": info.live,
+        "width": info.width, "height": info.height,
+        "fps": None if info.fps is None else float(info.fps), "frame_count": info.frame_count,
+        "model": model.model_id, "task": model.task, "names": {str(k): v for k, v in model.names.items()},
+        "settings": dataclasses.asdict(settings), "track": options.track,
+    }
+
+
+def build_sinks(spec: SourceSpec, info: SourceInfo, options: AnnotateOptions, header: dict) -> list[Sink]:
     out = options.out_dir
     sinks: list[Sink] = []
     if options.video:
@@ -82,7 +97,7 @@ def build_sinks(spec: SourceSpec, info: SourceInfo, options: AnnotateOptions) ->
         else:
             sinks.append(VideoSink(out / f"{spec.name}.annotated.mp4", info, codec=options.codec))
     try:
-        sinks.append(JsonlSink(out / f"{spec.name}.detections.jsonl"))
+        sinks.append(JsonlSink(out / f"{spec.name}.detections.jsonl", header))
     except OSError as exc:
         for sink in sinks:
             sink.close(False)
@@ -101,7 +116,7 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
     reader = reader or open_reader(spec)
     info = reader.info
     try:
-        sinks = build_sinks(spec, info, options)
+        sinks = build_sinks(spec, info, options, record_header(info, detector, options))
     except BaseException:
         reader.close()
         raise

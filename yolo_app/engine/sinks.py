@@ -168,15 +168,18 @@ def detection_record(result: Result) -> dict:
 
 
 class JsonlSink(Sink):
-    """The primary record: one JSON object per frame, in order, flushed as it goes."""
+    """The primary record: a header line (``header``: what made it), then one JSON object per frame,
+    in order."""
 
     name = "jsonl"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, header: dict | None = None) -> None:
         self.output = AtomicPath(path)
         self.path = path
         self.lines = 0
         self._fh: IO[str] = self.output.part.open("w", encoding="utf-8")
+        if header is not None:
+            self._fh.write(json.dumps(header, separators=(",", ":")) + "\n")
 
     def write(self, result: Result) -> None:
         self._fh.write(json.dumps(detection_record(result), separators=(",", ":")) + "\n")

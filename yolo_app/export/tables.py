@@ -7,11 +7,13 @@ from pathlib import Path
 
 from yolo_app.engine.sinks import AtomicPath
 from yolo_app.errors import UserError
+from yolo_app.export.record import Record
 
 CSV_COLUMNS = ["frame", "time", "track_id", "class", "confidence", "x1", "y1", "x2", "y2"]
 
 
-def write_csv(lines: list[dict], target: Path) -> None:
+def write_csv(record: Record, target: Path, options: object = None) -> None:
+    lines = record.frames
     out = AtomicPath(target)
     with out.part.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -25,10 +27,11 @@ def write_csv(lines: list[dict], target: Path) -> None:
     out.finish(True)
 
 
-def write_mot(lines: list[dict], target: Path) -> None:
+def write_mot(record: Record, target: Path, options: object = None) -> None:
     """``frame,id,x,y,w,h,conf,-1,-1,-1``: frames and pixel coordinates 1-based as in the MOT
     Challenge (its tools subtract 1); boxes on no track are left out."""
-    if not any("track_id" in det for line in lines for det in line["detections"]):
+    lines = record.frames
+    if not record.tracked:
         raise UserError("the mot export needs track ids: run annotate with --track")
     out = AtomicPath(target)
     with out.part.open("w", encoding="utf-8") as fh:
