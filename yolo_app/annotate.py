@@ -7,23 +7,32 @@ detection logic, only the choice of sinks and the bookkeeping of one run.
 from __future__ import annotations
 
 import dataclasses
-import sys
+import hashlib
+import json
+import logging
+import os
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from yolo_app.engine.checkpoint import (SEGMENT_FRAMES, Checkpointer, SegmentedVideoSink, drop_segments_from,
+                                         load_state, tracker_state)
 from yolo_app.engine.inference import Detector
 from yolo_app.engine.pipeline import Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
-from yolo_app.engine.sinks import ImageSink, JsonlSink, Sink, TallySink, VideoSink, partial_path
+from yolo_app.engine.sinks import (ImageSink, JsonlSink, Sink, TallySink, VideoSink, partial_path,
+                                   prepare_out_dir)  # noqa: F401 - TEMP until the dialog imports it from sinks
 from yolo_app.engine.sources import SourceSpec
 from yolo_app.engine.stats import PipelineStats
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import FramePolicy, SourceInfo, SourceKind
 from yolo_app.errors import UserError
 from yolo_app.export.record import RECORD_TAG, RECORD_VERSION
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,7 @@ class AnnotateOptions:
     policy: FramePolicy | None = None  # None: by source kind (live -> latest, files -> all)
     batch: int = 1
     track: bool = False  # ByteTrack ids, a fresh tracker per source
+    resume: bool = False  # continue an interrupted run from its checkpoint; skip finished sources
 
 
 @dataclass
@@ -47,32 +57,36 @@ class AnnotateReport:
     outputs: list[Path] = field(default_factory=list)
     complete: bool = False
     tracks: int | None = None  # distinct track ids, when tracking
+    resumed_at: int = 0  # frames an interrupted run had done before this one continued it
+    skipped: bool = False  # --resume found the outputs complete already
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
+        return (self.frames - self.resumed_at) / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
+        if self.skipped:
+            return f"{self.spec.name}: already complete, skipped (--resume) -> {self.outputs[0].parent}"
         classes = ", ".join(f"{name} {n}" for name, n in self.per_class.most_common()) or "no detections"
         dropped = f", {self.dropped} dropped" if self.dropped else ""
+        resumed = f", resumed at frame {self.resumed_at}" if self.resumed_at else ""
         if self.tracks is not None:
             classes += f"; {self.tracks} tracks"
         where = ", ".join(str(p) for p in self.outputs)
         state = "" if self.complete else " (partial)"
         return (f"{self.spec.name}{state}: {self.frames} frames in {self.seconds:.1f} s "
-                f"({self.fps:.1f} FPS{dropped}); {classes} -> {where}")
+                f"({self.fps:.1f} FPS{dropped}{resumed}); {classes} -> {where}")
 
 
-def prepare_out_dir(path: Path) -> Path:
-    """Create the output folder and prove it is writable, or raise one clear UserError."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".yolo_app_write_test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
-    return path
+@dataclass
+class ResumePoint:
+    """Where a run over one file starts: from scratch, or after the last checkpoint of an interrupted one."""
+
+    frames_done: int = 0
+    last_pts: float | None = None
+    jsonl_offset: int | None = None
+    tracker: bytes | None = None
 
 
 def record_header(info: SourceInfo, detector: Detector, options: AnnotateOptions) -> dict:
@@ -88,42 +102,129 @@ def record_header(info: SourceInfo, detector: Detector, options: AnnotateOptions
     }
 
 
-def build_sinks(spec: SourceSpec, info: SourceInfo, options: AnnotateOptions, header: dict) -> list[Sink]:
-    out = options.out_dir
+def output_paths(spec: SourceSpec, options: AnnotateOptions) -> tuple[Path, Path]:
+    return options.out_dir / f"{spec.name}.annotated.mp4", options.out_dir / f"{spec.name}.detections.jsonl"
+
+
+def resume_dir(spec: SourceSpec, options: AnnotateOptions) -> Path:
+    return options.out_dir / f"{spec.name}.resume"
+
+
+def resumable(info: SourceInfo, options: AnnotateOptions) -> bool:
+    """Checkpoints need every frame in order from a source that can be read again: files, not live."""
+    return not info.live and info.kind is not SourceKind.IMAGE and options.policy in (None, FramePolicy.ALL)
+
+
+def fingerprint(spec: SourceSpec, detector: Detector, options: AnnotateOptions) -> dict:
+    """What must not change between an interrupted run and its resumption."""
+    files = spec.paths or (Path(spec.uri),)
+    source = hashlib.sha1()
+    for path in files:
+        st = path.stat()
+        source.update(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    weights = detector.model.path.stat()
+    model = f"{detector.model.path.resolve()}|{weights.st_size}|{weights.st_mtime_ns}"
+    return {
+        "source": source.hexdigest(), "model": model,
+        **dataclasses.asdict(detector.settings), "track": options.track, "video": options.video,
+        "codec": options.codec, "segment_frames": SEGMENT_FRAMES,
+    }
+
+
+def find_resume_point(spec: SourceSpec, detector: Detector, options: AnnotateOptions) -> ResumePoint | None:
+    """Read the checkpoint of an interrupted run (with --resume) and put its files back in place.
+    Without --resume an old checkpoint is discarded. None: the outputs are complete already."""
+    work = resume_dir(spec, options)
+    state = load_state(work)
+    video_path, jsonl_path = output_paths(spec, options)
+    if not options.resume:
+        if state is not None:
+            log.warning("%s: starting over; the interrupted run's %d frames are discarded (add --resume to "
+                        "continue it)", spec.name, state["frames_done"])
+        shutil.rmtree(work, ignore_errors=True)
+        return ResumePoint()
+    if state is None:
+        done = jsonl_path.is_file() and (video_path.is_file() or not options.video or spec.kind is SourceKind.IMAGES)
+        if done and not work.exists():
+            return None
+        shutil.rmtree(work, ignore_errors=True)
+        return ResumePoint()
+    changed = [k for k, v in fingerprint(spec, detector, options).items() if state["fingerprint"].get(k) != v]
+    if changed:
+        raise UserError(f"cannot resume {spec.name}: {', '.join(changed)} differ from the interrupted run "
+                        f"(run without --resume to start over)")
+    jsonl = state["sinks"]["jsonl"]
+    part = jsonl_path.with_name(jsonl_path.name + ".part")
+    if not part.exists() and partial_path(jsonl_path).exists():  # interrupted by Ctrl-C or a failure
+        os.replace(partial_path(jsonl_path), part)
+    if not part.exists() or part.stat().st_size < jsonl["offset"]:
+        raise UserError(f"cannot resume {spec.name}: {part.name} is missing or shorter than its checkpoint "
+                        f"(run without --resume to start over)")
+    drop_segments_from(work / "video", state["frames_done"])
+    return ResumePoint(state["frames_done"], jsonl["last_pts"], jsonl["offset"], tracker_state(state))
+
+
+def build_sinks(spec: SourceSpec, info: SourceInfo, options: AnnotateOptions, header: dict,
+                checkpointer: Checkpointer | None = None, start: ResumePoint | None = None) -> list[Sink]:
+    video_path, jsonl_path = output_paths(spec, options)
     sinks: list[Sink] = []
-    if options.video:
-        if info.kind in (SourceKind.IMAGE, SourceKind.IMAGES):
-            sinks.append(ImageSink(out, stem=spec.name if info.kind is SourceKind.IMAGE else None))
-        else:
-            sinks.append(VideoSink(out / f"{spec.name}.annotated.mp4", info, codec=options.codec))
     try:
-        sinks.append(JsonlSink(out / f"{spec.name}.detections.jsonl", header))
+        if options.video:
+            if info.kind in (SourceKind.IMAGE, SourceKind.IMAGES):
+                sinks.append(ImageSink(options.out_dir, stem=spec.name if info.kind is SourceKind.IMAGE else None))
+            elif checkpointer is not None:
+                audio = info.uri if info.kind is SourceKind.VIDEO else None
+                sinks.append(SegmentedVideoSink(video_path, info, checkpointer, options.codec, audio))
+            else:
+                sinks.append(VideoSink(video_path, info, codec=options.codec))
+        sinks.append(JsonlSink(jsonl_path, header, checkpointer, start.jsonl_offset if start else None))
     except OSError as exc:
         for sink in sinks:
             sink.close(False)
-        raise UserError(f"cannot write to {out}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot write to {options.out_dir}: {exc.strerror or exc}") from None
     sinks.append(TallySink())
     return sinks
 
 
 def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptions,
                     progress: Callable[[PipelineStats, SourceInfo], None] | None = None,
-                    reader: FrameReader | None = None) -> AnnotateReport:
+                    reader: FrameReader | None = None,
+                    started: Callable[[Pipeline], None] | None = None) -> AnnotateReport:
     """Annotate one source (``reader``: already opened, else opened here). Raises UserError or
     RuntimeFailure; KeyboardInterrupt once partial outputs are safely on disk (file sources). For
-    live sources Ctrl-C ends the recording normally."""
+    live sources Ctrl-C ends the recording normally. ``started`` receives the running pipeline
+    (a front end's handle to stop it)."""
     report = AnnotateReport(spec)
     reader = reader or open_reader(spec)
     info = reader.info
     try:
-        sinks = build_sinks(spec, info, options, record_header(info, detector, options))
+        checkpointer, start = _plan_checkpoints(spec, info, detector, options)
+        if start is None:
+            reader.close()
+            report.skipped = report.complete = True
+            report.outputs = [p for p in output_paths(spec, options) if p.exists()]
+            return report
+        if start.frames_done:
+            reader.continue_after(start.frames_done, start.last_pts)  # type: ignore[attr-defined]
+        sinks = build_sinks(spec, info, options, record_header(info, detector, options), checkpointer, start)
     except BaseException:
         reader.close()
         raise
-    tracker = Tracker(info.fps) if options.track else None
+    tracker = Tracker(info.fps, snapshot_every=checkpointer.every if checkpointer else None) if options.track else None
+    if checkpointer is not None:
+        checkpointer.tracker = tracker
+    if tracker is not None and start.tracker:
+        tracker.restore(start.tracker)
+    tally = next(s for s in sinks if isinstance(s, TallySink))
+    if start.frames_done:
+        _recount(tally, output_paths(spec, options)[1], start.jsonl_offset)
+    report.resumed_at = start.frames_done
+    remaining = None if options.max_frames is None else max(0, options.max_frames - start.frames_done)
     pipeline = Pipeline(reader, detector, sinks, tracker=tracker, source_id=spec.name, policy=options.policy,
-                        max_frames=options.max_frames, batch=options.batch)
-    start = time.monotonic()
+                        max_frames=remaining, first_index=start.frames_done, batch=options.batch)
+    if started is not None:
+        started(pipeline)
+    began = time.monotonic()
     try:
         pipeline.run(progress=(lambda s: progress(s, info)) if progress else None,
                      finish_on_interrupt=info.live)
@@ -132,55 +233,50 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
         raise
     finally:
         stats = pipeline.stats()
-        tally = next(s for s in sinks if isinstance(s, TallySink))
         report.frames, report.dropped = tally.frames, stats.dropped
-        report.seconds = time.monotonic() - start
+        report.seconds = time.monotonic() - began
         report.per_class = tally.per_class
         report.tracks = len(tally.tracks) if options.track else None
         report.complete = pipeline.completed
         report.outputs = _outputs(sinks, report.complete)
+        report.warnings = [w for w in (getattr(s, "warning", None) for s in sinks) if w]
+        if checkpointer is not None and (report.complete or checkpointer.frames_done == 0):
+            checkpointer.discard()  # done, or stopped before the first checkpoint: nothing to resume
     return report
+
+
+def _plan_checkpoints(spec: SourceSpec, info: SourceInfo, detector: Detector, options: AnnotateOptions
+                      ) -> tuple[Checkpointer | None, ResumePoint | None]:
+    if not resumable(info, options):
+        if options.resume:
+            log.warning("%s: --resume applies to files; this source starts from the beginning", spec.name)
+        return None, ResumePoint()
+    start = find_resume_point(spec, detector, options)
+    if start is None:
+        return None, None
+    video_sink = options.video and info.kind is not SourceKind.IMAGES
+    parties = {"jsonl", "video"} if video_sink else {"jsonl"}
+    return Checkpointer(resume_dir(spec, options), fingerprint(spec, detector, options), parties), start
+
+
+def _recount(tally: TallySink, jsonl_path: Path, offset: int | None) -> None:
+    """The summary covers the whole file: count the frames the interrupted run kept."""
+    part = jsonl_path.with_name(jsonl_path.name + ".part")
+    with part.open("rb") as fh:
+        kept = fh.read(offset)
+    for text in kept.splitlines():
+        line = json.loads(text)
+        if "detections" in line:
+            dets = line["detections"]
+            ids = [d.get("track_id") for d in dets] if dets and "track_id" in dets[0] else None
+            tally.count([d["class_name"] for d in dets], ids)
 
 
 def _outputs(sinks: list[Sink], complete: bool) -> list[Path]:
     paths: list[Path] = []
     for sink in sinks:
-        if isinstance(sink, (VideoSink, JsonlSink)):
+        if isinstance(sink, (VideoSink, SegmentedVideoSink, JsonlSink)):
             paths.append(sink.path if complete else partial_path(sink.path))
         elif isinstance(sink, ImageSink):
             paths.extend(sink.written[:1] if len(sink.written) == 1 else [sink.out_dir])
     return paths
-
-
-class ProgressBar:
-    """A terminal progress bar with FPS and ETA (tqdm), shown only when stderr is a terminal."""
-
-    def __init__(self, enabled: bool | None = None, total_cap: int | None = None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.total_cap = total_cap  # --max-frames
-        self._bar = None
-
-    def __call__(self, stats: PipelineStats, info: SourceInfo) -> None:
-        if not self.enabled:
-            return
-        if self._bar is None:
-            from tqdm import tqdm
-
-            total = info.frame_count
-            if self.total_cap is not None:
-                total = min(total, self.total_cap) if total else self.total_cap
-            self._bar = tqdm(total=total, unit="frame", desc=Path(info.uri).name[:30],
-                             dynamic_ncols=True, leave=False, file=sys.stderr)
-        self._bar.n = stats.written
-        postfix = {"fps": f"{stats.inference_fps:.1f}"}
-        if stats.dropped:
-            postfix["dropped"] = stats.dropped
-        if stats.state != "running":
-            postfix["source"] = stats.state
-        self._bar.set_postfix(postfix, refresh=False)
-        self._bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None

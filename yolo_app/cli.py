@@ -17,6 +17,7 @@ from yolo_app.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,
 if TYPE_CHECKING:
     from yolo_app.engine.readers import FrameReader
     from yolo_app.engine.sources import SourceSpec
+    from yolo_app.export import ExportOptions
 
 # Every package Ultralytics may need is declared in pyproject.toml: never pip-install behind the user's back.
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
@@ -24,6 +25,8 @@ os.environ.setdefault("YOLO_VERBOSE", "false")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # backend chatter is not for users; our errors say what failed
 
 log = logging.getLogger("yolo_app")
+EXPORT_FORMATS = "csv, mot, coco, yolo, cvat, crops"
+FRAME_EXPORTS = ("coco", "yolo", "crops")  # made from the source's frames, read again after the run
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +61,23 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="most detections kept per frame (default: %(default)s)")
 
 
+def _fraction(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'") from None
+
+
+def _add_export_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--every", type=_positive_int, default=1, metavar="N",
+                   help="coco, yolo, crops: keep every Nth frame (default: every frame)")
+    p.add_argument("--min-conf", type=_fraction, default=0.0,
+                   help="coco, yolo, crops: leave out detections below this confidence (default: keep all)")
+    p.add_argument("--val-fraction", type=_fraction, default=0.2,
+                   help="yolo: share of frames in the validation split, in blocks of consecutive frames "
+                        "(default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="yolo-app", description="Real-time video object detection with Ultralytics YOLO.")
     parser.add_argument("--version", action="version", version=f"yolo-app {__version__}")
@@ -85,10 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--track", action="store_true",
                           help="add ByteTrack ids: labels '#12 person 0.91', \"track_id\" in the JSONL")
     annotate.add_argument("--export", default=None, metavar="FORMATS",
-                          help="also write these formats beside the JSONL, comma-separated: csv, mot "
+                          help=f"also write these formats beside the JSONL, comma-separated: {EXPORT_FORMATS} "
                                "(mot needs --track)")
+    _add_export_options(annotate)
     annotate.add_argument("--batch", type=_positive_int, default=1,
                           help="frames per inference call when frames are waiting (default: %(default)s)")
+    annotate.add_argument("--resume", action="store_true",
+                          help="continue an interrupted run from its last checkpoint (every 250 frames) with "
+                               "identical results; sources whose outputs are complete are skipped")
     annotate.set_defaults(func=cmd_annotate)
 
     export = commands.add_parser(
@@ -97,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "csv -> NAME.detections.csv (one row per detection), mot -> NAME.mot.txt (MOT Challenge, "
                     "needs a record made with --track).")
     export.add_argument("record", type=Path, help="a NAME.detections.jsonl file")
-    export.add_argument("--to", required=True, metavar="FORMATS", help="comma-separated: csv, mot")
+    export.add_argument("--to", required=True, metavar="FORMATS", help=f"comma-separated: {EXPORT_FORMATS}")
     export.add_argument("--out", "-o", type=Path, default=None, help="output folder (default: beside the record)")
+    _add_export_options(export)
     export.set_defaults(func=cmd_export)
 
     gui = commands.add_parser(
@@ -137,77 +162,100 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    # Sources are checked and the first one opened before the model loads: bad input fails in seconds.
+    # Sources, exports and the output folder are checked and the first source opened before the model
+    # loads: bad input fails in seconds, not after an hour of footage.
     from yolo_app.engine.readers import open_reader
+    from yolo_app.engine.sinks import prepare_out_dir
     from yolo_app.engine.sources import parse_source
+    from yolo_app.engine.types import SourceKind
 
-    if args.export:
-        from yolo_app.export import parse_formats
-
-        # A typo fails now, not after an hour of footage.
-        if "mot" in parse_formats(args.export) and not args.track:
-            raise UserError("--export mot needs --track (MOT rows are tracks)")
+    formats, export_options = _export_choice(args, args.export)
+    if "mot" in formats and not args.track:
+        raise UserError("--export mot needs --track (MOT rows are tracks)")
     specs = parse_source(args.source)
-    if len(specs) > 1:  # a folder: each file is opened in turn, and a bad one is skipped
-        return _annotate_specs(args, specs, None)
-    first_reader = open_reader(specs[0])
+    needs_frames = [f for f in formats if f in FRAME_EXPORTS]
+    if needs_frames and specs[0].kind in (SourceKind.CAMERA, SourceKind.STREAM):
+        raise UserError(f"--export {','.join(needs_frames)} needs the source's frames again, and a live source "
+                        f"cannot be read twice: record it to a file first, then annotate that")
+    prepare_out_dir(args.out)
+    # A folder: each file is opened in turn, and a bad one is reported and skipped.
+    first_reader = open_reader(specs[0]) if len(specs) == 1 else None
     try:
-        return _annotate_specs(args, specs, first_reader)
+        return _annotate_specs(args, specs, first_reader, formats, export_options)
     finally:
-        first_reader.close()  # no-op when the pipeline already closed it
+        if first_reader is not None:
+            first_reader.close()  # no-op when the pipeline already closed it
 
 
-def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_reader: FrameReader | None) -> int:
-    from yolo_app.annotate import AnnotateOptions, ProgressBar, annotate_source, prepare_out_dir
+def _export_choice(args: argparse.Namespace, text: str | None) -> tuple[list[str], ExportOptions]:
+    from yolo_app.export import ExportOptions, parse_formats
+
+    options = ExportOptions(every=args.every, min_conf=args.min_conf, val_fraction=args.val_fraction)
+    return (parse_formats(text) if text else []), options
+
+
+def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_reader: FrameReader | None,
+                    formats: list[str], export_options: ExportOptions) -> int:
+    from yolo_app.annotate import AnnotateOptions
+    from yolo_app.batch import AnnotateJob, FileOutcome
     from yolo_app.engine.inference import DetectionSettings, Detector
     from yolo_app.engine.models import configure_cpu_threads, load_model
     from yolo_app.engine.types import FramePolicy
-    from yolo_app.export import export_record, parse_formats
+    from yolo_app.terminal import TerminalProgress
 
     settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
-    out_dir = prepare_out_dir(args.out)
     model = load_model(args.weights, args.device)
     configure_cpu_threads(model.device)
     if args.classes:
         wanted = [c for c in args.classes.split(",") if c.strip()]
         settings = dataclasses.replace(settings, classes=model.class_ids(wanted))
-    detector = Detector(model, settings)
-    options = AnnotateOptions(out_dir=out_dir, video=not args.no_video, max_frames=args.max_frames,
-                              codec=args.codec, batch=args.batch, track=args.track,
+    options = AnnotateOptions(out_dir=args.out, video=not args.no_video, max_frames=args.max_frames,
+                              codec=args.codec, batch=args.batch, track=args.track, resume=args.resume,
                               policy=FramePolicy(args.frame_policy) if args.frame_policy else None)
-    formats = parse_formats(args.export) if args.export else []
     log.info("model %s (%d classes) on %s", model.model_id, len(model.names), model.device)
-    worst = EXIT_OK
-    for i, spec in enumerate(specs):
-        bar = ProgressBar(total_cap=args.max_frames)
-        try:
-            report = annotate_source(spec, detector, options, progress=bar,
-                                     reader=first_reader if i == 0 else None)
-        except YoloAppError as exc:
-            if len(specs) == 1:
-                raise
-            print(f"yolo-app: error: {exc}", file=sys.stderr)  # one bad file must not stop the others
-            worst = max(worst, exc.exit_code)
-            continue
-        except KeyboardInterrupt:
-            print(f"yolo-app: interrupted; partial outputs kept as *.partial.* in {out_dir}", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        finally:
-            bar.close()
-        print(report.summary())
-        if formats and report.complete:  # exports come from the finished record
-            exported = export_record(out_dir / f"{spec.name}.detections.jsonl", formats)
-            print("  exported: " + ", ".join(str(p) for p in exported))
-    return worst
+    progress = TerminalProgress(len(specs))
+
+    def report(outcome: FileOutcome) -> None:
+        progress.close_file()
+        if outcome.error is not None and len(specs) == 1:
+            return  # raised below as the command's error
+        if outcome.report is not None:
+            progress.write(outcome.report.summary())
+            for warning in outcome.report.warnings:
+                print(f"yolo-app: warning: {warning}", file=sys.stderr)
+        if outcome.exported:
+            progress.write("  exported: " + ", ".join(str(p) for p in outcome.exported))
+        if outcome.error is not None:  # one bad file must not stop the others
+            print(f"yolo-app: error: {outcome.spec.name}: {outcome.error}", file=sys.stderr)
+
+    job = AnnotateJob(specs, Detector(model, settings), options, formats, export_options,
+                      on_progress=progress, on_outcome=report, first_reader=first_reader)
+    try:
+        result = job.run()
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"yolo-app: interrupted; partial outputs kept as *.partial.* in {args.out} "
+              f"(add --resume to the same command to continue)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        progress.close()
+    if len(specs) == 1 and result.failed:
+        failed = result.failed[0]
+        print(f"yolo-app: error: {failed.error}", file=sys.stderr)
+        return failed.exit_code
+    if len(specs) > 1:
+        done = sum(1 for o in result.outcomes if o.report is not None and o.report.complete and o.error is None)
+        print(f"{len(specs)} sources: {done} complete, {len(result.failed)} failed")
+    return result.exit_code
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from yolo_app.annotate import prepare_out_dir
-    from yolo_app.export import export_record, parse_formats
+    from yolo_app.engine.sinks import prepare_out_dir
+    from yolo_app.export import export_record
 
-    formats = parse_formats(args.to)
+    formats, options = _export_choice(args, args.to)
     out_dir = prepare_out_dir(args.out) if args.out else None
-    for path in export_record(args.record, formats, out_dir):
+    for path in export_record(args.record, formats, out_dir, options):
         print(path)
     return EXIT_OK
 

@@ -97,6 +97,7 @@ class CaptureThread(Worker):
         *,
         source_id: str,
         max_frames: int | None = None,
+        first_index: int = 0,
         playback: Playback | None = None,
         reopen: Callable[[], FrameReader] | None = None,
         backoff_s: tuple[float, float] = (1.0, 30.0),
@@ -114,7 +115,7 @@ class CaptureThread(Worker):
         self.captured = 0
         self.rate = RateMeter()
         self.reconnects = 0
-        self._next_index = 0
+        self._next_index = first_index  # resuming: the reader continues after the frames done
         self._resync_index = False
         self._epoch = time.monotonic()
 
@@ -144,6 +145,8 @@ class CaptureThread(Worker):
         """Deliver frames until the source ends (False) or we must stop (True)."""
         info, playback = self.reader.info, self.playback
         origin: float | None = None  # monotonic time of pts 0, for real-time pacing
+        if self.max_frames is not None and self.captured >= self.max_frames:
+            return True  # a resumed run whose frame limit was reached already
         for image, pts, path in self.reader.frames():
             waited = playback.wait_turn(self.stop_event)
             if waited is None:

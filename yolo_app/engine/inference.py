@@ -222,7 +222,7 @@ class InferenceWorker(Worker):
         model_id = detector.model.model_id
         for frame, (detections, timings) in zip(frames, found):
             if self.tracker is not None:
-                detections = self.tracker.update(detections, frame.pts_s)
+                detections = self.tracker.update(detections, frame.pts_s, frame.index)
             result = Result(frame, detections, timings, model_id, done)
             self.latency.add((done - frame.captured_at) * 1e3)
             for channel in self.outputs:

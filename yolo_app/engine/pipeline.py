@@ -79,6 +79,7 @@ class Pipeline:
         source_id: str = "source",
         policy: FramePolicy | None = None,
         max_frames: int | None = None,
+        first_index: int = 0,
         playback: Playback | None = None,
         reopen: Callable[[], FrameReader] | None = None,
         batch: int = 1,
@@ -88,13 +89,14 @@ class Pipeline:
                 raise ValueError("give a detector (and its sinks) or branches")
             branches = [Branch(detector, sinks, tracker)]
         self.info = reader.info
+        self.first_index = first_index
         self.policy = policy or self.info.default_policy
         self.error: BaseException | None = None
         capacity = 1 if self.policy is FramePolicy.LATEST else QUEUE_SIZE
         self.frame_channels: list[Channel[Frame]] = [
             Channel(capacity, self.policy, name=f"frames{i}") for i in range(len(branches))]
         self.capture = CaptureThread(reader, self.frame_channels, source_id=source_id, max_frames=max_frames,
-                                     playback=playback, reopen=reopen, on_error=self._fail)
+                                     first_index=first_index, playback=playback, reopen=reopen, on_error=self._fail)
         self.sink_runners: list[list[SinkRunner]] = [[SinkRunner(s, self._fail) for s in b.sinks] for b in branches]
         self.inference = [
             InferenceWorker(b.detector, channel, [r.channel for r in runners], warmup_hw=(self.info.height,

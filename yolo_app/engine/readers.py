@@ -110,6 +110,14 @@ class AvReader:
         self._expected = count if indexed else None  # frames the index promises; fewer means truncated
         self._seek_to: float | None = None
         self._seeked = False
+        self._resume: tuple[int, float] | None = None
+
+    def continue_after(self, frames_done: int, last_pts: float | None) -> None:
+        """Make ``frames()`` start right after frame ``frames_done - 1``, whose time was ``last_pts``:
+        exact by container timestamp, so a resumed run sees the same frames as an uninterrupted one."""
+        if last_pts is None:
+            raise ValueError("resuming a video needs the last frame's timestamp")
+        self._resume = (frames_done, last_pts)
 
     @property
     def seekable(self) -> bool:
@@ -125,6 +133,10 @@ class AvReader:
         base = self._stream.time_base
         decoded = 0
         skip_until: float | None = None
+        skip_through: float | None = None  # resuming: frames up to this time are done already
+        if self._resume is not None:
+            (decoded, skip_through), self._resume = self._resume, None
+            self._container.seek(int(skip_through / base) + start, stream=self._stream, backward=True)
         while True:
             if self._seek_to is not None:
                 skip_until, self._seek_to = self._seek_to, None
@@ -138,6 +150,9 @@ class AvReader:
                     pts = float((frame.pts - start) * base) if frame.pts is not None and base else None
                     if skip_until is not None and pts is not None and pts < skip_until - 1e-6:
                         continue
+                    if skip_through is not None and pts is not None and pts <= skip_through + 1e-6:
+                        continue
+                    skip_through = None
                     skip_until = None
                     decoded += 1
                     yield frame.to_ndarray(format="bgr24"), pts, None
@@ -232,6 +247,11 @@ class ImageSequenceReader:
             kind=spec.kind, uri=spec.uri, width=first.shape[1], height=first.shape[0],
             fps=None, frame_count=len(self._paths), live=False,
         )
+
+    def continue_after(self, frames_done: int, last_pts: float | None = None) -> None:
+        """Make ``frames()`` start at image number ``frames_done`` (resuming an interrupted run)."""
+        self._paths = self._paths[frames_done:]
+        self._first = None
 
     def frames(self) -> Iterator[RawFrame]:
         for i, path in enumerate(self._paths):

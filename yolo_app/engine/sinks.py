@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import av
 import cv2
@@ -22,7 +22,10 @@ import numpy as np
 from yolo_app.engine.render import FrameRenderer
 from yolo_app.engine.tracking import track_id
 from yolo_app.engine.types import FramePolicy, Result, SourceInfo
-from yolo_app.errors import RuntimeFailure
+from yolo_app.errors import RuntimeFailure, UserError
+
+if TYPE_CHECKING:
+    from yolo_app.engine.checkpoint import Checkpointer
 
 DEFAULT_FPS = Fraction(30)  # for sources that do not say (some cameras and streams)
 MILLISECOND = Fraction(1, 1000)
@@ -44,6 +47,18 @@ class Sink:
 def partial_path(final: Path) -> Path:
     """``clip.annotated.mp4`` -> ``clip.annotated.partial.mp4``."""
     return final.with_name(f"{final.stem}.partial{final.suffix}")
+
+
+def prepare_out_dir(path: Path) -> Path:
+    """Create the output folder and prove it is writable, or raise one clear UserError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".yolo_app_write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
+    return path
 
 
 class AtomicPath:
@@ -169,21 +184,41 @@ def detection_record(result: Result) -> dict:
 
 class JsonlSink(Sink):
     """The primary record: a header line (``header``: what made it), then one JSON object per frame,
-    in order."""
+    in order.
+
+    With a ``checkpointer`` the file is flushed to disk after every checkpoint frame and its length
+    reported; ``resume_at`` continues a ``.part`` file from such a length (an interrupted run).
+    """
 
     name = "jsonl"
 
-    def __init__(self, path: Path, header: dict | None = None) -> None:
+    def __init__(self, path: Path, header: dict | None = None, checkpointer: Checkpointer | None = None,
+                 resume_at: int | None = None) -> None:
         self.output = AtomicPath(path)
         self.path = path
         self.lines = 0
-        self._fh: IO[str] = self.output.part.open("w", encoding="utf-8")
-        if header is not None:
-            self._fh.write(json.dumps(header, separators=(",", ":")) + "\n")
+        self.checkpointer = checkpointer
+        if resume_at is not None:
+            self._fh: IO[bytes] = self.output.part.open("r+b")
+            self._fh.truncate(resume_at)  # lines after the checkpoint are written again
+            self._fh.seek(resume_at)
+            self.lines = 1
+        else:
+            self._fh = self.output.part.open("wb")
+            if header is not None:
+                self._write_line(header)
+
+    def _write_line(self, obj: dict) -> None:
+        self._fh.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
 
     def write(self, result: Result) -> None:
-        self._fh.write(json.dumps(detection_record(result), separators=(",", ":")) + "\n")
+        self._write_line(detection_record(result))
         self.lines += 1
+        frame = result.frame
+        if self.checkpointer is not None and self.checkpointer.due(frame.index):
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self.checkpointer.reached(self.name, frame.index + 1, {"offset": self._fh.tell(), "last_pts": frame.pts_s})
 
     def close(self, complete: bool) -> None:
         self._fh.close()
@@ -229,11 +264,15 @@ class TallySink(Sink):
         self.tracks: set[int] = set()
 
     def write(self, result: Result) -> None:
-        self.frames += 1
         detections = result.detections
-        self.per_class.update(str(n) for n in detections.data.get("class_name", []))
-        if detections.tracker_id is not None:
-            self.tracks.update(i for i in map(track_id, detections.tracker_id) if i is not None)
+        ids = None if detections.tracker_id is None else [track_id(i) for i in detections.tracker_id]
+        self.count(detections.data.get("class_name", []), ids)
+
+    def count(self, class_names, track_ids: list[int | None] | None = None) -> None:
+        """One frame's detections (also used to re-count the frames a resumed run kept)."""
+        self.frames += 1
+        self.per_class.update(str(n) for n in class_names)
+        self.tracks.update(i for i in track_ids or () if i is not None)
 
 
 def save_snapshot(annotated: np.ndarray, result: Result, folder: Path, stem: str) -> tuple[Path, Path]:

@@ -3,6 +3,7 @@ as a stage right after inference. One tracker per source, so ids start again for
 
 from __future__ import annotations
 
+import pickle
 from fractions import Fraction
 
 import numpy as np
@@ -15,10 +16,27 @@ UNTRACKED = -1  # ByteTrack's id for a box that matched no track (yet)
 class Tracker:
     """Adds ``tracker_id`` to every detection, keeping all boxes and their order."""
 
-    def __init__(self, fps: Fraction | float | None) -> None:
+    def __init__(self, fps: Fraction | float | None, snapshot_every: int | None = None) -> None:
         self._tracker = ByteTrackTracker(frame_rate=float(fps) if fps else 30.0)
+        # Resumable runs: the state after every Nth frame, keyed by the number of frames done, taken
+        # here in frame order so a checkpoint written later (by the sinks) can pick the matching one.
+        self.snapshot_every = snapshot_every
+        self.snapshots: dict[int, bytes] = {}
 
-    def update(self, detections: sv.Detections, pts_s: float | None) -> sv.Detections:
+    def state(self) -> bytes:
+        return pickle.dumps(self._tracker)
+
+    def restore(self, state: bytes) -> None:
+        """Continue from ``state()`` of an earlier run: same tracks, same next id."""
+        self._tracker = pickle.loads(state)  # noqa: S301 - our own checkpoint in the user's output folder
+
+    def update(self, detections: sv.Detections, pts_s: float | None, index: int | None = None) -> sv.Detections:
+        tracked = self._update(detections, pts_s)
+        if self.snapshot_every and index is not None and (index + 1) % self.snapshot_every == 0:
+            self.snapshots[index + 1] = self.state()
+        return tracked
+
+    def _update(self, detections: sv.Detections, pts_s: float | None) -> sv.Detections:
         tagged = sv.Detections(xyxy=detections.xyxy, confidence=detections.confidence,
                                class_id=detections.class_id,
                                data={**detections.data, "_order": np.arange(len(detections))})

@@ -8,30 +8,17 @@ source named in the record's header.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from yolo_app.errors import UserError
+from yolo_app.export.coco import write_coco
+from yolo_app.export.crops import write_crops
+from yolo_app.export.cvat import write_cvat
+from yolo_app.export.options import ExportOptions
 from yolo_app.export.record import Record, read_record
 from yolo_app.export.tables import write_csv, write_mot
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """What the dataset exports (coco, yolo, crops) keep; the record exports keep everything."""
-
-    every: int = 1  # every Nth frame
-    min_conf: float = 0.0  # detections below this are left out
-    val_fraction: float = 0.2  # yolo: share of the kept frames in the validation split
-
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise UserError(f"--every must be at least 1, got {self.every}")
-        if not 0.0 <= self.min_conf <= 1.0:
-            raise UserError(f"--min-conf must be between 0 and 1, got {self.min_conf}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise UserError(f"--val-fraction must be at least 0 and below 1, got {self.val_fraction}")
+from yolo_app.export.yolo import write_yolo
 
 
 Writer = Callable[[Record, Path, ExportOptions], None]
@@ -39,6 +26,10 @@ Writer = Callable[[Record, Path, ExportOptions], None]
 EXPORTERS: dict[str, tuple[str, Writer]] = {
     "csv": ("{stem}.detections.csv", write_csv),
     "mot": ("{stem}.mot.txt", write_mot),
+    "coco": ("{stem}.coco.json", write_coco),
+    "yolo": ("{stem}_yolo", write_yolo),
+    "cvat": ("{stem}.cvat.xml", write_cvat),
+    "crops": ("{stem}_crops", write_crops),
 }
 
 
