@@ -34,7 +34,8 @@ def test_annotate_writes_a_video_with_every_frame_and_a_jsonl_record(clips, tmp_
     with_boxes = [x for x in lines if x["detections"]]
     assert with_boxes, "a person walks through this clip"
     det = with_boxes[0]["detections"][0]
-    assert set(det) == {"xyxy", "class_id", "class_name", "confidence"}
+    assert set(det) == {"xyxy", "class_id", "class_name", "confidence", "top_classes"}
+    assert det["top_classes"][0] == ["person", det["confidence"]] and len(det["top_classes"]) == 3
     assert det["class_name"] == "person" and 0.25 <= det["confidence"] <= 1
     x1, y1, x2, y2 = map(int, det["xyxy"])
     assert 0 <= x1 < x2 <= 768 and 0 <= y1 < y2 <= 432

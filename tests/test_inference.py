@@ -69,7 +69,8 @@ def test_the_shared_video_is_letterboxed_to_384x640():
 def test_detections_equal_ultralytics_predict_on_real_frames(model, ultralytics_yolo, frames, settings):
     detector = Detector(model, settings)
     for i, frame in enumerate(frames):
-        [(ours, timings)] = detector.detect([frame])
+        [found] = detector.detect([frame])
+        ours, timings = found.detections, found.timings
         theirs = ultralytics_yolo.predict(frame, conf=settings.conf, iou=settings.iou, imgsz=settings.imgsz,
                                           classes=list(settings.classes) if settings.classes else None,
                                           max_det=settings.max_det, verbose=False)[0]
@@ -79,25 +80,25 @@ def test_detections_equal_ultralytics_predict_on_real_frames(model, ultralytics_
 
 
 def test_real_frames_do_produce_detections(model, frames):
-    found = [len(d) for d, _ in Detector(model).detect(frames)]
+    found = [len(d.detections) for d in Detector(model).detect(frames)]
     assert sum(found) > len(frames)  # the parity above is not vacuous: people, bottles and a bus are found
 
 
 def test_a_batch_gives_the_same_detections_as_one_frame_at_a_time(model, frames):
     detector = Detector(model)
     batched = detector.detect(frames[:6])
-    for frame, (det, _) in zip(frames[:6], batched):
-        [(single, _)] = detector.detect([frame])
+    for frame, found in zip(frames[:6], batched):
+        det, single = found.detections, detector.detect([frame])[0].detections
         assert np.allclose(det.xyxy, single.xyxy, atol=0.05) and np.array_equal(det.class_id, single.class_id)
 
 
 def test_new_settings_apply_to_the_next_frame(model, frames):
     detector = Detector(model, DetectionSettings(conf=0.05))
-    many = len(detector.detect([frames[-2]])[0][0])
+    many = len(detector.detect([frames[-2]])[0].detections)
     detector.settings = dataclasses.replace(detector.settings, conf=0.8)
-    few = len(detector.detect([frames[-2]])[0][0])
+    few = len(detector.detect([frames[-2]])[0].detections)
     detector.settings = dataclasses.replace(detector.settings, conf=0.05, classes=(5,))
-    only_bus = detector.detect([frames[-2]])[0][0]
+    only_bus = detector.detect([frames[-2]])[0].detections
     assert many > few and set(only_bus.class_id) == {5}
 
 
@@ -127,7 +128,7 @@ def test_yolov9_built_from_ultralytics_config_matches_ultralytics(tmp_path, fram
     detector = Detector(model, DetectionSettings(conf=0.3))
     total = 0
     for i, frame in enumerate(frames[:8]):
-        [(ours, _)] = detector.detect([frame])
+        ours = detector.detect([frame])[0].detections
         assert_same_detections(ours, reference.predict(frame, conf=0.3, verbose=False)[0], where=f"v9 frame {i}")
         total += len(ours)
     assert total > 0
@@ -138,5 +139,5 @@ def test_every_frame_of_a_shared_video_matches_ultralytics(model, ultralytics_yo
     detector = Detector(model)
     video, _, _ = read_video(PERSON_VIDEO)
     for i, frame in enumerate(video):
-        [(ours, _)] = detector.detect([frame])
+        ours = detector.detect([frame])[0].detections
         assert_same_detections(ours, ultralytics_yolo.predict(frame, verbose=False)[0], where=f"frame {i}")

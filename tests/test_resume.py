@@ -105,3 +105,14 @@ def test_a_run_without_resume_starts_over_and_says_so(clips, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "starting over" in proc.stderr and "--resume" in proc.stderr
     assert "40 frames" in proc.stdout and not stale.exists()
+
+
+def test_resume_skips_finished_outputs_only_when_they_were_made_alike(clips, tmp_path):
+    args = ["annotate", str(clips["person"]), "--out", str(tmp_path), "--no-video", "--imgsz", "320"]
+    assert run_cli(*args).returncode == 0
+    proc = run_cli(*args, "--resume")
+    assert proc.returncode == 0 and "already complete, skipped" in proc.stdout
+    proc = run_cli(*args, "--resume", "--conf", "0.6")  # other settings: the old record is not this run's
+    assert proc.returncode == 0 and "40 frames" in proc.stdout and "skipped" not in proc.stdout
+    header = json.loads((tmp_path / "person.detections.jsonl").read_text().splitlines()[0])
+    assert header["settings"]["conf"] == 0.6

@@ -23,8 +23,7 @@ from yolo_app.engine.checkpoint import (SEGMENT_FRAMES, Checkpointer, SegmentedV
 from yolo_app.engine.inference import Detector
 from yolo_app.engine.pipeline import Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
-from yolo_app.engine.sinks import (ImageSink, JsonlSink, Sink, TallySink, VideoSink, partial_path,
-                                   prepare_out_dir)  # noqa: F401 - TEMP until the dialog imports it from sinks
+from yolo_app.engine.sinks import ImageSink, JsonlSink, Sink, TallySink, VideoSink, partial_path
 from yolo_app.engine.sources import SourceSpec
 from yolo_app.engine.stats import PipelineStats
 from yolo_app.engine.tracking import Tracker
@@ -45,6 +44,7 @@ class AnnotateOptions:
     batch: int = 1
     track: bool = False  # ByteTrack ids, a fresh tracker per source
     resume: bool = False  # continue an interrupted run from its checkpoint; skip finished sources
+    top_k: int = 3  # each box's best classes in the JSONL, with the head's scores; 0: none
 
 
 @dataclass
@@ -98,7 +98,7 @@ def record_header(info: SourceInfo, detector: Detector, options: AnnotateOptions
         "width": info.width, "height": info.height,
         "fps": None if info.fps is None else float(info.fps), "frame_count": info.frame_count,
         "model": model.model_id, "task": model.task, "names": {str(k): v for k, v in model.names.items()},
-        "settings": dataclasses.asdict(settings), "track": options.track,
+        "settings": dataclasses.asdict(settings), "track": options.track, "top_k": options.top_k,
     }
 
 
@@ -127,13 +127,15 @@ def fingerprint(spec: SourceSpec, detector: Detector, options: AnnotateOptions) 
     return {
         "source": source.hexdigest(), "model": model,
         **dataclasses.asdict(detector.settings), "track": options.track, "video": options.video,
-        "codec": options.codec, "segment_frames": SEGMENT_FRAMES,
+        "codec": options.codec, "top_k": options.top_k, "segment_frames": SEGMENT_FRAMES,
     }
 
 
-def find_resume_point(spec: SourceSpec, detector: Detector, options: AnnotateOptions) -> ResumePoint | None:
+def find_resume_point(spec: SourceSpec, detector: Detector, options: AnnotateOptions,
+                      header: dict) -> ResumePoint | None:
     """Read the checkpoint of an interrupted run (with --resume) and put its files back in place.
-    Without --resume an old checkpoint is discarded. None: the outputs are complete already."""
+    Without --resume an old checkpoint is discarded. None: the outputs are complete already, made
+    with the same model and settings (``header``: this run's record header)."""
     work = resume_dir(spec, options)
     state = load_state(work)
     video_path, jsonl_path = output_paths(spec, options)
@@ -145,7 +147,7 @@ def find_resume_point(spec: SourceSpec, detector: Detector, options: AnnotateOpt
         return ResumePoint()
     if state is None:
         done = jsonl_path.is_file() and (video_path.is_file() or not options.video or spec.kind is SourceKind.IMAGES)
-        if done and not work.exists():
+        if done and not work.exists() and _made_alike(jsonl_path, header):
             return None
         shutil.rmtree(work, ignore_errors=True)
         return ResumePoint()
@@ -177,7 +179,8 @@ def build_sinks(spec: SourceSpec, info: SourceInfo, options: AnnotateOptions, he
                 sinks.append(SegmentedVideoSink(video_path, info, checkpointer, options.codec, audio))
             else:
                 sinks.append(VideoSink(video_path, info, codec=options.codec))
-        sinks.append(JsonlSink(jsonl_path, header, checkpointer, start.jsonl_offset if start else None))
+        sinks.append(JsonlSink(jsonl_path, header, checkpointer, start.jsonl_offset if start else None,
+                               options.top_k))
     except OSError as exc:
         for sink in sinks:
             sink.close(False)
@@ -198,7 +201,8 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
     reader = reader or open_reader(spec)
     info = reader.info
     try:
-        checkpointer, start = _plan_checkpoints(spec, info, detector, options)
+        header = record_header(info, detector, options)
+        checkpointer, start = _plan_checkpoints(spec, info, detector, options, header)
         if start is None:
             reader.close()
             report.skipped = report.complete = True
@@ -206,7 +210,7 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
             return report
         if start.frames_done:
             reader.continue_after(start.frames_done, start.last_pts)  # type: ignore[attr-defined]
-        sinks = build_sinks(spec, info, options, record_header(info, detector, options), checkpointer, start)
+        sinks = build_sinks(spec, info, options, header, checkpointer, start)
     except BaseException:
         reader.close()
         raise
@@ -245,13 +249,24 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
     return report
 
 
-def _plan_checkpoints(spec: SourceSpec, info: SourceInfo, detector: Detector, options: AnnotateOptions
-                      ) -> tuple[Checkpointer | None, ResumePoint | None]:
+def _made_alike(jsonl_path: Path, header: dict) -> bool:
+    """Whether a finished record was made by the same model with the same settings as this run."""
+    try:
+        with jsonl_path.open(encoding="utf-8") as fh:
+            old = json.loads(fh.readline())
+    except (OSError, ValueError):
+        return False
+    keys = ("source", "model", "settings", "track", "top_k")
+    return isinstance(old, dict) and all(old.get(k) == header.get(k) for k in keys)
+
+
+def _plan_checkpoints(spec: SourceSpec, info: SourceInfo, detector: Detector, options: AnnotateOptions,
+                      header: dict) -> tuple[Checkpointer | None, ResumePoint | None]:
     if not resumable(info, options):
         if options.resume:
             log.warning("%s: --resume applies to files; this source starts from the beginning", spec.name)
         return None, ResumePoint()
-    start = find_resume_point(spec, detector, options)
+    start = find_resume_point(spec, detector, options, header)
     if start is None:
         return None, None
     video_sink = options.video and info.kind is not SourceKind.IMAGES

@@ -63,6 +63,10 @@ class JobResult:
         return [o for o in self.outcomes if o.error is not None]
 
     @property
+    def complete(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.error is None and o.report is not None and o.report.complete]
+
+    @property
     def exit_code(self) -> int:
         return max((o.exit_code for o in self.outcomes), default=0)
 

@@ -26,7 +26,6 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # backend chatter is not for
 
 log = logging.getLogger("yolo_app")
 EXPORT_FORMATS = "csv, mot, coco, yolo, cvat, crops"
-FRAME_EXPORTS = ("coco", "yolo", "crops")  # made from the source's frames, read again after the run
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--frame-policy", choices=["latest", "all"], default=None,
                           help="latest: drop old frames to keep up (live default); all: every frame, in "
                                "order (file default)")
+    annotate.add_argument("--top-k", type=int, default=3, metavar="K",
+                          help="each detection's K best classes with their scores in the JSONL, as "
+                               "\"top_classes\" (0: none; default: %(default)s)")
+    annotate.add_argument("--grid-overlay", nargs="?", const="all", default=None, choices=["all", "8", "16", "32"],
+                          help="draw the detector's grid on the video: a heat map of each cell's best class "
+                               "score, the grid lines, the cells behind each box and the candidate counts; "
+                               "optionally one stride (default: all)")
+    annotate.add_argument("--grid-class", default=None, metavar="NAME",
+                          help="with --grid-overlay: the heat map of this class's score instead of the best one")
     annotate.add_argument("--track", action="store_true",
                           help="add ByteTrack ids: labels '#12 person 0.91', \"track_id\" in the JSONL")
     annotate.add_argument("--export", default=None, metavar="FORMATS",
@@ -168,12 +176,17 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from yolo_app.engine.sinks import prepare_out_dir
     from yolo_app.engine.sources import parse_source
     from yolo_app.engine.types import SourceKind
+    from yolo_app.export import DATASET_FORMATS
 
     formats, export_options = _export_choice(args, args.export)
+    if args.top_k < 0:
+        raise UserError(f"--top-k must be 0 or more, got {args.top_k}")
+    if args.grid_class and not args.grid_overlay:
+        raise UserError("--grid-class needs --grid-overlay")
     if "mot" in formats and not args.track:
         raise UserError("--export mot needs --track (MOT rows are tracks)")
     specs = parse_source(args.source)
-    needs_frames = [f for f in formats if f in FRAME_EXPORTS]
+    needs_frames = [f for f in formats if f in DATASET_FORMATS]
     if needs_frames and specs[0].kind in (SourceKind.CAMERA, SourceKind.STREAM):
         raise UserError(f"--export {','.join(needs_frames)} needs the source's frames again, and a live source "
                         f"cannot be read twice: record it to a file first, then annotate that")
@@ -209,8 +222,13 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
     if args.classes:
         wanted = [c for c in args.classes.split(",") if c.strip()]
         settings = dataclasses.replace(settings, classes=model.class_ids(wanted))
+    if args.grid_overlay:
+        grid_class = model.class_ids([args.grid_class])[0] if args.grid_class else None
+        settings = dataclasses.replace(settings, grid=True, grid_class=grid_class,
+                                       grid_stride=None if args.grid_overlay == "all" else int(args.grid_overlay))
     options = AnnotateOptions(out_dir=args.out, video=not args.no_video, max_frames=args.max_frames,
                               codec=args.codec, batch=args.batch, track=args.track, resume=args.resume,
+                              top_k=args.top_k,
                               policy=FramePolicy(args.frame_policy) if args.frame_policy else None)
     log.info("model %s (%d classes) on %s", model.model_id, len(model.names), model.device)
     progress = TerminalProgress(len(specs))
@@ -244,8 +262,7 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
         print(f"yolo-app: error: {failed.error}", file=sys.stderr)
         return failed.exit_code
     if len(specs) > 1:
-        done = sum(1 for o in result.outcomes if o.report is not None and o.report.complete and o.error is None)
-        print(f"{len(specs)} sources: {done} complete, {len(result.failed)} failed")
+        print(f"{len(specs)} sources: {len(result.complete)} complete, {len(result.failed)} failed")
     return result.exit_code
 
 

@@ -22,7 +22,7 @@ from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.stats import LatencyMeter, RateMeter
 from yolo_app.engine.tracking import Tracker
-from yolo_app.engine.types import Frame, Result, Timings
+from yolo_app.engine.types import Frame, GridScores, HeadCounts, Letterbox, Result, Timings
 from yolo_app.engine.worker import Worker
 from yolo_app.errors import UserError
 
@@ -40,6 +40,9 @@ class DetectionSettings:
     imgsz: int = 640
     classes: tuple[int, ...] | None = None
     max_det: int = 300
+    grid: bool = False  # also return the head's per-cell scores (the grid view)
+    grid_class: int | None = None  # the grid view's heat map for this class; None: the best class
+    grid_stride: int | None = None  # the grid view's one stride; None: all
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.conf <= 1.0:
@@ -50,22 +53,8 @@ class DetectionSettings:
             raise UserError(f"imgsz must be a positive multiple of 32 (e.g. 320, 640), got {self.imgsz}")
         if self.max_det < 1:
             raise UserError(f"max_det must be at least 1, got {self.max_det}")
-
-
-@dataclass(frozen=True, slots=True)
-class Letterbox:
-    """Where a source frame lands inside the network input."""
-
-    new_w: int
-    new_h: int
-    top: int
-    bottom: int
-    left: int
-    right: int
-
-    @property
-    def input_hw(self) -> tuple[int, int]:
-        return self.new_h + self.top + self.bottom, self.new_w + self.left + self.right
+        if self.grid_stride not in (None, 8, 16, 32, 64):
+            raise UserError(f"grid stride must be 8, 16 or 32 (the detection levels), got {self.grid_stride}")
 
 
 def letterbox_geometry(height: int, width: int, imgsz: int, stride: int, minimal_padding: bool) -> Letterbox:
@@ -84,6 +73,27 @@ def apply_letterbox(image: np.ndarray, box: Letterbox) -> np.ndarray:
         image = cv2.resize(image, (box.new_w, box.new_h), interpolation=cv2.INTER_LINEAR)
     return cv2.copyMakeBorder(image, box.top, box.bottom, box.left, box.right, cv2.BORDER_CONSTANT,
                               value=(PAD_VALUE,) * 3)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Detected:
+    """What the detector found in one frame."""
+
+    detections: sv.Detections  # data: class_name, class_probs (N, nc), anchor (the head's candidate index)
+    timings: Timings
+    counts: HeadCounts
+    grid: GridScores | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Survivors:
+    """NMS output in network-input pixels, with the candidate (anchor) index each box came from."""
+
+    xyxy: torch.Tensor
+    conf: torch.Tensor
+    cls: torch.Tensor
+    anchor: torch.Tensor
+    above_conf: int  # candidates that passed conf (and the class filter) and entered NMS
 
 
 class Detector:
@@ -105,9 +115,9 @@ class Detector:
         with torch.inference_mode():
             self._forward(torch.zeros((1, 3, *box.input_hw), dtype=dtype, device=self.model.device))
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[tuple[sv.Detections, Timings]]:
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detected]:
         """Detect on a batch; frames of different sizes are run in same-size groups."""
-        out: list[tuple[sv.Detections, Timings]] = []
+        out: list[Detected] = []
         start = 0
         while start < len(images):
             end = start + 1
@@ -117,7 +127,7 @@ class Detector:
             start = end
         return out
 
-    def _detect_same_shape(self, images: Sequence[np.ndarray]) -> list[tuple[sv.Detections, Timings]]:
+    def _detect_same_shape(self, images: Sequence[np.ndarray]) -> list[Detected]:
         settings = self.settings  # one consistent snapshot for the whole batch
         t0 = time.perf_counter()
         height, width = images[0].shape[:2]
@@ -129,11 +139,11 @@ class Detector:
             if preds.device.type == "cuda":
                 torch.cuda.synchronize(preds.device)
             t2 = time.perf_counter()
-            detections = [self._postprocess(p, settings, box, height, width) for p in preds]
+            found = [self._postprocess(p, settings, box, height, width) for p in preds]
         t3 = time.perf_counter()
         n = len(images)
         timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (t3 - t2) * 1e3 / n)
-        return [(d, timings) for d in detections]
+        return [Detected(d, timings, counts, grid) for d, counts, grid in found]
 
     def _to_tensor(self, letterboxed: list[np.ndarray]) -> torch.Tensor:
         # Move uint8 to the device first (4x less to copy), then reorder, BGR->RGB and scale there.
@@ -145,39 +155,53 @@ class Detector:
         out = self.model.module(batch)
         return out[0] if isinstance(out, (list, tuple)) else out  # (B, 4 + nc, anchors)
 
-    def _postprocess(self, pred: torch.Tensor, s: DetectionSettings, box: Letterbox,
-                     height: int, width: int) -> sv.Detections:
-        xyxy, conf, cls = non_max_suppression(pred, s.conf, s.iou, s.classes, s.max_det)
+    def _postprocess(self, pred: torch.Tensor, s: DetectionSettings, box: Letterbox, height: int, width: int
+                     ) -> tuple[sv.Detections, HeadCounts, GridScores | None]:
+        best = pred[4:].amax(0)  # each candidate's best class score: the conf filter and the grid view
+        kept = non_max_suppression(pred, s.conf, s.iou, s.classes, s.max_det, best)
+        xyxy = kept.xyxy
         xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - box.left) / (box.new_w / width)).clamp_(0, width)
         xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - box.top) / (box.new_h / height)).clamp_(0, height)
-        class_id = cls.cpu().numpy().astype(int)
-        return sv.Detections(
+        class_id = kept.cls.cpu().numpy().astype(int)
+        # The head's full score vector of each surviving box, read from the same output NMS used.
+        probs = pred[4:, kept.anchor].transpose(0, 1).float().cpu().numpy()
+        detections = sv.Detections(
             xyxy=xyxy.float().cpu().numpy(),
-            confidence=conf.float().cpu().numpy(),
+            confidence=kept.conf.float().cpu().numpy(),
             class_id=class_id,
-            data={"class_name": np.array([self.model.names[i] for i in class_id], dtype=object)},
+            data={"class_name": np.array([self.model.names[i] for i in class_id], dtype=object),
+                  "class_probs": probs, "anchor": kept.anchor.cpu().numpy()},
         )
+        counts = HeadCounts(int(pred.shape[1]), kept.above_conf, len(detections))
+        grid = None
+        if s.grid:
+            scores = best if s.grid_class is None else pred[4 + s.grid_class]
+            grid = GridScores(scores.float().cpu().numpy(), self.model.strides, box, s.grid_class, s.grid_stride)
+        return detections, counts, grid
 
 
 def non_max_suppression(pred: torch.Tensor, conf_thres: float, iou_thres: float,
-                        classes: tuple[int, ...] | None, max_det: int
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Best-class NMS on one image's head output (4 + nc, anchors), the same arithmetic as
-    Ultralytics' ``non_max_suppression`` so the surviving boxes are identical."""
-    x = pred.transpose(0, 1)
-    x = x[x[:, 4:].amax(1) > conf_thres]
+                        classes: tuple[int, ...] | None, max_det: int, best: torch.Tensor | None = None
+                        ) -> Survivors:
+    """Best-class NMS on one image's head output (4 + nc, candidates), the same arithmetic as
+    Ultralytics' ``non_max_suppression`` so the surviving boxes are identical. ``best``: each
+    candidate's best class score, when the caller has it already."""
+    best = pred[4:].amax(0) if best is None else best
+    anchor = torch.nonzero(best > conf_thres).squeeze(1)
+    x = pred[:, anchor].transpose(0, 1)
     boxes = xywh2xyxy(x[:, :4]).float()  # fp16 heads: offsets below overflow half precision
     conf, cls = x[:, 4:].max(1)
     conf = conf.float()
     keep = conf > conf_thres
     if classes is not None:
         keep &= torch.isin(cls, torch.tensor(classes, device=cls.device))
-    boxes, conf, cls = boxes[keep], conf[keep], cls[keep]
-    if conf.shape[0] > MAX_NMS:
+    boxes, conf, cls, anchor = boxes[keep], conf[keep], cls[keep], anchor[keep]
+    above_conf = int(conf.shape[0])
+    if above_conf > MAX_NMS:
         order = conf.argsort(descending=True)[:MAX_NMS]
-        boxes, conf, cls = boxes[order], conf[order], cls[order]
+        boxes, conf, cls, anchor = boxes[order], conf[order], cls[order], anchor[order]
     kept = torchvision.ops.nms(boxes + cls[:, None].float() * MAX_WH, conf, iou_thres)[:max_det]
-    return boxes[kept], conf[kept], cls[kept]
+    return Survivors(boxes[kept], conf[kept], cls[kept], anchor[kept], above_conf)
 
 
 class InferenceWorker(Worker):
@@ -220,10 +244,11 @@ class InferenceWorker(Worker):
         found = detector.detect([f.image for f in frames])
         done = time.monotonic()
         model_id = detector.model.model_id
-        for frame, (detections, timings) in zip(frames, found):
+        for frame, out in zip(frames, found):
+            detections = out.detections
             if self.tracker is not None:
                 detections = self.tracker.update(detections, frame.pts_s, frame.index)
-            result = Result(frame, detections, timings, model_id, done)
+            result = Result(frame, detections, out.timings, model_id, done, out.counts, out.grid)
             self.latency.add((done - frame.captured_at) * 1e3)
             for channel in self.outputs:
                 if not channel.put(result):

@@ -35,7 +35,8 @@ class LoadedModel:
     model_id: str  # what the user sees: the file name
     task: str
     names: dict[int, str]
-    stride: int
+    stride: int  # the largest: inputs are padded to a multiple of it
+    strides: tuple[int, ...]  # every detection level's, e.g. (8, 16, 32): the grid sizes of the head
     module: torch.nn.Module
     device: torch.device
     half: bool
@@ -190,8 +191,9 @@ def load_model(spec: str, device: str | torch.device = "auto", half: bool | None
             p.requires_grad_(False)
     except RuntimeError as exc:
         raise RuntimeFailure(f"cannot place {path.name} on {dev}: {str(exc).splitlines()[0]}") from None
-    stride = int(max(int(module.stride.max()), 32)) if hasattr(module, "stride") else 32
-    return LoadedModel(path=path, model_id=path.name, task=task, names=names, stride=stride,
+    strides = tuple(int(s) for s in module.stride) if hasattr(module, "stride") else (8, 16, 32)
+    stride = max(max(strides), 32)
+    return LoadedModel(path=path, model_id=path.name, task=task, names=names, stride=stride, strides=strides,
                        module=module, device=dev, half=use_half)
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import supervision as sv
 
+from yolo_app.engine.grid import draw_grid_view
+from yolo_app.engine.types import Result
+
 
 def format_label(class_name: str, confidence: float, tracker_id: int | None = None) -> str:
     """``"car 0.87"``, or ``"#12 car 0.87"`` once tracking gives the box an id."""
@@ -34,8 +37,14 @@ class FrameRenderer:
             smart_position=True,  # keep labels inside the frame and off each other
         )
 
-    def render(self, image: np.ndarray, detections: sv.Detections) -> np.ndarray:
+    def render_result(self, result: Result) -> np.ndarray:
+        """The frame with its boxes, over the grid view when the detector returned one."""
+        return self.render(result.frame.image, result.detections, result)
+
+    def render(self, image: np.ndarray, detections: sv.Detections, result: Result | None = None) -> np.ndarray:
         scene = image.copy()  # frames are shared between sinks and never mutated
+        if result is not None and result.grid is not None:
+            draw_grid_view(scene, result.grid, detections, result.counts)
         if len(detections):
             self._boxes.annotate(scene, detections)
             self._labels.annotate(scene, detections, labels=detection_labels(detections))

@@ -131,7 +131,7 @@ class VideoSink(Sink):
             self._stream.bit_rate = 4 * info.width * info.height
 
     def write(self, result: Result) -> None:
-        self.write_image(self.renderer.render(result.frame.image, result.detections), result.frame.pts_s)
+        self.write_image(self.renderer.render_result(result), result.frame.pts_s)
 
     def write_image(self, image: np.ndarray, pts_s: float | None = None) -> None:
         """Encode an already drawn BGR frame (``pts_s``: its capture time, for ``timing="pts"``)."""
@@ -156,8 +156,15 @@ class VideoSink(Sink):
         self.output.finish(complete, empty=self.frames == 0)
 
 
-def detection_record(result: Result) -> dict:
-    """One JSONL line: the frame and its detections in source-frame pixels."""
+def top_classes(probs: np.ndarray, names: dict[int, str], k: int) -> list[list]:
+    """``[["car", 0.81], ["truck", 0.12], …]``: a box's k best classes by the head's score."""
+    best = np.argsort(-probs, kind="stable")[:k]
+    return [[names.get(int(i), str(int(i))), round(float(probs[i]), 5)] for i in best]
+
+
+def detection_record(result: Result, names: dict[int, str] | None = None, top_k: int = 0) -> dict:
+    """One JSONL line: the frame and its detections in source-frame pixels; with ``top_k`` and the
+    model's ``names``, each box's k best classes too."""
     frame, det = result.frame, result.detections
     record: dict = {
         "frame": frame.index,
@@ -167,17 +174,19 @@ def detection_record(result: Result) -> dict:
     }
     if frame.path is not None:
         record["file"] = frame.path
-    names = det.data.get("class_name", [])
+    class_names = det.data.get("class_name", [])
     record["detections"] = []
     for i in range(len(det)):
         item = {
             "xyxy": [round(float(v), 2) for v in det.xyxy[i]],
             "class_id": int(det.class_id[i]),
-            "class_name": str(names[i]),
+            "class_name": str(class_names[i]),
             "confidence": round(float(det.confidence[i]), 5),
         }
         if det.tracker_id is not None:  # tracking on: an id, or null for a box on no track yet
             item["track_id"] = track_id(det.tracker_id[i])
+        if top_k and names and "class_probs" in det.data:
+            item["top_classes"] = top_classes(det.data["class_probs"][i], names, top_k)
         record["detections"].append(item)
     return record
 
@@ -193,11 +202,13 @@ class JsonlSink(Sink):
     name = "jsonl"
 
     def __init__(self, path: Path, header: dict | None = None, checkpointer: Checkpointer | None = None,
-                 resume_at: int | None = None) -> None:
+                 resume_at: int | None = None, top_k: int = 0) -> None:
         self.output = AtomicPath(path)
         self.path = path
         self.lines = 0
         self.checkpointer = checkpointer
+        self.top_k = top_k
+        self.names = {int(k): v for k, v in header["names"].items()} if header and "names" in header else None
         if resume_at is not None:
             self._fh: IO[bytes] = self.output.part.open("r+b")
             self._fh.truncate(resume_at)  # lines after the checkpoint are written again
@@ -212,7 +223,7 @@ class JsonlSink(Sink):
         self._fh.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
 
     def write(self, result: Result) -> None:
-        self._write_line(detection_record(result))
+        self._write_line(detection_record(result, self.names, self.top_k))
         self.lines += 1
         frame = result.frame
         if self.checkpointer is not None and self.checkpointer.due(frame.index):

@@ -72,10 +72,51 @@ class Timings:
     post: float
 
 
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """Where a source frame lands inside the network input."""
+
+    new_w: int
+    new_h: int
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return self.new_h + self.top + self.bottom, self.new_w + self.left + self.right
+
+
+@dataclass(frozen=True, slots=True)
+class HeadCounts:
+    """How one frame's boxes were whittled down: every candidate the head predicted (one per grid
+    cell and stride), those whose best class score passed ``conf``, and those NMS kept."""
+
+    candidates: int
+    above_conf: int
+    kept: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GridScores:
+    """The head's per-cell scores for the grid view: ``scores[i]`` is candidate i's best class score
+    (or the score of ``class_id`` when one class is chosen). Candidates are ordered stride by stride,
+    each a row-major grid of ``input_hw / stride`` cells, as YOLOv8/v9 heads emit them."""
+
+    scores: np.ndarray  # (candidates,) float32, sigmoid scores in 0..1
+    strides: tuple[int, ...]
+    letterbox: Letterbox
+    class_id: int | None
+    shown_stride: int | None = None  # the one stride to show; None: all (the best score over strides)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Result:
     frame: Frame
-    detections: sv.Detections  # pixel xyxy in the source frame; data["class_name"] holds the names
+    detections: sv.Detections  # pixel xyxy in the source frame; data: class_name, class_probs, anchor
     timings: Timings
     model_id: str
     done_at: float  # time.monotonic() when inference finished with it
+    counts: HeadCounts | None = None
+    grid: GridScores | None = None  # only while the grid view is on

@@ -33,6 +33,9 @@ EXPORTERS: dict[str, tuple[str, Writer]] = {
 }
 
 
+DATASET_FORMATS = ("coco", "yolo", "crops")  # made from the source's frames, read again after the run
+
+
 def parse_formats(text: str) -> list[str]:
     """``"csv,mot"`` -> ["csv", "mot"]; an unknown name is a UserError listing the known ones."""
     formats = [f.strip().lower() for f in text.split(",") if f.strip()]

@@ -18,18 +18,19 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QIn
 
 from yolo_app import __version__
 from yolo_app.engine.inference import DetectionSettings, Detector
-from yolo_app.engine.models import available_devices, find_weights
+from yolo_app.engine.models import available_devices
 from yolo_app.engine.readers import list_cameras
 from yolo_app.engine.sinks import save_snapshot
 from yolo_app.engine.stats import LatencyMeter, RateMeter
 from yolo_app.engine.types import SourceInfo
 from yolo_app.errors import YoloAppError
+from yolo_app.gui.annotate_dialog import AnnotateDialog
 from yolo_app.gui.bridge import ResultBridge, Shown
 from yolo_app.gui.controller import ViewerController
 from yolo_app.gui.panels import ClassFilter, DetectionsPanel, ThresholdSlider
+from yolo_app.gui.pickers import MEDIA_FILTER, ModelPicker
 from yolo_app.gui.video_view import VideoView
 
-BROWSE = "Browse…"
 COMPARE_OFF = "Compare: off"
 SPEEDS = ("Real time", "As fast as possible")
 MAX_RECENT = 8
@@ -89,7 +90,7 @@ class MainWindow(QMainWindow):
         self.source_text: str | None = None
         self.record_started = 0.0
         self.duration: float | None = None
-        self._model_paths: dict[str, str] = {}  # picker name -> path, for models browsed to
+        self.annotate_dialog: AnnotateDialog | None = None
         self.setWindowTitle("yolo_app")
         self.setAcceptDrops(True)
         self._build_ui(settings)
@@ -167,12 +168,11 @@ class MainWindow(QMainWindow):
         splitter.setSizes([900, 320])
         self.setCentralWidget(splitter)
 
-        self.model_box = QComboBox()
-        self.compare_box = QComboBox()
+        self.model_box = ModelPicker()
+        self.compare_box = ModelPicker((COMPARE_OFF,))
         self.device_box = QComboBox()
         self.device_box.addItems(available_devices())
         self.device_box.setCurrentText(self.controller.device)
-        self._fill_model_boxes()
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # indeterminate: a model is loading
         self.busy.setMaximumWidth(120)
@@ -187,17 +187,6 @@ class MainWindow(QMainWindow):
         for label in self.status_labels.values():
             bar.addPermanentWidget(label)
 
-    def _fill_model_boxes(self) -> None:
-        names = [p.name for p in find_weights()]
-        for box, first in ((self.model_box, []), (self.compare_box, [COMPARE_OFF])):
-            box.blockSignals(True)
-            current = box.currentText()
-            box.clear()
-            box.addItems([*first, *names, BROWSE])
-            if current and box.findText(current) >= 0:
-                box.setCurrentText(current)
-            box.blockSignals(False)
-
     def _build_actions(self) -> None:
         menu_file = self.menuBar().addMenu("&File")
         self.camera_menu = QMenu("Camera", self)
@@ -209,6 +198,7 @@ class MainWindow(QMainWindow):
             ("open_folder", "Open folder…", None, self._open_folder_dialog),
             ("open_stream", "Open stream URL…", None, self._open_stream_dialog),
             ("demo", "Demo", None, lambda: self.open_source("demo")),
+            ("annotate", "Annotate videos…", "Ctrl+Shift+A", self.open_annotate_dialog),
             ("snapshot", "Snapshot", "S", self.snapshot),
             ("record", "Record", "R", self.toggle_record),
             ("play", "Play / pause", "Space", self.toggle_pause),
@@ -230,6 +220,8 @@ class MainWindow(QMainWindow):
         menu_file.addMenu(self.camera_menu)
         menu_file.addAction(self.actions["demo"])
         menu_file.addMenu(self.recent_menu)
+        menu_file.addSeparator()
+        menu_file.addAction(self.actions["annotate"])
         menu_file.addSeparator()
         menu_file.addAction(self.actions["snapshot"])
         menu_file.addAction(self.actions["record"])
@@ -326,9 +318,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self._recent()))
 
     def _open_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", "",
-                                              "Media (*.mp4 *.mkv *.avi *.mov *.webm *.m4v *.jpg *.jpeg *.png "
-                                              "*.bmp *.tif *.tiff *.webp);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", "", MEDIA_FILTER)
         if path:
             self.open_source(path)
 
@@ -362,51 +352,43 @@ class MainWindow(QMainWindow):
         if urls:
             self.open_source(urls[0].toLocalFile() or urls[0].toString())
 
-    # models ------------------------------------------------------------------------------------
-    def _show_in_picker(self, box: QComboBox, weights: str) -> None:
-        """Make ``weights`` the picker's current entry (added before Browse… when new)."""
-        name = Path(weights).name
-        self._model_paths[name] = weights
-        if box.findText(name) < 0:
-            box.insertItem(box.count() - 1, name)
-        box.setCurrentText(name)
+    # batch annotation --------------------------------------------------------------------------
+    def open_annotate_dialog(self) -> AnnotateDialog:
+        """The batch dialog (one per window, non-modal: the live view keeps running beside it)."""
+        if self.annotate_dialog is None:
+            self.annotate_dialog = AnnotateDialog(self.store, self)
+        self.annotate_dialog.offer_source(self.source_text)
+        self.annotate_dialog.show()
+        self.annotate_dialog.raise_()
+        self.annotate_dialog.activateWindow()
+        return self.annotate_dialog
 
+    # models ------------------------------------------------------------------------------------
     def _select_model(self, weights: str) -> None:
-        self._show_in_picker(self.model_box, weights)
+        self.model_box.show_weights(weights)
         self.controller.load_model(weights, 0)
 
     def _model_chosen(self, text: str) -> None:
-        if text == BROWSE:
-            path, _ = QFileDialog.getOpenFileName(self, "Choose a model", "", "PyTorch models (*.pt)")
-            if not path:
-                self.model_box.setCurrentText(Path(self.controller.weights[0] or "").name)
-                return
-            text = path
-        self._select_model(self._weights_path(text))
+        weights = self.model_box.resolve(text, self, "Choose a model")
+        if weights is None:
+            self.model_box.setCurrentText(Path(self.controller.weights[0] or "").name)
+            return
+        self._select_model(weights)
 
     def _compare_chosen(self, text: str) -> None:
         if text == COMPARE_OFF:
             self.controller.set_compare(None)
             self.panes[1].hide()
             return
-        if text == BROWSE:
-            path, _ = QFileDialog.getOpenFileName(self, "Second model to compare", "", "PyTorch models (*.pt)")
-            if not path:
-                self.compare_box.setCurrentText(COMPARE_OFF)
-                return
-            text = path
-        self._start_compare(self._weights_path(text))
+        weights = self.compare_box.resolve(text, self, "Second model to compare")
+        if weights is None:
+            self.compare_box.setCurrentText(COMPARE_OFF)
+            return
+        self._start_compare(weights)
 
     def _start_compare(self, weights: str) -> None:
-        self._show_in_picker(self.compare_box, weights)
+        self.compare_box.show_weights(weights)
         self.controller.set_compare(weights)
-
-    def _weights_path(self, name: str) -> str:
-        """A picker entry back to a loadable path: one browsed to earlier, or one on the search path."""
-        if name in self._model_paths:
-            return self._model_paths[name]
-        match = [p for p in find_weights() if p.name == name]
-        return str(match[0]) if match else name
 
     def _model_loading(self, branch: int, weights: str) -> None:
         self.busy.show()
@@ -585,6 +567,9 @@ class MainWindow(QMainWindow):
         self.error_box = box
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        if self.annotate_dialog is not None and not self.annotate_dialog.close():
+            event.ignore()  # a batch run is going and the user chose to keep it
+            return
         self.store.setValue("geometry", self.saveGeometry())
         self.store.setValue("conf", self.conf_slider.value())
         self.store.setValue("iou", self.iou_slider.value())
