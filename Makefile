@@ -10,7 +10,7 @@ export YOLO_APP_WEIGHTS ?= $(SHARED_WEIGHTS)
 endif
 SHARED_VIDEO := $(abspath ../shared/videos/one-by-one-person-detection.mp4)
 
-.PHONY: install run test test-fast bench bench-gui clean
+.PHONY: install run test test-fast bench bench-gui bench-grid clean
 
 install: $(STAMP)
 
@@ -43,6 +43,12 @@ bench: install
 # 10 minutes of looped playback in the real window (offscreen): display FPS, latency, memory growth.
 bench-gui: install
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m yolo_app.gui.soak $(if $(wildcard $(SHARED_VIDEO)),$(SHARED_VIDEO),) --seconds 600
+
+# The grid view must stay live: display FPS for a minute without and a minute with the overlay, in real
+# time (capped by the video's 10 fps) and as fast as possible (capped by inference).
+bench-grid: install
+	for speed in "" --fast; do for grid in "" --grid; do QT_QPA_PLATFORM=offscreen $(BIN)/python -m yolo_app.gui.soak \
+		$(if $(wildcard $(SHARED_VIDEO)),$(SHARED_VIDEO),) --seconds 60 --warmup 10 $$speed $$grid; done; done
 
 clean:
 	rm -rf runs .pytest_cache

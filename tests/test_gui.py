@@ -192,3 +192,54 @@ def test_track_shows_ids_on_the_boxes_and_in_the_table(qtbot, window):
                     and (window.last_shown[0].result.detections.tracker_id >= 0).any(), timeout=WAIT_MS)
     ids = [window.detections.table.item(r, 2).text() for r in range(window.detections.table.rowCount())]
     assert any(text.startswith("#") for text in ids)
+
+
+def test_the_grid_view_toggles_with_g_and_follows_the_stride_and_class_chosen(qtbot, window):
+    from PyQt6.QtCore import Qt
+
+    plain = show_frame_at(qtbot, window, 1.5)
+    assert plain.result.grid is None and plain.result.counts.candidates == 5040
+    qtbot.keyClick(window, Qt.Key.Key_G)
+    assert window.grid_panel.toggle.isChecked() and window.actions["grid"].isChecked()
+    shown = show_frame_at(qtbot, window, 1.5)
+    assert shown.result.grid is not None and shown.result.grid.shown_stride is None
+    text = window.grid_panel.counts.text()
+    assert text.startswith("5040 candidates") and f"> {len(shown.result.detections)} after NMS" in text
+    assert np.abs(shown.annotated.astype(int) - plain.annotated.astype(int)).mean() > 3  # the heat map and lines
+    window.grid_panel.stride_box.setCurrentText("stride 16")
+    window.grid_panel.class_box.setCurrentText("bottle")
+    window.grid_panel.stride_box.activated.emit(2)
+    shown = show_frame_at(qtbot, window, 1.5)
+    assert (shown.result.grid.shown_stride, shown.result.grid.class_id) == (16, 39)
+    qtbot.keyClick(window, Qt.Key.Key_G)
+    assert show_frame_at(qtbot, window, 1.5).result.grid is None
+
+
+def test_a_row_or_a_click_on_a_box_shows_its_class_scores(qtbot, window):
+    from PyQt6.QtCore import QPoint, Qt
+
+    from yolo_app.gui.video_view import fit_rect
+
+    shown = show_frame_at(qtbot, window, 1.5)
+    det = shown.result.detections
+    assert window.detections.table.item(0, 4).text().startswith(f"{det.data['class_name'][0]} ")
+    window.detections.table.selectRow(0)
+    name, bar = window.scores.rows[0]
+    assert det.data["class_name"][0] in window.scores.heading.text()
+    assert name.text() == det.data["class_name"][0] and bar.value() == round(float(det.confidence[0]) * 1000)
+    assert window.panes[0].view.highlight == pytest.approx(tuple(det.xyxy[0]))
+
+    view = window.panes[0].view
+    window.detections.select_row(None)
+    window.selection = None
+    target = fit_rect(768, 432, view.width(), view.height())
+    x1, y1, x2, y2 = det.xyxy[0]
+    scale = target.width() / 768
+    centre = QPoint(round(target.x() + (x1 + x2) / 2 * scale), round(target.y() + (y1 + y2) / 2 * scale))
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=centre)
+    assert window.selection is not None and window.detections.table.selectionModel().selectedRows()
+    assert det.data["class_name"][0] in window.scores.heading.text()
+    assert not any(bx1 <= 2 / scale and by1 <= 2 / scale for bx1, by1, _, _ in det.xyxy)  # the corner is empty
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(round(target.x() + 2), round(target.y() + 2)))
+    assert window.selection is None and window.panes[0].view.highlight is None
+    assert window.scores.heading.text().startswith("Click a box")

@@ -175,8 +175,11 @@ class Detector:
         counts = HeadCounts(int(pred.shape[1]), kept.above_conf, len(detections))
         grid = None
         if s.grid:
-            scores = best if s.grid_class is None else pred[4 + s.grid_class]
-            grid = GridScores(scores.float().cpu().numpy(), self.model.strides, box, s.grid_class, s.grid_stride)
+            # A class of the model (in compare mode the chosen class may belong to the other model's list).
+            chosen = s.grid_class is not None and s.grid_class < pred.shape[0] - 4
+            scores = pred[4 + s.grid_class] if chosen else best
+            grid = GridScores(scores.float().cpu().numpy(), self.model.strides, box,
+                              s.grid_class if chosen else None, s.grid_stride)
         return detections, counts, grid
 
 

@@ -111,7 +111,7 @@ class DisplaySink(Sink):
     def write(self, result: Result) -> None:
         frame = result.frame
         renderer = self._renderers.setdefault((frame.width, frame.height), FrameRenderer(frame.width, frame.height))
-        annotated = renderer.render(frame.image, result.detections)
+        annotated = renderer.render_result(result)  # with the grid view under the boxes when it is on
         self.bridge.publish(Shown(self.branch, result, annotated, to_qimage(annotated)))
         if self.recorder is not None:
             self.recorder.write(annotated, frame.pts_s)

@@ -20,14 +20,16 @@ from yolo_app import __version__
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.models import available_devices
 from yolo_app.engine.readers import list_cameras
-from yolo_app.engine.sinks import save_snapshot
+from yolo_app.engine.render import detection_labels
+from yolo_app.engine.sinks import save_snapshot, top_classes
 from yolo_app.engine.stats import LatencyMeter, RateMeter
-from yolo_app.engine.types import SourceInfo
+from yolo_app.engine.tracking import track_id
+from yolo_app.engine.types import Result, SourceInfo
 from yolo_app.errors import YoloAppError
 from yolo_app.gui.annotate_dialog import AnnotateDialog
 from yolo_app.gui.bridge import ResultBridge, Shown
 from yolo_app.gui.controller import ViewerController
-from yolo_app.gui.panels import ClassFilter, DetectionsPanel, ThresholdSlider
+from yolo_app.gui.panels import ClassFilter, DetectionsPanel, GridPanel, ScoreBars, ThresholdSlider
 from yolo_app.gui.pickers import MEDIA_FILTER, ModelPicker
 from yolo_app.gui.video_view import VideoView
 
@@ -154,13 +156,18 @@ class MainWindow(QMainWindow):
         self.conf_slider = ThresholdSlider("conf", settings.conf)
         self.iou_slider = ThresholdSlider("IoU", settings.iou)
         self.class_filter = ClassFilter()
+        self.grid_panel = GridPanel()
         self.detections = DetectionsPanel()
+        self.scores = ScoreBars()
+        self.selection: tuple[int, int | None] | None = None  # the box whose scores show: (row, track id)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(self.conf_slider)
         right_layout.addWidget(self.iou_slider)
         right_layout.addWidget(self.class_filter, 1)
+        right_layout.addWidget(self.grid_panel)
         right_layout.addWidget(self.detections, 2)
+        right_layout.addWidget(self.scores)
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
@@ -204,6 +211,7 @@ class MainWindow(QMainWindow):
             ("play", "Play / pause", "Space", self.toggle_pause),
             ("step", "Step one frame", "Right", self.step),
             ("fullscreen", "Full screen", "F", self.toggle_fullscreen),
+            ("grid", "Grid view", "G", lambda: self.grid_panel.toggle.toggle()),
             ("about", "About", None, self._about),
             ("quit", "Quit", QKeySequence.StandardKey.Quit, self.close),
         ]
@@ -228,7 +236,8 @@ class MainWindow(QMainWindow):
         menu_file.addSeparator()
         menu_file.addAction(self.actions["quit"])
         menu_view = self.menuBar().addMenu("&View")
-        for key in ("play", "step", "fullscreen"):
+        self.actions["grid"].setCheckable(True)
+        for key in ("play", "step", "fullscreen", "grid"):
             menu_view.addAction(self.actions[key])
         self.menuBar().addMenu("&Help").addAction(self.actions["about"])
         self._fill_recent()
@@ -282,6 +291,9 @@ class MainWindow(QMainWindow):
         self.model_box.activated.connect(lambda _: self._model_chosen(self.model_box.currentText()))
         self.compare_box.activated.connect(lambda _: self._compare_chosen(self.compare_box.currentText()))
         self.device_box.activated.connect(lambda _: c.set_device(self.device_box.currentText()))
+        self.grid_panel.changed.connect(self._grid_changed)
+        self.detections.selected.connect(self._select_row)
+        self.panes[0].view.clicked.connect(self._select_at)
 
     # sources -----------------------------------------------------------------------------------
     def open_source(self, text: str) -> None:
@@ -289,6 +301,7 @@ class MainWindow(QMainWindow):
         self.controller.open_source(text)
 
     def _source_opened(self, info: SourceInfo) -> None:
+        self.selection = None
         self.banner.hide()
         self.replay_button.hide()
         self.last_shown.clear()
@@ -400,6 +413,7 @@ class MainWindow(QMainWindow):
         if branch == 0:
             self.store.setValue("weights", str(detector.model.path))
             self.class_filter.set_names(list(detector.names.values()), self.controller.class_filter)
+            self.grid_panel.set_model(detector.model.strides, list(detector.names.values()))
         else:
             self.panes[1].show()
 
@@ -425,11 +439,65 @@ class MainWindow(QMainWindow):
         self.latency[branch].add((now - shown.result.frame.captured_at) * 1e3)
         self.controller.note_shown(branch, shown.result.frame.pts_s)
         if branch == 0:
-            self.detections.show_detections(shown.result.detections)
+            detector = self.controller.detectors[0] if self.controller.detectors else None
+            self.detections.show_detections(shown.result.detections, detector.names if detector else None)
+            self.grid_panel.show_counts(shown.result.counts)
+            self._show_selection(shown.result)
             if not self.seek_slider.isSliderDown() and shown.result.frame.pts_s is not None:
                 self.seek_slider.setValue(int(shown.result.frame.pts_s * 10))
                 total = clock(self.duration) if self.duration else "live"
                 self.time_label.setText(f"{clock(shown.result.frame.pts_s)} / {total}")
+
+    # the grid view and a box's class scores ------------------------------------------------------
+    def _grid_changed(self, on: bool, stride: int | None, class_id: int | None) -> None:
+        self.actions["grid"].setChecked(on)
+        self.controller.update_settings(grid=on, grid_stride=stride, grid_class=class_id)
+
+    def _select_row(self, row: int) -> None:
+        shown = self.last_shown.get(0)
+        if shown is None or row >= len(shown.result.detections):
+            return
+        ids = shown.result.detections.tracker_id
+        self.selection = (row, None if ids is None else track_id(ids[row]))
+        self._show_selection(shown.result)
+
+    def _select_at(self, x: float, y: float) -> None:
+        """A click on the video selects the smallest box under it (or clears the selection)."""
+        shown = self.last_shown.get(0)
+        if shown is None:
+            return
+        boxes = shown.result.detections.xyxy
+        hits = [i for i, (x1, y1, x2, y2) in enumerate(boxes) if x1 <= x <= x2 and y1 <= y <= y2]
+        if not hits:
+            self.selection = None
+            self._show_selection(shown.result)
+            return
+        self._select_row(min(hits, key=lambda i: (boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1])))
+
+    def _selected_row(self, result: Result) -> int | None:
+        """The selection in this frame: the same track when tracking, else the same row."""
+        if self.selection is None:
+            return None
+        row, ident = self.selection
+        det = result.detections
+        if ident is not None and det.tracker_id is not None:
+            rows = [i for i, t in enumerate(det.tracker_id) if track_id(t) == ident]
+            return rows[0] if rows else None
+        return row if row < len(det) else None
+
+    def _show_selection(self, result: Result) -> None:
+        row = self._selected_row(result)
+        self.detections.select_row(row)
+        det = result.detections
+        probs = det.data.get("class_probs")
+        detector = self.controller.detectors[0] if self.controller.detectors else None
+        if row is None or probs is None or detector is None:
+            self.scores.show_scores(None, [])
+            self.panes[0].view.set_highlight(None)
+            return
+        label = detection_labels(det[row:row + 1])[0]
+        self.scores.show_scores(label, top_classes(probs[row], detector.names, len(self.scores.rows)))
+        self.panes[0].view.set_highlight(tuple(float(v) for v in det.xyxy[row]))
 
     def _update_status(self) -> None:
         pipeline = self.controller.pipeline

@@ -1,4 +1,5 @@
-"""Side panels: thresholds, the class filter, and the current frame's detections."""
+"""Side panels: thresholds, the class filter, the current frame's detections, the selected box's class
+scores and the grid view's controls."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ from collections import Counter
 
 import supervision as sv
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
-                             QListWidgetItem, QPushButton, QSlider, QTableWidget, QTableWidgetItem,
-                             QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
+                             QHeaderView, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider,
+                             QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from yolo_app.engine.grid import counts_text
+from yolo_app.engine.sinks import top_classes
 from yolo_app.engine.tracking import track_id
+from yolo_app.engine.types import HeadCounts
+
+NO_SELECTION = "Click a box on the video or a row above to see its class scores"
+TOP_K = 3
 
 
 class ThresholdSlider(QWidget):
@@ -96,34 +103,143 @@ class ClassFilter(QGroupBox):
 
 
 class DetectionsPanel(QGroupBox):
-    """The current frame's detections (class, confidence, box) and a count per class."""
+    """The current frame's detections (class, confidence, track, best classes, box) and a count per class."""
+
+    selected = pyqtSignal(int)  # a row chosen by the user
 
     def __init__(self) -> None:
         super().__init__("Detections")
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["class", "conf", "track", "box x1, y1, x2, y2"])
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["class", "conf", "track", "box x1, y1, x2, y2", f"top {TOP_K} classes"])
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        for col in range(4):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
         self.counts = QLabel("no detections")
         self.counts.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.counts)
         layout.addWidget(self.table)
 
-    def show_detections(self, detections: sv.Detections) -> None:
-        names = [str(n) for n in detections.data.get("class_name", [])]
+    def show_detections(self, detections: sv.Detections, names: dict[int, str] | None = None) -> None:
+        class_names = [str(n) for n in detections.data.get("class_name", [])]
+        probs = detections.data.get("class_probs")
+        self.table.blockSignals(True)  # refilling is not the user choosing a row
         self.table.setRowCount(len(detections))
         tracks = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
-        for row, (name, conf, tid, box) in enumerate(zip(names, detections.confidence, tracks, detections.xyxy)):
+        for row, (name, conf, tid, box) in enumerate(zip(class_names, detections.confidence, tracks,
+                                                         detections.xyxy)):
             ident = track_id(tid)
-            cells = [name, f"{conf:.2f}", "" if ident is None else f"#{ident}", ", ".join(f"{v:.0f}" for v in box)]
+            best = top_classes(probs[row], names, TOP_K) if probs is not None and names else []
+            cells = [name, f"{conf:.2f}", "" if ident is None else f"#{ident}", ", ".join(f"{v:.0f}" for v in box),
+                     " · ".join(f"{n} {p:.2f}" for n, p in best)]
             for col, text in enumerate(cells):
                 self.table.setItem(row, col, QTableWidgetItem(text))
-        counts = Counter(names)
+        self.table.blockSignals(False)
+        counts = Counter(class_names)
         self.counts.setText(", ".join(f"{n} {c}" for n, c in counts.most_common()) or "no detections")
+
+    def select_row(self, row: int | None) -> None:
+        """Show ``row`` as selected (None: nothing) without announcing it as the user's choice."""
+        self.table.blockSignals(True)
+        if row is None:
+            self.table.clearSelection()
+        else:
+            self.table.selectRow(row)
+        self.table.blockSignals(False)
+
+    def _selection_changed(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            self.selected.emit(rows[0].row())
+
+
+class ScoreBars(QGroupBox):
+    """The selected box's best classes as bars: the head's own score for each class on that box."""
+
+    def __init__(self, k: int = 5) -> None:
+        super().__init__("Class scores")
+        self.heading = QLabel(NO_SELECTION)
+        self.heading.setWordWrap(True)
+        self.rows: list[tuple[QLabel, QProgressBar]] = []
+        grid = QGridLayout()
+        for i in range(k):
+            name, bar = QLabel(), QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(True)
+            grid.addWidget(name, i, 0)
+            grid.addWidget(bar, i, 1)
+            self.rows.append((name, bar))
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.heading)
+        layout.addLayout(grid)
+        self.show_scores(None, [])
+
+    def show_scores(self, heading: str | None, scores: list[list]) -> None:
+        """``scores``: ``[[name, score], …]`` best first; None: no box selected."""
+        self.heading.setText(heading or NO_SELECTION)
+        for i, (name, bar) in enumerate(self.rows):
+            visible = i < len(scores)
+            name.setVisible(visible)
+            bar.setVisible(visible)
+            if visible:
+                name.setText(str(scores[i][0]))
+                score = float(scores[i][1])
+                bar.setValue(round(score * 1000))
+                # Small scores matter here (they show each class is judged on its own): no "0.000".
+                bar.setFormat(f"{score:.3f}" if score >= 0.001 else f"{score:.1e}")
+
+
+class GridPanel(QGroupBox):
+    """The grid view's switch, stride and class, and the head's candidate counts for the frame."""
+
+    changed = pyqtSignal(bool, object, object)  # on, stride | None, class id | None
+
+    def __init__(self) -> None:
+        super().__init__("Grid view")
+        self.toggle = QCheckBox("Show the grid (G)")
+        self.stride_box = QComboBox()
+        self.class_box = QComboBox()
+        self.counts = QLabel("")
+        self.counts.setWordWrap(True)
+        self.set_model((8, 16, 32), [])
+        row = QHBoxLayout()
+        row.addWidget(self.stride_box)
+        row.addWidget(self.class_box, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.toggle)
+        layout.addLayout(row)
+        layout.addWidget(self.counts)
+        self.toggle.toggled.connect(lambda _: self._emit())
+        self.stride_box.activated.connect(lambda _: self._emit())
+        self.class_box.activated.connect(lambda _: self._emit())
+
+    def set_model(self, strides: tuple[int, ...], names: list[str]) -> None:
+        """The choices a model offers: its strides and its classes."""
+        for box, items in ((self.stride_box, ["all strides", *(f"stride {s}" for s in strides)]),
+                           (self.class_box, ["best class", *names])):
+            current = box.currentText()
+            box.clear()
+            box.addItems(items)
+            if current in items:
+                box.setCurrentText(current)
+        self._strides = strides
+
+    def stride(self) -> int | None:
+        i = self.stride_box.currentIndex()
+        return self._strides[i - 1] if i > 0 else None
+
+    def class_id(self) -> int | None:
+        i = self.class_box.currentIndex()
+        return i - 1 if i > 0 else None
+
+    def show_counts(self, counts: HeadCounts | None) -> None:
+        self.counts.setText(counts_text(counts) if counts is not None else "")
+
+    def _emit(self) -> None:
+        self.changed.emit(self.toggle.isChecked(), self.stride(), self.class_id())

@@ -1,9 +1,11 @@
 """GUI soak benchmark: play a file in a loop in the real window and watch memory and speed.
 
-    python -m yolo_app.gui.soak [VIDEO] [--seconds 600] [--warmup 60]
+    python -m yolo_app.gui.soak [VIDEO] [--seconds 600] [--warmup 60] [--grid]
 
 Prints display FPS, end-to-end latency (capture -> painted, p50/p95) and resident memory after
-warm-up and at the end. ``make bench-gui`` runs it for 10 minutes on a shared video, offscreen.
+warm-up and at the end. ``make bench-gui`` runs it for 10 minutes on a shared video, offscreen;
+``make bench-grid`` runs it for a minute without and a minute with the grid view (``--grid``), in
+real time and as fast as possible (``--fast``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default="yolov8n.pt")
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--warmup", type=float, default=60.0)
+    parser.add_argument("--grid", action="store_true", help="with the grid view on")
+    parser.add_argument("--fast", action="store_true",
+                        help="play as fast as possible instead of in real time (the display then waits on inference)")
     args = parser.parse_args(argv)
 
     import psutil
@@ -39,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(GuiOptions(source=video, weights=args.weights))
     window.loop_box.setChecked(True)
+    window.grid_panel.toggle.setChecked(args.grid)
+    window.speed_box.setCurrentIndex(1 if args.fast else 0)
     window.show()
     process = psutil.Process()
     samples: list[tuple[float, float]] = []
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     loop.exec()
     after_warmup = [rss for t, rss in samples if t >= args.warmup]
     report = {
-        "video": video, "seconds": round(samples[-1][0]), "frames_painted": window.painted[0],
+        "video": video, "grid": args.grid, "fast": args.fast, "seconds": round(samples[-1][0]), "frames_painted": window.painted[0],
         "display_fps": round(window.painted[0] / samples[-1][0], 2),
         "latency_p50_ms": round(window.latency[0].percentile(50)),
         "latency_p95_ms": round(window.latency[0].percentile(95)),
@@ -67,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     window.close()
     app.processEvents()
     print(json.dumps(report))
+    if not report["frames_painted"]:
+        print("soak: no frame was shown (is the model on the weights search path?)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from PyQt6.QtCore import QRectF, Qt
-from PyQt6.QtGui import QColor, QImage, QPainter, QPaintEvent
+from PyQt6.QtCore import QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+HIGHLIGHT = QColor(255, 255, 255)
 
 
 def fit_rect(image_w: int, image_h: int, area_w: float, area_h: float) -> QRectF:
@@ -15,10 +17,13 @@ def fit_rect(image_w: int, image_h: int, area_w: float, area_h: float) -> QRectF
 
 
 class VideoView(QWidget):
+    clicked = pyqtSignal(float, float)  # a click, in the shown image's pixels
+
     def __init__(self, placeholder: str = "Open a camera, a file, a stream or the demo") -> None:
         super().__init__()
         self.placeholder = placeholder
         self.image: QImage | None = None
+        self.highlight: tuple[float, float, float, float] | None = None  # the selected box, image pixels
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 180)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -27,8 +32,13 @@ class VideoView(QWidget):
         self.image = image
         self.update()
 
+    def set_highlight(self, box: tuple[float, float, float, float] | None) -> None:
+        self.highlight = box
+        self.update()
+
     def clear(self, placeholder: str | None = None) -> None:
         self.image = None
+        self.highlight = None
         if placeholder is not None:
             self.placeholder = placeholder
         self.update()
@@ -44,3 +54,18 @@ class VideoView(QWidget):
         target = fit_rect(self.image.width(), self.image.height(), self.width(), self.height())
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(target, self.image)
+        if self.highlight is not None:
+            scale = target.width() / self.image.width()
+            x1, y1, x2, y2 = self.highlight
+            painter.setPen(QPen(HIGHLIGHT, 3, Qt.PenStyle.DashLine))
+            painter.drawRect(QRectF(target.x() + x1 * scale, target.y() + y1 * scale,
+                                    (x2 - x1) * scale, (y2 - y1) * scale))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        if self.image is None:
+            return
+        target = fit_rect(self.image.width(), self.image.height(), self.width(), self.height())
+        point = event.position()
+        if target.contains(point):
+            scale = self.image.width() / target.width()
+            self.clicked.emit((point.x() - target.x()) * scale, (point.y() - target.y()) * scale)
