@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     loop.exec()
     after_warmup = [rss for t, rss in samples if t >= args.warmup]
     report = {
-        "video": video, "grid": args.grid, "fast": args.fast, "seconds": round(samples[-1][0]), "frames_painted": window.painted[0],
+        "video": video, "grid": args.grid, "fast": args.fast, "seconds": round(samples[-1][0]),
+        "frames_painted": window.painted[0],
         "display_fps": round(window.painted[0] / samples[-1][0], 2),
         "latency_p50_ms": round(window.latency[0].percentile(50)),
         "latency_p95_ms": round(window.latency[0].percentile(95)),
