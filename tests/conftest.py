@@ -24,6 +24,8 @@ SHARED_WEIGHTS = SHARED / "weights"
 PERSON_VIDEO = SHARED / "videos" / "one-by-one-person-detection.mp4"
 BOTTLE_VIDEO = SHARED / "videos" / "bottle-detection.mp4"
 os.environ["YOLO_APP_WEIGHTS"] = str(SHARED_WEIGHTS)
+# Backend exports go to one cache for the whole run (made once, reused by every test), never ~/.cache.
+os.environ.setdefault("YOLO_APP_CACHE", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"yolo_app-tests-{os.getpid()}"))
 
 
 def make_clip(src: Path, dst: Path, frames: int, *, start: int = 0, faststart: bool = True) -> Path:
@@ -95,3 +97,9 @@ def ultralytics_yolo(weights):
     from ultralytics import YOLO
 
     return YOLO(str(weights))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import shutil
+
+    shutil.rmtree(os.environ["YOLO_APP_CACHE"], ignore_errors=True)

@@ -11,9 +11,14 @@ def test_bench_times_ultralytics_and_annotate_on_one_video_and_prints_their_rati
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["frames"] == 120 and report["video"].endswith("demo.mp4")
-    for key in ("ultralytics_fps", "annotate_fps", "annotate_novideo_fps"):
+    assert report["backend"] in ("openvino", "onnx") and report["input_hw"] == [384, 640]  # auto on a CPU
+    for key in ("ultralytics_fps", "ultralytics_same_backend_fps", "inference_fps", "pipeline_fps",
+                "pipeline_novideo_fps", "peak_rss_mb"):
         assert report[key] > 0
-    assert report["ratio"] == pytest.approx(report["annotate_fps"] / report["ultralytics_fps"], rel=0.01)
+    assert report["ratio"] == pytest.approx(report["pipeline_fps"] / report["ultralytics_fps"], rel=0.01)
+    assert report["efficiency"] == pytest.approx(report["pipeline_fps"] / report["inference_fps"], rel=0.01)
+    assert report["ratio_novideo_same_backend"] == pytest.approx(
+        report["pipeline_novideo_fps"] / report["ultralytics_same_backend_fps"], rel=0.01)
 
 
 def test_bench_refuses_a_missing_video(tmp_path):

@@ -243,3 +243,17 @@ def test_a_row_or_a_click_on_a_box_shows_its_class_scores(qtbot, window):
     qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(round(target.x() + 2), round(target.y() + 2)))
     assert window.selection is None and window.panes[0].view.highlight is None
     assert window.scores.heading.text().startswith("Click a box")
+
+
+def test_the_backend_picker_reloads_the_model_on_that_backend(qtbot, window):
+    auto = window.controller.detectors[0].model.backend
+    assert auto in ("openvino", "onnx")  # auto on a CPU: the faster of the two here
+    other = "onnx" if auto == "openvino" else "openvino"
+    window.backend_box.setCurrentText(other)
+    window.backend_box.activated.emit(window.backend_box.currentIndex())
+    qtbot.waitUntil(lambda: window.controller.detectors[0] is not None
+                    and window.controller.detectors[0].model.backend == other, timeout=WAIT_MS)
+    before = window.painted[0]
+    qtbot.waitUntil(lambda: window.painted[0] > before + 3, timeout=WAIT_MS)  # still playing, on ONNX Runtime
+    window._update_status()
+    assert window.status_labels["device"].text() == f"cpu · {other}"

@@ -97,7 +97,8 @@ def record_header(info: SourceInfo, detector: Detector, options: AnnotateOptions
         "source": info.uri if info.live else str(Path(info.uri).resolve()), "kind": info.kind.value, "live": info.live,
         "width": info.width, "height": info.height,
         "fps": None if info.fps is None else float(info.fps), "frame_count": info.frame_count,
-        "model": model.model_id, "task": model.task, "names": {str(k): v for k, v in model.names.items()},
+        "model": model.model_id, "backend": model.backend, "task": model.task,
+        "names": {str(k): v for k, v in model.names.items()},
         "settings": dataclasses.asdict(settings), "track": options.track, "top_k": options.top_k,
     }
 
@@ -127,7 +128,8 @@ def fingerprint(spec: SourceSpec, detector: Detector, options: AnnotateOptions) 
     return {
         "source": source.hexdigest(), "model": model,
         **dataclasses.asdict(detector.settings), "track": options.track, "video": options.video,
-        "codec": options.codec, "top_k": options.top_k, "segment_frames": SEGMENT_FRAMES,
+        "codec": options.codec, "top_k": options.top_k, "backend": detector.model.backend,
+        "segment_frames": SEGMENT_FRAMES,
     }
 
 
@@ -256,7 +258,7 @@ def _made_alike(jsonl_path: Path, header: dict) -> bool:
             old = json.loads(fh.readline())
     except (OSError, ValueError):
         return False
-    keys = ("source", "model", "settings", "track", "top_k")
+    keys = ("source", "model", "backend", "settings", "track", "top_k")
     return isinstance(old, dict) and all(old.get(k) == header.get(k) for k in keys)
 
 

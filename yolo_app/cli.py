@@ -26,6 +26,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # backend chatter is not for
 
 log = logging.getLogger("yolo_app")
 EXPORT_FORMATS = "csv, mot, coco, yolo, cvat, crops"
+BACKEND_CHOICES = ("auto", "torch", "onnx", "openvino", "tensorrt")  # engine.backends.BACKENDS, without importing torch
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,6 +51,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="model path or name, searched in ./weights, the app's weights/ and $YOLO_APP_WEIGHTS "
                         "(default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
+                   help="what runs the network: auto (TensorRT or PyTorch on an NVIDIA GPU, OpenVINO or ONNX "
+                        "Runtime on a CPU), torch, onnx, openvino, tensorrt; exports are cached (default: auto)")
     p.add_argument("--conf", type=float, default=0.25, help="confidence threshold, 0-1 (default: %(default)s)")
     p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold, 0-1 (default: %(default)s)")
     p.add_argument("--imgsz", type=int, default=640,
@@ -143,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--weights", "-w", default=None, help="model path or name (default: the last one, "
                                                           "else yolov8n.pt)")
     gui.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: the last one)")
+    gui.add_argument("--backend", default=None, choices=BACKEND_CHOICES,
+                     help="auto, torch, onnx, openvino or tensorrt (default: the last one, else auto)")
     gui.add_argument("--conf", type=float, default=None, help="confidence threshold, 0-1")
     gui.add_argument("--iou", type=float, default=None, help="NMS IoU threshold, 0-1")
     gui.add_argument("--compare", default=None, metavar="W2", help="a second model shown beside the first, "
@@ -162,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="video file or demo (default: the person video in ../shared/videos, else the demo)")
     bench.add_argument("--weights", "-w", default="yolov8n.pt", help="model path or name (default: %(default)s)")
     bench.add_argument("--imgsz", type=int, default=640, help="network input size (default: %(default)s)")
+    bench.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
+                       help="the backend our annotate runs, and Ultralytics' same-backend run uses (default: auto)")
     bench.add_argument("--runs", type=_positive_int, default=1,
                        help="repeat each measurement and report the median (default: %(default)s)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -217,7 +225,7 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
     from yolo_app.terminal import TerminalProgress
 
     settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
-    model = load_model(args.weights, args.device)
+    model = load_model(args.weights, args.device, backend=args.backend)
     configure_cpu_threads(model.device)
     if args.classes:
         wanted = [c for c in args.classes.split(",") if c.strip()]
@@ -230,7 +238,7 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
                               codec=args.codec, batch=args.batch, track=args.track, resume=args.resume,
                               top_k=args.top_k,
                               policy=FramePolicy(args.frame_policy) if args.frame_policy else None)
-    log.info("model %s (%d classes) on %s", model.model_id, len(model.names), model.device)
+    print(f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.backend}", flush=True)
     progress = TerminalProgress(len(specs))
 
     def report(outcome: FileOutcome) -> None:

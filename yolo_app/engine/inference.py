@@ -7,6 +7,7 @@ frozen ``DetectionSettings`` swapped by reference, so a GUI slider applies to th
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -18,6 +19,7 @@ import torch
 import torchvision
 from ultralytics.utils.ops import xywh2xyxy
 
+from yolo_app.engine.backends import ExportCache, Runner, make_runner, torch_runner
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.stats import LatencyMeter, RateMeter
@@ -25,6 +27,8 @@ from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Frame, GridScores, HeadCounts, Letterbox, Result, Timings
 from yolo_app.engine.worker import Worker
 from yolo_app.errors import UserError
+
+log = logging.getLogger(__name__)
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey
 MAX_NMS = 30000  # boxes that enter NMS, as Ultralytics
@@ -103,6 +107,9 @@ class Detector:
         self.model = model
         self.settings = settings or DetectionSettings()
         self.minimal_padding = True  # dynamic-shape backends take the smallest stride-aligned input
+        # Exported backends are compiled for one input shape: a runner per letterboxed (height, width).
+        self._runners: dict[tuple[int, int], Runner] = {}
+        self._torch = torch_runner(model.module)
 
     @property
     def names(self) -> dict[int, str]:
@@ -152,8 +159,28 @@ class Detector:
         return (tensor.half() if self.model.half else tensor.float()).div_(255)
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        out = self.model.module(batch)
-        return out[0] if isinstance(out, (list, tuple)) else out  # (B, 4 + nc, anchors)
+        """The head's raw output (B, 4 + nc, candidates), from whichever backend runs the network."""
+        if self.model.backend == "torch":
+            return self._torch(batch)
+        run = self._runner(int(batch.shape[2]), int(batch.shape[3]))
+        if batch.shape[0] == 1:
+            return run(batch)
+        return torch.cat([run(batch[i:i + 1]) for i in range(batch.shape[0])])  # exports take one frame
+
+    def _runner(self, height: int, width: int) -> Runner:
+        run = self._runners.get((height, width))
+        if run is None:
+            model = self.model
+            cache = ExportCache(model.path)
+            exported = cache.get(model.backend, (height, width), half=model.half)
+            try:
+                run = make_runner(model.backend, exported, model.device, model.half)
+            except Exception:  # noqa: BLE001 - a cache entry the runtime cannot load: export it again, once
+                log.warning("cached %s export would not load; exporting again", model.backend, exc_info=True)
+                exported = cache.get(model.backend, (height, width), half=model.half, rebuild=True)
+                run = make_runner(model.backend, exported, model.device, model.half)
+            self._runners[(height, width)] = run
+        return run
 
     def _postprocess(self, pred: torch.Tensor, s: DetectionSettings, box: Letterbox, height: int, width: int
                      ) -> tuple[sv.Detections, HeadCounts, GridScores | None]:

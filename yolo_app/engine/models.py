@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from yolo_app.engine.backends import resolve_backend
 from yolo_app.errors import RuntimeFailure, UserError
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class LoadedModel:
     module: torch.nn.Module
     device: torch.device
     half: bool
+    backend: str = "torch"  # what runs the network: torch, onnx, openvino or tensorrt (see backends)
 
     def class_ids(self, wanted: list[str]) -> tuple[int, ...]:
         """Map class names or ids to ids; an unknown one is a UserError listing the valid names."""
@@ -169,8 +171,10 @@ def configure_cpu_threads(device: torch.device) -> None:
         torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 
-def load_model(spec: str, device: str | torch.device = "auto", half: bool | None = None) -> LoadedModel:
-    """Resolve, load and place a detection model; every failure is one clear UserError line."""
+def load_model(spec: str, device: str | torch.device = "auto", half: bool | None = None,
+               backend: str = "torch") -> LoadedModel:
+    """Resolve, load and place a detection model; every failure is one clear UserError line.
+    ``backend`` (``auto`` included) is checked here; its export is made when the input size is known."""
     path = resolve_weights(spec)
     dev = device if isinstance(device, torch.device) else select_device(device)
     if path.suffix.lower() not in MODEL_SUFFIXES:
@@ -191,10 +195,11 @@ def load_model(spec: str, device: str | torch.device = "auto", half: bool | None
             p.requires_grad_(False)
     except RuntimeError as exc:
         raise RuntimeFailure(f"cannot place {path.name} on {dev}: {str(exc).splitlines()[0]}") from None
+    backend = resolve_backend(backend, dev, path)  # after the checks above: never export a file that is no model
     strides = tuple(int(s) for s in module.stride) if hasattr(module, "stride") else (8, 16, 32)
     stride = max(max(strides), 32)
     return LoadedModel(path=path, model_id=path.name, task=task, names=names, stride=stride, strides=strides,
-                       module=module, device=dev, half=use_half)
+                       module=module, device=dev, half=use_half, backend=backend)
 
 
 def _channels_last_helps(device: torch.device) -> bool:

@@ -39,6 +39,7 @@ from PyQt6.QtWidgets import (
 from yolo_app.annotate import AnnotateOptions
 from yolo_app.batch import AnnotateJob, FileOutcome, JobProgress, JobResult
 from yolo_app.engine.inference import DetectionSettings, Detector
+from yolo_app.engine.backends import BACKENDS
 from yolo_app.engine.models import DEFAULT_WEIGHTS, available_devices, configure_cpu_threads, load_model
 from yolo_app.engine.sinks import prepare_out_dir
 from yolo_app.engine.sources import parse_source
@@ -50,7 +51,8 @@ from yolo_app.terminal import format_duration
 
 TITLE = "Annotate videos"
 JOIN_TIMEOUT_S = 5.0
-LIVE_KEYS = frozenset({"weights", "device", "conf", "iou"})  # the main window's: defaults until a run saves ours
+# The main window's settings: the defaults until a run saves the dialog's own.
+LIVE_KEYS = frozenset({"weights", "device", "backend", "conf", "iou"})
 WARNING_COLOR, ERROR_COLOR = QColor("#b7791f"), QColor("#c0392b")
 
 
@@ -61,6 +63,7 @@ class BatchRequest:
     sources: tuple[str, ...]
     weights: str
     device: str
+    backend: str
     settings: DetectionSettings
     options: AnnotateOptions
     formats: tuple[str, ...]
@@ -119,9 +122,9 @@ class BatchRunner(QObject):
 
     def _prepare(self, request: BatchRequest) -> AnnotateJob:
         specs = [spec for text in request.sources for spec in parse_source(text)]
-        model = load_model(request.weights, request.device)
+        model = load_model(request.weights, request.device, backend=request.backend)
         configure_cpu_threads(model.device)
-        self.started.emit(len(specs), f"{model.model_id} on {model.device}")
+        self.started.emit(len(specs), f"{model.model_id} on {model.device} with {model.backend}")
         return AnnotateJob(specs, Detector(model, request.settings), request.options, list(request.formats),
                            request.export_options, on_progress=self.progress.emit, on_outcome=self.outcome.emit)
 
@@ -191,6 +194,8 @@ class AnnotateDialog(QDialog):
         self._model_entry = self.model_box.currentText()  # back to it when Browse… is cancelled
         self.device_box = QComboBox()
         self.device_box.addItems(available_devices())
+        self.backend_box = QComboBox()
+        self.backend_box.addItems(BACKENDS)
         self.conf_slider = ThresholdSlider("conf", 0.25)
         self.iou_slider = ThresholdSlider("IoU", 0.7)
         self.track_box = QCheckBox("Track (ByteTrack ids)")
@@ -204,6 +209,8 @@ class AnnotateDialog(QDialog):
         model_row.addWidget(self.model_box, 1)
         model_row.addWidget(QLabel("Device"))
         model_row.addWidget(self.device_box)
+        model_row.addWidget(QLabel("Backend"))
+        model_row.addWidget(self.backend_box)
         checks = QHBoxLayout()
         for box in (self.track_box, self.video_box, self.resume_box):
             checks.addWidget(box)
@@ -293,6 +300,7 @@ class AnnotateDialog(QDialog):
         return {
             "weights": (self._weights, self._show_model, str),
             "device": (self.device_box.currentText, self.device_box.setCurrentText, str),
+            "backend": (self.backend_box.currentText, self.backend_box.setCurrentText, str),
             "conf": (self.conf_slider.value, self.conf_slider.set_value, float),
             "iou": (self.iou_slider.value, self.iou_slider.set_value, float),
             "track": (self.track_box.isChecked, self.track_box.setChecked, bool),
@@ -383,7 +391,7 @@ class AnnotateDialog(QDialog):
         track = self.track_box.isChecked()
         formats = tuple(n for n, b in self.export_boxes.items() if b.isChecked() and (track or n != "mot"))
         return BatchRequest(
-            sources, self._weights(), self.device_box.currentText(),
+            sources, self._weights(), self.device_box.currentText(), self.backend_box.currentText(),
             DetectionSettings(conf=self.conf_slider.value(), iou=self.iou_slider.value()),
             AnnotateOptions(out_dir=out_dir, video=self.video_box.isChecked(), track=track,
                             resume=self.resume_box.isChecked()),

@@ -35,7 +35,7 @@ def run_gui(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("yolo-app")
     app.setOrganizationName("yolo_app")
-    window = MainWindow(GuiOptions(source=args.source, weights=args.weights, device=args.device,
+    window = MainWindow(GuiOptions(source=args.source, weights=args.weights, device=args.device, backend=args.backend,
                                    conf=args.conf, iou=args.iou, compare=args.compare))
     window.show()
     saved: list[bool] = []

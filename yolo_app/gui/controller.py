@@ -38,11 +38,12 @@ class ViewerController(QObject):
     _done = pyqtSignal(object, object)  # (callback, outcome) from a background thread
 
     def __init__(self, bridge: ResultBridge, device: str = "auto",
-                 settings: DetectionSettings | None = None) -> None:
+                 settings: DetectionSettings | None = None, backend: str = "auto") -> None:
         super().__init__()
         self.bridge = bridge
         self.recorder = Recorder()
         self.device = device
+        self.backend = backend
         self.settings = settings or DetectionSettings()
         self.class_filter: set[str] | None = None  # names, so it carries across models
         self.detectors: list[Detector | None] = [None]
@@ -150,14 +151,14 @@ class ViewerController(QObject):
             self.detectors.append(None)
             self.weights.append(None)
         self.modelLoading.emit(branch, weights)
-        device, settings = self.device, self.settings
+        device, backend, settings = self.device, self.backend, self.settings
         hw = (self.info.height, self.info.width) if self.info else (640, 640)
 
         def work() -> Detector:
-            model = load_model(weights, device)
+            model = load_model(weights, device, backend=backend)
             configure_cpu_threads(model.device)
             detector = Detector(model, dataclasses.replace(settings, classes=None))
-            detector.warmup(*hw)  # off the GUI thread: the swap below is instant
+            detector.warmup(*hw)  # off the GUI thread (a first export included): the swap below is instant
             return detector
 
         self._background(f"model{branch}", work, lambda d: self._model_ready(branch, weights, d))
@@ -181,8 +182,10 @@ class ViewerController(QObject):
         elif new_branch and self.pipeline is not None:
             self.restart()
 
-    def set_device(self, device: str) -> None:
+    def set_device(self, device: str, backend: str | None = None) -> None:
+        """Run the models on another device or backend: each is loaded again there."""
         self.device = device
+        self.backend = backend or self.backend
         for branch, weights in enumerate(self.weights):
             if weights:
                 self.load_model(weights, branch)

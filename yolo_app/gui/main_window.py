@@ -17,6 +17,7 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QIn
                              QWidget)
 
 from yolo_app import __version__
+from yolo_app.engine.backends import BACKENDS
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.models import available_devices
 from yolo_app.engine.readers import list_cameras
@@ -43,6 +44,7 @@ class GuiOptions:
     source: str | None = None
     weights: str | None = None
     device: str | None = None
+    backend: str | None = None
     conf: float | None = None
     iou: float | None = None
     compare: str | None = None
@@ -81,7 +83,8 @@ class MainWindow(QMainWindow):
         settings = DetectionSettings(conf=conf, iou=iou)
         self.bridge = ResultBridge()
         device = options.device or str(self.store.value("device", "auto"))
-        self.controller = ViewerController(self.bridge, device, settings)
+        backend = options.backend or str(self.store.value("backend", "auto"))
+        self.controller = ViewerController(self.bridge, device, settings, backend)
         self.output_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
                                or Path.home()) / "yolo_app"
         self.display_rate = [RateMeter(), RateMeter()]
@@ -180,6 +183,11 @@ class MainWindow(QMainWindow):
         self.device_box = QComboBox()
         self.device_box.addItems(available_devices())
         self.device_box.setCurrentText(self.controller.device)
+        self.backend_box = QComboBox()
+        self.backend_box.addItems(BACKENDS)
+        self.backend_box.setCurrentText(self.controller.backend)
+        self.backend_box.setToolTip("What runs the network; auto: OpenVINO or ONNX Runtime on a CPU, TensorRT or "
+                                    "PyTorch on an NVIDIA GPU. The first use of an export takes a few seconds.")
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # indeterminate: a model is loading
         self.busy.setMaximumWidth(120)
@@ -256,6 +264,8 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(self.model_box)
         toolbar.addWidget(QLabel(" Device "))
         toolbar.addWidget(self.device_box)
+        toolbar.addWidget(QLabel(" Backend "))
+        toolbar.addWidget(self.backend_box)
         toolbar.addWidget(QLabel(" "))
         toolbar.addWidget(self.compare_box)
         toolbar.addSeparator()
@@ -291,6 +301,7 @@ class MainWindow(QMainWindow):
         self.model_box.activated.connect(lambda _: self._model_chosen(self.model_box.currentText()))
         self.compare_box.activated.connect(lambda _: self._compare_chosen(self.compare_box.currentText()))
         self.device_box.activated.connect(lambda _: c.set_device(self.device_box.currentText()))
+        self.backend_box.activated.connect(lambda _: c.set_device(c.device, self.backend_box.currentText()))
         self.grid_panel.changed.connect(self._grid_changed)
         self.detections.selected.connect(self._select_row)
         self.panes[0].view.clicked.connect(self._select_at)
@@ -511,7 +522,7 @@ class MainWindow(QMainWindow):
         labels["display"].setText(f"display {self.display_rate[0].rate():.1f} fps")
         labels["latency"].setText(f"latency {self.latency[0].percentile(50):.0f} ms")
         if detectors and detectors[0] is not None:
-            labels["device"].setText(str(detectors[0].model.device))
+            labels["device"].setText(f"{detectors[0].model.device} · {detectors[0].model.backend}")
             labels["model"].setText(detectors[0].model.model_id)
         for branch, pane in enumerate(self.panes):
             detector = detectors[branch] if branch < len(detectors) else None
@@ -642,6 +653,7 @@ class MainWindow(QMainWindow):
         self.store.setValue("conf", self.conf_slider.value())
         self.store.setValue("iou", self.iou_slider.value())
         self.store.setValue("device", self.controller.device)
+        self.store.setValue("backend", self.controller.backend)
         self.store.sync()
         self._status_timer.stop()
         self.stop_recording()

@@ -1,0 +1,114 @@
+"""ONNX Runtime and OpenVINO run the same network: parity with Ultralytics, and a cache of exports."""
+
+import logging
+
+import pytest
+import torch
+
+from test_inference import assert_same_detections
+from yolo_app.engine import backends
+from yolo_app.engine.backends import ExportCache, resolve_backend
+from yolo_app.engine.inference import DetectionSettings, Detector
+from yolo_app.engine.models import load_model
+from yolo_app.errors import UserError
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def frames(clips):
+    from conftest import read_video
+
+    person, _, _ = read_video(clips["person"])
+    bottle, _, _ = read_video(clips["bottle"])
+    return person[::3] + bottle[::4]
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_each_backend_matches_ultralytics_torch_predictions_on_real_frames(backend, weights, frames,
+                                                                         ultralytics_yolo):
+    model = load_model(str(weights), "cpu", backend=backend)
+    assert model.backend == backend
+    detector = Detector(model, DetectionSettings())
+    found = 0
+    for i, frame in enumerate(frames):
+        ours = detector.detect([frame])[0].detections
+        assert_same_detections(ours, ultralytics_yolo.predict(frame, verbose=False)[0], where=f"{backend} {i}")
+        found += len(ours)
+    assert found > 10
+
+
+def test_a_batch_through_an_exported_backend_equals_single_frames(weights, frames):
+    detector = Detector(load_model(str(weights), "cpu", backend="openvino"))
+    batched = detector.detect(frames[:3])
+    for frame, out in zip(frames[:3], batched):
+        single = detector.detect([frame])[0].detections
+        assert (out.detections.class_id == single.class_id).all()
+        assert abs(out.detections.xyxy - single.xyxy).max(initial=0) < 0.05
+
+
+def test_the_second_start_reuses_the_export_and_a_damaged_one_is_rebuilt(weights, tmp_path, caplog, monkeypatch):
+    exports = []
+    real_export = ExportCache._export
+
+    def counting(self, *args):
+        exports.append(args[1])
+        return real_export(self, *args)
+
+    monkeypatch.setattr(ExportCache, "_export", counting)
+    cache = ExportCache(weights, tmp_path)
+    first = cache.get("onnx", (384, 640))
+    again = ExportCache(weights, tmp_path).get("onnx", (384, 640))
+    assert first == again and exports == ["onnx"]  # the second start found it
+    assert first.is_file() and str(first).startswith(str(tmp_path))
+    assert not list(weights.parent.glob("*.onnx"))  # nothing written beside the user's weights
+
+    first.write_bytes(first.read_bytes()[:1000])  # a half-written or damaged file
+    with caplog.at_level(logging.WARNING):
+        rebuilt = ExportCache(weights, tmp_path).get("onnx", (384, 640))
+    assert exports == ["onnx", "onnx"] and "damaged" in caplog.text
+    assert rebuilt.stat().st_size > 1_000_000
+    other_shape = ExportCache(weights, tmp_path).entry("onnx", (352, 640), 1, False)
+    assert other_shape != first.parent  # keyed by input shape (and precision, batch, model hash)
+
+
+def test_auto_times_openvino_and_onnx_once_and_keeps_the_faster(weights, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("YOLO_APP_CACHE", str(tmp_path))
+    choice = resolve_backend("auto", CPU, weights)
+    [record] = (tmp_path / "exports").glob("*/auto-cpu-640.json")
+    timed = json.loads(record.read_text())
+    assert set(timed["ms"]) == {"openvino", "onnx"} and choice == min(timed["ms"], key=timed["ms"].get)
+    monkeypatch.setattr(backends, "make_runner", lambda *a: pytest.fail("timed again"))
+    assert resolve_backend("auto", CPU, weights) == choice  # remembered: the second start is instant
+
+
+def test_named_backends_are_checked(monkeypatch):
+    assert resolve_backend("torch", CPU) == "torch"
+    with pytest.raises(UserError, match="needs an NVIDIA GPU"):
+        monkeypatch.setattr(backends, "installed", lambda name: True)
+        resolve_backend("tensorrt", CPU)
+    monkeypatch.setattr(backends, "installed", lambda name: name != "openvino")
+    assert resolve_backend("auto", CPU) == "onnx"  # without OpenVINO installed
+    with pytest.raises(UserError, match="pip install openvino"):
+        resolve_backend("openvino", CPU)
+    with pytest.raises(UserError, match="unknown backend"):
+        resolve_backend("coreml", CPU)
+    with pytest.raises(UserError, match="runs on the CPU"):
+        resolve_backend("onnx", torch.device("cuda", 0))
+
+
+def test_annotate_says_which_backend_ran_and_records_it(clips, tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    proc = run_cli("annotate", str(clips["bottle"]), "--out", str(tmp_path), "--no-video", "--backend", "onnx")
+    assert proc.returncode == 0, proc.stderr
+    assert "with onnx" in proc.stdout
+    header = json.loads((tmp_path / "bottle.detections.jsonl").read_text().splitlines()[0])
+    assert header["backend"] == "onnx"
+    proc = run_cli("annotate", str(clips["bottle"]), "--out", str(tmp_path), "--backend", "tensorrt")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "tensorrt" in proc.stderr

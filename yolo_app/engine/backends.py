@@ -1,0 +1,276 @@
+"""Inference backends: the same network run by PyTorch, ONNX Runtime, OpenVINO or TensorRT.
+
+Every backend takes the letterboxed batch our detector prepares and returns the head's raw output
+``(B, 4 + classes, candidates)``, so letterbox, NMS, class scores and the grid view are shared and
+identical whatever runs the network. Exports are made by Ultralytics' own exporters, once per model,
+input shape, precision and batch, into the user's cache folder (never beside a weights file the app
+did not create); a second start finds them, and a damaged cache entry is rebuilt.
+
+``auto`` picks TensorRT on an NVIDIA GPU when it is installed, else CUDA PyTorch; on a CPU, the faster
+of OpenVINO and ONNX Runtime for this model on this machine, timed once and remembered in the cache
+(which wins depends on the CPU: OpenVINO on some, ONNX Runtime on others); PyTorch when neither is
+installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from yolo_app.errors import RuntimeFailure, UserError
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "onnx", "openvino", "tensorrt")
+CACHE_ENV = "YOLO_APP_CACHE"
+PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
+EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
+META_FILE = "export.json"
+CPU_BACKENDS = ("openvino", "onnx")  # the order only matters when one of them is not installed
+AUTO_TIMING_RUNS = 10
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+def cache_dir() -> Path:
+    """``$YOLO_APP_CACHE``, else the platform's user cache folder (XDG on Linux)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    if platform.system() == "Windows":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif platform.system() == "Darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "yolo_app"
+
+
+def installed(backend: str) -> bool:
+    package = PACKAGES.get(backend)
+    return package is None or importlib.util.find_spec(package) is not None
+
+
+def resolve_backend(choice: str, device: torch.device, weights: Path | None = None, imgsz: int = 640) -> str:
+    """The backend that will run: ``auto`` decided for this machine (and, on a CPU, for ``weights``);
+    a named one checked, with one clear error when it cannot run here."""
+    choice = (choice or "auto").lower()
+    if choice not in BACKENDS:
+        raise UserError(f"unknown backend '{choice}'; choose one of {', '.join(BACKENDS)}")
+    if choice == "auto":
+        if device.type == "cuda":
+            return "tensorrt" if installed("tensorrt") else "torch"
+        if device.type == "cpu":
+            available = [b for b in CPU_BACKENDS if installed(b)]
+            if len(available) > 1 and weights is not None:
+                return fastest_cpu_backend(weights, imgsz, available)
+            return available[0] if available else "torch"
+        return "torch"  # Apple MPS: PyTorch itself
+    if not installed(choice):
+        raise UserError(f"backend {choice} needs the '{PACKAGES[choice]}' package (pip install {PACKAGES[choice]})")
+    if choice == "tensorrt" and device.type != "cuda":
+        raise UserError("backend tensorrt needs an NVIDIA GPU (--device cuda); use openvino or onnx on a CPU")
+    if choice in ("onnx", "openvino") and device.type != "cpu":
+        raise UserError(f"backend {choice} runs on the CPU here; use --device cpu, or torch/tensorrt on a GPU")
+    return choice
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ExportCache:
+    """Exported models under ``root/<model hash>/<backend>-<h>x<w>-b<batch>-<precision>/``."""
+
+    _lock = threading.Lock()  # one export at a time per process (two views may ask for the same one)
+
+    def __init__(self, weights: Path, root: Path | None = None) -> None:
+        self.weights = weights
+        self.root = root or cache_dir() / "exports"
+        self._hash: str | None = None
+
+    @property
+    def model_hash(self) -> str:
+        if self._hash is None:
+            self._hash = file_hash(self.weights)[:16]
+        return self._hash
+
+    def entry(self, backend: str, input_hw: tuple[int, int], batch: int, half: bool) -> Path:
+        precision = "fp16" if half else "fp32"
+        return self.root / self.model_hash / f"{backend}-{input_hw[0]}x{input_hw[1]}-b{batch}-{precision}"
+
+    def get(self, backend: str, input_hw: tuple[int, int], batch: int = 1, half: bool = False,
+            rebuild: bool = False) -> Path:
+        """The exported model file (or folder), exporting it first when it is missing or damaged."""
+        entry = self.entry(backend, input_hw, batch, half)
+        with self._lock:
+            if not rebuild:
+                found = _verified(entry)
+                if found is not None:
+                    return found
+            shutil.rmtree(entry, ignore_errors=True)
+            return self._export(entry, backend, input_hw, batch, half)
+
+    def _export(self, entry: Path, backend: str, input_hw: tuple[int, int], batch: int, half: bool) -> Path:
+        from ultralytics import YOLO
+
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        log.warning("exporting %s to %s for %dx%d input (first time only)", self.weights.name, backend, *input_hw)
+        work = Path(tempfile.mkdtemp(prefix=".export-", dir=entry.parent))
+        try:
+            source = work / self.weights.name  # Ultralytics writes exports beside the .pt: beside this copy
+            shutil.copy2(self.weights, source)
+            try:
+                with quiet_ultralytics():
+                    precision = {"half": True} if half else {}  # half=False is a deprecated spelling there
+                    out = YOLO(str(source)).export(format=EXPORT_FORMATS[backend], imgsz=input_hw, batch=batch,
+                                                   dynamic=False, verbose=False, **precision)
+            except Exception as exc:  # noqa: BLE001 - exporters raise anything; one line for the user
+                raise RuntimeFailure(f"export of {self.weights.name} to {backend} failed: "
+                                     f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+            exported = Path(out)
+            source.unlink()
+            files = [exported] if exported.is_file() else sorted(p for p in exported.rglob("*") if p.is_file())
+            meta = {"model": str(self.weights), "model_sha256_16": self.model_hash, "backend": backend,
+                    "input_hw": list(input_hw), "batch": batch, "half": half,
+                    "path": str(exported.relative_to(work)),
+                    "files": {str(p.relative_to(work)): file_hash(p) for p in files}}
+            (work / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+            os.replace(work, entry)  # whole or not at all: a killed export leaves only a .export-* folder
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return entry / meta["path"]
+
+
+@contextmanager
+def quiet_ultralytics() -> Iterator[None]:
+    """The exporters' progress lines and the tracer's warnings are not for our users."""
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        LOGGER.setLevel(level)
+
+
+def _verified(entry: Path) -> Path | None:
+    """The entry's model when every file is there with the hash it was written with, else None."""
+    try:
+        meta = json.loads((entry / META_FILE).read_text(encoding="utf-8"))
+        for name, digest in meta["files"].items():
+            if file_hash(entry / name) != digest:
+                log.warning("cached export %s is damaged; exporting again", entry.name)
+                return None
+        return entry / meta["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str]) -> str:
+    """Time each candidate on a square input of ``imgsz`` (exports made and cached on the way) and
+    remember the winner for this model, so only the first start pays for it (a few seconds)."""
+    cache = ExportCache(weights)
+    record = cache.root / cache.model_hash / f"auto-cpu-{imgsz}.json"
+    try:
+        choice = json.loads(record.read_text(encoding="utf-8"))["backend"]
+        if choice in candidates:
+            return choice
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    log.warning("timing %s on this CPU for %s (first time only)", " and ".join(candidates), weights.name)
+    sample = torch.zeros((1, 3, imgsz, imgsz))
+    timings: dict[str, float] = {}
+    for backend in candidates:
+        run = make_runner(backend, cache.get(backend, (imgsz, imgsz)), torch.device("cpu"), False)
+        for _ in range(3):  # warm-up: first calls allocate and tune
+            run(sample)
+        start = time.perf_counter()
+        for _ in range(AUTO_TIMING_RUNS):
+            run(sample)
+        timings[backend] = (time.perf_counter() - start) / AUTO_TIMING_RUNS * 1e3
+    best = min(timings, key=timings.__getitem__)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"backend": best, "ms": timings}), encoding="utf-8")
+    return best
+
+
+def torch_runner(module: torch.nn.Module) -> Runner:
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        out = module(batch)
+        return out[0] if isinstance(out, (list, tuple)) else out  # (B, 4 + nc, candidates)
+
+    return run
+
+
+def onnx_runner(path: Path) -> Runner:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1  # every core, as for torch: see configure_cpu_threads
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {name: batch.cpu().numpy()})[0])
+
+    return run
+
+
+def openvino_runner(path: Path) -> Runner:
+    import openvino as ov
+
+    core = ov.Core()
+    xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
+    # f32: some CPUs would otherwise run bf16, which moves boxes and scores away from PyTorch's.
+    compiled = core.compile_model(core.read_model(xml), "CPU",
+                                  {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        result = request.infer({0: np.ascontiguousarray(batch.cpu().numpy())})
+        return torch.from_numpy(np.array(result[compiled.output(0)]))
+
+    return run
+
+
+def tensorrt_runner(path: Path, device: torch.device, half: bool) -> Runner:
+    """TensorRT engines run through Ultralytics' AutoBackend, which owns the bindings and the CUDA stream."""
+    from ultralytics.nn.autobackend import AutoBackend
+
+    backend = AutoBackend(str(path), device=device, fp16=half, verbose=False)
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        out = backend(batch)
+        return out[0] if isinstance(out, (list, tuple)) else out
+
+    return run
+
+
+def make_runner(backend: str, exported: Path, device: torch.device, half: bool) -> Runner:
+    if backend == "onnx":
+        return onnx_runner(exported)
+    if backend == "openvino":
+        return openvino_runner(exported)
+    return tensorrt_runner(exported, device, half)
