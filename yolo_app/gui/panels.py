@@ -9,7 +9,7 @@ import supervision as sv
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
                              QHeaderView, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider,
-                             QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                             QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from yolo_app.engine.grid import counts_text
 from yolo_app.engine.sinks import top_classes
@@ -17,7 +17,7 @@ from yolo_app.engine.tracking import track_id
 from yolo_app.engine.types import HeadCounts
 
 NO_SELECTION = "Click a box on the video or a row above to see its class scores"
-TOP_K = 3
+TOP_K = 3  # the table's default; the JSONL's is --top-k
 
 
 class ThresholdSlider(QWidget):
@@ -122,8 +122,18 @@ class DetectionsPanel(QGroupBox):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.counts = QLabel("no detections")
         self.counts.setWordWrap(True)
+        self.top_k = QSpinBox()
+        self.top_k.setRange(1, 10)
+        self.top_k.setValue(TOP_K)
+        self.top_k.setPrefix("top ")
+        self.top_k.setToolTip("How many of each box's best classes the table shows")
+        self.top_k.valueChanged.connect(lambda k: self.table.setHorizontalHeaderItem(4, QTableWidgetItem(
+            f"top {k} classes")))
+        row = QHBoxLayout()
+        row.addWidget(self.counts, 1)
+        row.addWidget(self.top_k)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.counts)
+        layout.addLayout(row)
         layout.addWidget(self.table)
 
     def show_detections(self, detections: sv.Detections, names: dict[int, str] | None = None) -> None:
@@ -135,7 +145,7 @@ class DetectionsPanel(QGroupBox):
         for row, (name, conf, tid, box) in enumerate(zip(class_names, detections.confidence, tracks,
                                                          detections.xyxy)):
             ident = track_id(tid)
-            best = top_classes(probs[row], names, TOP_K) if probs is not None and names else []
+            best = top_classes(probs[row], names, self.top_k.value()) if probs is not None and names else []
             cells = [name, f"{conf:.2f}", "" if ident is None else f"#{ident}", ", ".join(f"{v:.0f}" for v in box),
                      " · ".join(f"{n} {p:.2f}" for n, p in best)]
             for col, text in enumerate(cells):
