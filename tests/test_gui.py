@@ -105,8 +105,8 @@ def test_snapshot_writes_a_png_and_its_detections(qtbot, window):
 def test_record_writes_a_playable_mp4_of_what_was_shown(qtbot, window):
     window.toggle_record()
     assert window.rec_label.text().startswith("●")
-    start = window.painted[0]
-    qtbot.waitUntil(lambda: window.painted[0] >= start + 8, timeout=WAIT_MS)
+    # Wait on the recording itself: a frame painted just after Record may have been drawn before it.
+    qtbot.waitUntil(lambda: window.controller.recorder.frames >= 8, timeout=WAIT_MS)
     path, frames = window.stop_recording()
     assert window.rec_label.text() == ""
     decoded, _, size = read_video(path)

@@ -101,6 +101,7 @@ class CaptureThread(Worker):
         playback: Playback | None = None,
         reopen: Callable[[], FrameReader] | None = None,
         backoff_s: tuple[float, float] = (1.0, 30.0),
+        wait_for: Sequence[threading.Event] = (),
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         super().__init__(f"capture:{source_id}", on_error)
@@ -111,6 +112,7 @@ class CaptureThread(Worker):
         self.playback = playback or Playback()
         self.reopen = reopen
         self.backoff_s = backoff_s
+        self.wait_for = list(wait_for)  # consumers that must be ready before the first frame is read
         self.state = CaptureState.RUNNING
         self.captured = 0
         self.rate = RateMeter()
@@ -130,6 +132,10 @@ class CaptureThread(Worker):
 
     def _capture(self) -> None:
         live = self.reader.info.live
+        for ready in self.wait_for:
+            while not ready.wait(0.1):
+                if self.stopping:
+                    return
         while not self.stopping:
             try:
                 if self._play() or not self._rewind_for_loop():

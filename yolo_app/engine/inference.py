@@ -8,6 +8,7 @@ frozen ``DetectionSettings`` swapped by reference, so a GUI slider applies to th
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -250,13 +251,19 @@ class InferenceWorker(Worker):
         self.inp = inp
         self.outputs = outputs
         self.warmup_hw = warmup_hw
+        # Set once the model is warm (a backend's first export and compile included), so capture can
+        # wait for it instead of pacing a file in real time, or dropping live frames, meanwhile.
+        self.ready = threading.Event()
         self.batch = batch
         self.rate = RateMeter()
         self.latency = LatencyMeter()
 
     def run(self) -> None:
-        if self.warmup_hw is not None:
-            self.detector.warmup(*self.warmup_hw)
+        try:
+            if self.warmup_hw is not None:
+                self.detector.warmup(*self.warmup_hw)
+        finally:
+            self.ready.set()  # also after a failure: the pipeline's error handling takes over
         while not self.stopping:
             try:
                 frames = self.inp.get_batch(self.batch, timeout=0.1)

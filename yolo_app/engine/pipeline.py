@@ -95,8 +95,6 @@ class Pipeline:
         capacity = 1 if self.policy is FramePolicy.LATEST else QUEUE_SIZE
         self.frame_channels: list[Channel[Frame]] = [
             Channel(capacity, self.policy, name=f"frames{i}") for i in range(len(branches))]
-        self.capture = CaptureThread(reader, self.frame_channels, source_id=source_id, max_frames=max_frames,
-                                     first_index=first_index, playback=playback, reopen=reopen, on_error=self._fail)
         self.sink_runners: list[list[SinkRunner]] = [[SinkRunner(s, self._fail) for s in b.sinks] for b in branches]
         self.inference = [
             InferenceWorker(b.detector, channel, [r.channel for r in runners], warmup_hw=(self.info.height,
@@ -104,6 +102,11 @@ class Pipeline:
                             on_error=self._fail)
             for i, (b, channel, runners) in enumerate(zip(branches, self.frame_channels, self.sink_runners))
         ]
+        # Capture starts reading once every model is warm: the start of a file is not played (or a live
+        # source's first seconds dropped) while a backend compiles.
+        self.capture = CaptureThread(reader, self.frame_channels, source_id=source_id, max_frames=max_frames,
+                                     first_index=first_index, playback=playback, reopen=reopen,
+                                     wait_for=[w.ready for w in self.inference], on_error=self._fail)
         self._workers: list[Worker] = [self.capture, *self.inference, *(r for rs in self.sink_runners for r in rs)]
         self._started = False
         self.stopped_by_user = False

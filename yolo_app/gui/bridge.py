@@ -92,6 +92,12 @@ class Recorder:
         return (sink.path, sink.frames) if sink.frames else None
 
     @property
+    def frames(self) -> int:
+        """Frames in the recording so far (0 when not recording)."""
+        with self._lock:
+            return self._sink.frames if self._sink is not None else 0
+
+    @property
     def active(self) -> bool:
         return self._sink is not None
 
