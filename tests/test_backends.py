@@ -33,7 +33,8 @@ def test_each_backend_matches_ultralytics_torch_predictions_on_real_frames(backe
     found = 0
     for i, frame in enumerate(frames):
         ours = detector.detect([frame])[0].detections
-        assert_same_detections(ours, ultralytics_yolo.predict(frame, verbose=False)[0], where=f"{backend} {i}")
+        assert_same_detections(ours, ultralytics_yolo.predict(frame, verbose=False, device="cpu")[0],
+                               where=f"{backend} {i}")
         found += len(ours)
     assert found > 10
 
@@ -112,3 +113,27 @@ def test_annotate_says_which_backend_ran_and_records_it(clips, tmp_path):
     proc = run_cli("annotate", str(clips["bottle"]), "--out", str(tmp_path), "--backend", "tensorrt")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "tensorrt" in proc.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_half_precision_matches_ultralytics_on_real_frames(weights, frames, ultralytics_yolo):
+    detector = Detector(load_model(str(weights), "cuda"))
+    assert detector.model.half
+    found = 0
+    for i, frame in enumerate(frames):
+        ours = detector.detect([frame])[0].detections
+        theirs = ultralytics_yolo.predict(frame, half=True, device="cuda:0", verbose=False)[0]  # same precision
+        assert_same_detections(ours, theirs, where=f"cuda fp16 {i}")
+        found += len(ours)
+    assert found > 10
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_batches_through_pinned_memory_equal_single_frames(weights, frames):
+    detector = Detector(load_model(str(weights), "cuda"))
+    for _ in range(2):  # the second pass reuses the pinned staging buffers
+        batched = detector.detect(frames[:4])
+    for frame, out in zip(frames[:4], batched):
+        single = detector.detect([frame])[0].detections
+        assert (out.detections.class_id == single.class_id).all()
+        assert abs(out.detections.xyxy - single.xyxy).max(initial=0) < 0.5

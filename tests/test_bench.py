@@ -19,6 +19,16 @@ def test_bench_times_ultralytics_and_annotate_on_one_video_and_prints_their_rati
     assert report["efficiency"] == pytest.approx(report["pipeline_fps"] / report["inference_fps"], rel=0.01)
     assert report["ratio_novideo_same_backend"] == pytest.approx(
         report["pipeline_novideo_fps"] / report["ultralytics_same_backend_fps"], rel=0.01)
+    # Live mode: the demo (120 frames, 4 s) played in real time into a size-1 slot, as a camera.
+    assert 0 < report["latency_p50_ms"] <= report["latency_p95_ms"]
+    assert report["live_frames"] == 120 and report["precision"] == "fp32"
+
+
+def test_fp16_on_a_cpu_is_refused_with_one_line(clips, tmp_path):
+    proc = run_cli("annotate", str(clips["bottle"]), "--device", "cpu", "--precision", "fp16", "--out", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.strip().endswith("fp16 needs a CUDA GPU; cpu runs fp32 "
+                                                                 "(use --precision auto or fp32)")
+    assert not list(tmp_path.iterdir())
 
 
 def test_bench_refuses_a_missing_video(tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import read_video, run_cli
+from test_inference import same_terms
 from yolo_app.engine.grid import anchor_cell, cell_rect, draw_grid_view, heat_map, level_shapes, to_source
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.sinks import top_classes
@@ -44,10 +45,10 @@ def test_scores_are_independent_sigmoids_not_a_softmax(found):
     assert np.abs(sums - 1).max() > 0.1  # they do not sum to one: each class is scored on its own
 
 
-def test_candidate_counts_agree_with_ultralytics_on_the_same_frame(found, frames, ultralytics_yolo):
+def test_candidate_counts_agree_with_ultralytics_on_the_same_frame(found, frames, ultralytics_yolo, model):
     settings = DetectionSettings()
     for frame, out in zip(frames, found):
-        theirs = ultralytics_yolo.predict(frame, verbose=False)[0]
+        theirs = ultralytics_yolo.predict(frame, verbose=False, **same_terms(model))[0]
         predictor = ultralytics_yolo.predictor
         raw = predictor.inference(predictor.preprocess([frame]))
         raw = (raw[0] if isinstance(raw, (list, tuple)) else raw)[0]

@@ -23,6 +23,11 @@ def box_iou(a, b):
     return inter / union if union > 0 else 1.0
 
 
+def same_terms(model) -> dict:
+    """Ultralytics on our model's device and precision (on a GPU: fp16 both)."""
+    return {"device": str(model.device), "half": model.half}
+
+
 def assert_same_detections(ours, theirs, where=""):
     """Same classes, box IoU >= 0.99, |dconf| <= 0.01, nothing extra or missing."""
     boxes = theirs.boxes
@@ -73,7 +78,7 @@ def test_detections_equal_ultralytics_predict_on_real_frames(model, ultralytics_
         ours, timings = found.detections, found.timings
         theirs = ultralytics_yolo.predict(frame, conf=settings.conf, iou=settings.iou, imgsz=settings.imgsz,
                                           classes=list(settings.classes) if settings.classes else None,
-                                          max_det=settings.max_det, verbose=False)[0]
+                                          max_det=settings.max_det, verbose=False, **same_terms(model))[0]
         assert_same_detections(ours, theirs, where=f"frame {i}")
         assert timings.infer > 0 and timings.pre > 0 and timings.post > 0
     assert ours.data["class_name"].tolist() == [model.names[c] for c in ours.class_id]
@@ -129,7 +134,8 @@ def test_yolov9_built_from_ultralytics_config_matches_ultralytics(tmp_path, fram
     total = 0
     for i, frame in enumerate(frames[:8]):
         ours = detector.detect([frame])[0].detections
-        assert_same_detections(ours, reference.predict(frame, conf=0.3, verbose=False)[0], where=f"v9 frame {i}")
+        theirs = reference.predict(frame, conf=0.3, verbose=False, device="cpu")[0]
+        assert_same_detections(ours, theirs, where=f"v9 frame {i}")
         total += len(ours)
     assert total > 0
 
@@ -140,4 +146,5 @@ def test_every_frame_of_a_shared_video_matches_ultralytics(model, ultralytics_yo
     video, _, _ = read_video(PERSON_VIDEO)
     for i, frame in enumerate(video):
         ours = detector.detect([frame])[0].detections
-        assert_same_detections(ours, ultralytics_yolo.predict(frame, verbose=False)[0], where=f"frame {i}")
+        theirs = ultralytics_yolo.predict(frame, verbose=False, **same_terms(model))[0]
+        assert_same_detections(ours, theirs, where=f"frame {i}")

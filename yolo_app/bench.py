@@ -24,9 +24,14 @@ import torch
 
 from yolo_app import __version__
 from yolo_app.engine.backends import ExportCache
-from yolo_app.engine.inference import Detector, letterbox_geometry
-from yolo_app.engine.models import LoadedModel, configure_cpu_threads, load_model
-from yolo_app.engine.sources import DEMO_PATH
+from yolo_app.engine.capture import Playback
+from yolo_app.engine.inference import DetectionSettings, Detector, letterbox_geometry
+from yolo_app.engine.models import PRECISIONS, LoadedModel, configure_cpu_threads, load_model
+from yolo_app.engine.pipeline import Pipeline
+from yolo_app.engine.readers import AvReader
+from yolo_app.engine.sinks import Sink
+from yolo_app.engine.sources import DEMO_PATH, SourceSpec
+from yolo_app.engine.types import FramePolicy, Result, SourceKind
 from yolo_app.errors import EXIT_OK, RuntimeFailure, UserError
 
 SHARED_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "videos" / "one-by-one-person-detection.mp4"
@@ -42,6 +47,23 @@ n = sum(1 for _ in YOLO(sys.argv[1], task="detect").predict(sys.argv[2], stream=
 print(n)
 """
 BARE_ITERATIONS = 50
+LIVE_SECONDS = 15.0  # live-mode latency: the video played in real time, newest frame wins, as a camera
+
+
+class _LatencyProbe(Sink):
+    """Records capture->result latency and per-frame processing time of a live-mode run."""
+
+    policy = FramePolicy.LATEST
+    name = "latency"
+
+    def __init__(self) -> None:
+        self.latency_ms: list[float] = []
+        self.busy_ms: list[float] = []
+
+    def write(self, result: Result) -> None:
+        self.latency_ms.append((result.done_at - result.frame.captured_at) * 1e3)
+        t = result.timings
+        self.busy_ms.append(t.pre + t.infer + t.post)
 
 
 def _timed(cmd: list[str]) -> tuple[float, float]:
@@ -68,14 +90,15 @@ def run_bench(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise UserError(f"no such video: {source}")
     frames, (height, width) = _probe(source)
-    model = load_model(args.weights, "auto", backend=args.backend)
+    model = load_model(args.weights, args.device, half=PRECISIONS[args.precision], backend=args.backend)
     weights = model.path
     input_hw = letterbox_geometry(height, width, args.imgsz, model.stride, True).input_hw
     exported = ExportCache(weights).get(model.backend, input_hw) if model.backend != "torch" else None
     bare_fps = _bare_fps(model, input_hw)
+    live = _live_latency(model, source, args.imgsz)
     py = sys.executable
     ours = [py, "-m", "yolo_app", "annotate", str(source), "--weights", str(weights), "--imgsz", str(args.imgsz),
-            "--backend", model.backend]
+            "--backend", model.backend, "--device", args.device, "--precision", args.precision]
     steps = {
         "ultralytics": [py, "-c", ULTRALYTICS_SCRIPT, str(weights), str(source), str(args.imgsz)],
         "ultralytics_same_backend": [py, "-c", ULTRALYTICS_SCRIPT, str(exported or weights), str(source),
@@ -105,8 +128,10 @@ def run_bench(args: argparse.Namespace) -> int:
         "ratio_novideo_same_backend": round(fps["annotate_novideo"] / fps["ultralytics_same_backend"], 3),
         "efficiency": round(fps["annotate"] / bare_fps, 3),
         "efficiency_novideo": round(fps["annotate_novideo"] / bare_fps, 3),
+        **live,
         "peak_rss_mb": round(peak_rss, 1),
-        "device": "cuda" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)",
+        "device": _device_name(model),
+        "precision": "fp16" if model.half else "fp32",
         "versions": _versions(),
     }
     if args.json:
@@ -143,6 +168,34 @@ def _bare_fps(model: LoadedModel, input_hw: tuple[int, int]) -> float:
     return BARE_ITERATIONS / (time.perf_counter() - start)
 
 
+def _live_latency(model: LoadedModel, source: Path, imgsz: int) -> dict[str, float | int]:
+    """Play the video in real time into a size-1 slot, as a camera would, and measure how long each
+    frame takes from capture to result. Target: p95 within one inference period plus one frame period."""
+    reader = AvReader(SourceSpec(SourceKind.VIDEO, str(source), source.stem))
+    fps = float(reader.info.fps or 30)
+    detector = Detector(model, DetectionSettings(imgsz=imgsz))
+    probe = _LatencyProbe()
+    pipeline = Pipeline(reader, detector, [probe], policy=FramePolicy.LATEST,
+                        max_frames=int(LIVE_SECONDS * fps), playback=Playback(realtime=True))
+    pipeline.run()
+    stats = pipeline.stats()
+    values = sorted(probe.latency_ms[int(fps):] or probe.latency_ms)  # after the first second
+    busy = statistics.median(probe.busy_ms) if probe.busy_ms else 0.0
+    return {
+        "latency_p50_ms": round(values[len(values) // 2], 1),
+        "latency_p95_ms": round(values[min(len(values) - 1, round(0.95 * (len(values) - 1)))], 1),
+        "latency_budget_ms": round(busy + 1e3 / fps, 1),  # one inference period + one frame period
+        "live_dropped": stats.dropped,
+        "live_frames": stats.captured,
+    }
+
+
+def _device_name(model: LoadedModel) -> str:
+    if model.device.type == "cuda":
+        return torch.cuda.get_device_name(model.device)
+    return f"cpu ({os.cpu_count()} cores)"
+
+
 def _versions() -> dict[str, str]:
     import supervision
     import ultralytics
@@ -164,11 +217,14 @@ def _table(r: dict) -> str:
     width = max(len(name) for name, _, _ in rows)
     lines = [
         f"video {Path(r['video']).name}: {r['frames']} frames, {r['weights']}, imgsz {r['imgsz']}, backend "
-        f"{r['backend']}, {r['device']}, median of {r['runs']} run(s), whole-process wall time",
+        f"{r['backend']} {r['precision']}, {r['device']}, median of {r['runs']} run(s), whole-process wall time",
         f"{'what'.ljust(width)}  {'FPS':>7}  ratio",
     ]
     lines += [f"{name.ljust(width)}  {value:7.1f}  {ratio}" for name, value, ratio in rows]
     lines.append(f"efficiency (our FPS / bare inference FPS): {r['efficiency']:.2f} with video, "
                  f"{r['efficiency_novideo']:.2f} without; peak memory {r['peak_rss_mb']:.0f} MB")
+    lines.append(f"live mode (real-time playback, newest frame wins, {r['live_frames']} frames): latency p50 "
+                 f"{r['latency_p50_ms']:.0f} ms, p95 {r['latency_p95_ms']:.0f} ms (budget {r['latency_budget_ms']:.0f} "
+                 f"ms = one inference + one frame period), {r['live_dropped']} frames dropped")
     lines.append(", ".join(f"{k} {v}" for k, v in r["versions"].items()))
     return "\n".join(lines)

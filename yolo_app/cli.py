@@ -26,6 +26,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # backend chatter is not for
 
 log = logging.getLogger("yolo_app")
 EXPORT_FORMATS = "csv, mot, coco, yolo, cvat, crops"
+CUDA_BATCH = 8  # frames per inference call on a GPU for files: measured 196 vs 89 FPS (H100, yolov8n)
 BACKEND_CHOICES = ("auto", "torch", "onnx", "openvino", "tensorrt")  # engine.backends.BACKENDS, without importing torch
 
 
@@ -69,6 +70,12 @@ def _fraction(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'") from None
+
+
+def _add_precision(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", default="auto", choices=["auto", "fp16", "fp32"],
+                   help="network precision: auto = fp16 on a CUDA GPU (about 2x faster there), fp32 elsewhere; "
+                        "fp32 on a GPU gives Ultralytics' default numbers exactly (default: %(default)s)")
 
 
 def _add_export_options(p: argparse.ArgumentParser) -> None:
@@ -120,8 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"also write these formats beside the JSONL, comma-separated: {EXPORT_FORMATS} "
                                "(mot needs --track)")
     _add_export_options(annotate)
-    annotate.add_argument("--batch", type=_positive_int, default=1,
-                          help="frames per inference call when frames are waiting (default: %(default)s)")
+    annotate.add_argument("--batch", type=_positive_int, default=None,
+                          help="frames per inference call when frames are waiting (default: 8 on a CUDA GPU, "
+                               "where it doubles throughput, 1 on a CPU, where it gains nothing)")
+    _add_precision(annotate)
     annotate.add_argument("--resume", action="store_true",
                           help="continue an interrupted run from its last checkpoint (every 250 frames) with "
                                "identical results; sources whose outputs are complete are skipped")
@@ -170,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--imgsz", type=int, default=640, help="network input size (default: %(default)s)")
     bench.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
                        help="the backend our annotate runs, and Ultralytics' same-backend run uses (default: auto)")
+    bench.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    _add_precision(bench)
     bench.add_argument("--runs", type=_positive_int, default=1,
                        help="repeat each measurement and report the median (default: %(default)s)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -220,12 +231,13 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
     from yolo_app.annotate import AnnotateOptions
     from yolo_app.batch import AnnotateJob, FileOutcome
     from yolo_app.engine.inference import DetectionSettings, Detector
-    from yolo_app.engine.models import configure_cpu_threads, load_model
+    from yolo_app.engine.models import PRECISIONS, configure_cpu_threads, load_model
     from yolo_app.engine.types import FramePolicy
     from yolo_app.terminal import TerminalProgress
 
     settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
-    model = load_model(args.weights, args.device, backend=args.backend)
+    model = load_model(args.weights, args.device, half=PRECISIONS[args.precision], backend=args.backend)
+    batch = args.batch or (CUDA_BATCH if model.device.type == "cuda" else 1)
     configure_cpu_threads(model.device)
     if args.classes:
         wanted = [c for c in args.classes.split(",") if c.strip()]
@@ -235,7 +247,7 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
         settings = dataclasses.replace(settings, grid=True, grid_class=grid_class,
                                        grid_stride=None if args.grid_overlay == "all" else int(args.grid_overlay))
     options = AnnotateOptions(out_dir=args.out, video=not args.no_video, max_frames=args.max_frames,
-                              codec=args.codec, batch=args.batch, track=args.track, resume=args.resume,
+                              codec=args.codec, batch=batch, track=args.track, resume=args.resume,
                               top_k=args.top_k,
                               policy=FramePolicy(args.frame_policy) if args.frame_policy else None)
     print(f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.backend}", flush=True)
