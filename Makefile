@@ -10,7 +10,7 @@ export YOLO_APP_WEIGHTS ?= $(SHARED_WEIGHTS)
 endif
 SHARED_VIDEO := $(abspath ../shared/videos/one-by-one-person-detection.mp4)
 
-.PHONY: install run test test-fast bench bench-gui bench-grid clean
+.PHONY: install run test test-fast bench bench-gui bench-grid soak clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+# The monitor on the looping person video for 10 minutes: memory after warm-up and at the end, events.
+soak: install
+	$(BIN)/python -m yolo_app.monitor.soak $(if $(wildcard $(SHARED_VIDEO)),$(SHARED_VIDEO),assets/demo.mp4) --seconds 600
 
 # The window on the demo clip; on a machine without a display, the headless annotate job instead.
 run: install

@@ -166,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --quit-after: save a PNG of the whole window before quitting")
     gui.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
                      help="close the window after this many seconds (for docs and tests)")
+    gui.add_argument("--monitor", type=Path, default=None, metavar="CONFIG",
+                     help="open the monitoring window of a monitor.yaml (zones, lines, live counts, events)")
     gui.set_defaults(func=cmd_gui)
 
     bench = commands.add_parser(
@@ -185,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="repeat each measurement and report the median (default: %(default)s)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     bench.set_defaults(func=cmd_bench)
+
+    from yolo_app.monitor.cli import add_commands as add_monitor_commands
+
+    add_monitor_commands(commands)
     return parser
 
 
@@ -302,6 +308,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
     if args.screenshot and args.quit_after is None:
         raise UserError("--screenshot needs --quit-after SECONDS (the moment the picture is taken)")
+    if args.monitor is not None:
+        from yolo_app.gui.monitor_window import run_monitor_gui
+
+        return run_monitor_gui(args)
     return run_gui(args)
 
 

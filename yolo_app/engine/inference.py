@@ -251,6 +251,11 @@ def non_max_suppression(pred: torch.Tensor, conf_thres: float, iou_thres: float,
     return Survivors(boxes[kept], conf[kept], cls[kept], anchor[kept], above_conf)
 
 
+def empty_detections() -> sv.Detections:
+    return sv.Detections(xyxy=np.zeros((0, 4), np.float32), confidence=np.zeros(0, np.float32),
+                         class_id=np.zeros(0, int), data={"class_name": np.array([], dtype=object)})
+
+
 class InferenceWorker(Worker):
     """Owns the detector: takes frames (in batches when they are waiting), fans results out.
 
@@ -259,10 +264,11 @@ class InferenceWorker(Worker):
 
     def __init__(self, detector: Detector, inp: Channel[Frame], outputs: list[Channel[Result]], *,
                  warmup_hw: tuple[int, int] | None = None, batch: int = 1, name: str = "inference",
-                 tracker: Tracker | None = None,
+                 tracker: Tracker | None = None, gate: Callable[[Frame], bool] | None = None,
                  on_error: Callable[[BaseException], None] | None = None) -> None:
         super().__init__(name, on_error)
         self.detector = detector
+        self.gate = gate  # says per frame whether to run the detector (motion gating); skipped frames still flow
         self.tracker = tracker  # runs here, in frame order, right after detection
         self.inp = inp
         self.outputs = outputs
@@ -294,10 +300,17 @@ class InferenceWorker(Worker):
 
     def _process(self, frames: list[Frame]) -> bool:
         detector = self.detector  # one model for the whole batch, even if a switch lands meanwhile
-        found = detector.detect([f.image for f in frames])
+        wanted = [self.gate is None or self.gate(f) for f in frames]
+        found = iter(detector.detect([f.image for f, w in zip(frames, wanted) if w]) if any(wanted) else ())
         done = time.monotonic()
         model_id = detector.model.model_id
-        for frame, out in zip(frames, found):
+        for frame, inferred in zip(frames, wanted):
+            if not inferred:  # tracks are left as they were: nothing was looked at
+                result = Result(frame, empty_detections(), Timings(0.0, 0.0, 0.0), model_id, done, inferred=False)
+                if not all(channel.put(result) for channel in self.outputs):
+                    return False
+                continue
+            out = next(found)
             detections = out.detections
             if self.tracker is not None:
                 detections = self.tracker.update(detections, frame.pts_s, frame.index)

@@ -38,6 +38,7 @@ class Branch:
     detector: Detector
     sinks: Sequence[Sink]
     tracker: Tracker | None = None
+    gate: Callable[[Frame], bool] | None = None  # per frame: run the detector? (motion gating)
 
 
 class SinkRunner(Worker):
@@ -98,7 +99,7 @@ class Pipeline:
         self.sink_runners: list[list[SinkRunner]] = [[SinkRunner(s, self._fail) for s in b.sinks] for b in branches]
         self.inference = [
             InferenceWorker(b.detector, channel, [r.channel for r in runners], warmup_hw=(self.info.height,
-                            self.info.width), batch=batch, name=f"inference{i}", tracker=b.tracker,
+                            self.info.width), batch=batch, name=f"inference{i}", tracker=b.tracker, gate=b.gate,
                             on_error=self._fail)
             for i, (b, channel, runners) in enumerate(zip(branches, self.frame_channels, self.sink_runners))
         ]

@@ -157,6 +157,9 @@ class AvReader:
                     decoded += 1
                     yield frame.to_ndarray(format="bgr24"), pts, None
             except av.FFmpegError as exc:
+                if self.info.live:  # a live stream that errors has dropped: capture reconnects
+                    raise ConnectionError(f"{self.spec.uri}: stream dropped after frame {decoded} "
+                                          f"({_ffmpeg_reason(exc)})") from None
                 raise UserError(f"{self.spec.uri}: corrupt or truncated video after frame {decoded} "
                                 f"({_ffmpeg_reason(exc)})") from None
             if self._seek_to is None:

@@ -22,6 +22,9 @@ class Tracker:
         # here in frame order so a checkpoint written later (by the sinks) can pick the matching one.
         self.snapshot_every = snapshot_every
         self.snapshots: dict[int, bytes] = {}
+        self._period = 1.0 / float(fps) if fps else 1 / 30
+        self._offset = 0.0  # added to timestamps after a file loops, so the tracker's clock never runs back
+        self._last: float | None = None
 
     def state(self) -> bytes:
         return pickle.dumps(self._tracker)
@@ -31,6 +34,10 @@ class Tracker:
         self._tracker = pickle.loads(state)  # noqa: S301 - our own checkpoint in the user's output folder
 
     def update(self, detections: sv.Detections, pts_s: float | None, index: int | None = None) -> sv.Detections:
+        if pts_s is not None:
+            if self._last is not None and pts_s + self._offset <= self._last:  # looped or sought back
+                self._offset = self._last + self._period - pts_s
+            pts_s = self._last = pts_s + self._offset
         tracked = self._update(detections, pts_s)
         if self.snapshot_every and index is not None and (index + 1) % self.snapshot_every == 0:
             self.snapshots[index + 1] = self.state()

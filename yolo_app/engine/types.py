@@ -120,3 +120,4 @@ class Result:
     done_at: float  # time.monotonic() when inference finished with it
     counts: HeadCounts | None = None
     grid: GridScores | None = None  # only while the grid view is on
+    inferred: bool = True  # False: a gate (motion) skipped the detector; detections are empty

@@ -214,6 +214,7 @@ class MainWindow(QMainWindow):
             ("open_stream", "Open stream URL…", None, self._open_stream_dialog),
             ("demo", "Demo", None, lambda: self.open_source("demo")),
             ("annotate", "Annotate videos…", "Ctrl+Shift+A", self.open_annotate_dialog),
+            ("monitor", "Monitor…", "Ctrl+Shift+M", self.open_monitor),
             ("snapshot", "Snapshot", "S", self.snapshot),
             ("record", "Record", "R", self.toggle_record),
             ("play", "Play / pause", "Space", self.toggle_pause),
@@ -238,6 +239,7 @@ class MainWindow(QMainWindow):
         menu_file.addMenu(self.recent_menu)
         menu_file.addSeparator()
         menu_file.addAction(self.actions["annotate"])
+        menu_file.addAction(self.actions["monitor"])
         menu_file.addSeparator()
         menu_file.addAction(self.actions["snapshot"])
         menu_file.addAction(self.actions["record"])
@@ -386,6 +388,12 @@ class MainWindow(QMainWindow):
         self.annotate_dialog.raise_()
         self.annotate_dialog.activateWindow()
         return self.annotate_dialog
+
+    def open_monitor(self) -> None:
+        """File ▸ Monitor…: a monitor.yaml's cameras, zones, lines and events in their own window."""
+        from yolo_app.gui.monitor_window import open_monitor_dialog
+
+        open_monitor_dialog(self)
 
     # models ------------------------------------------------------------------------------------
     def _select_model(self, weights: str) -> None:

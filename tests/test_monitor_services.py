@@ -1,0 +1,447 @@
+"""Monitor services: webhook delivery with retries, evidence retention, and the status endpoint.
+
+All against real sockets on 127.0.0.1 and a real EventStore; back-off values are small so the file runs
+in a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from yolo_app.errors import UserError
+from yolo_app.monitor.alerts import WebhookSender
+from yolo_app.monitor.events import Event, EventStore
+from yolo_app.monitor.retention import GIB, RetentionWorker, apply_retention
+from yolo_app.monitor.status import StatusServer, render_metrics
+
+DAY = 86400.0
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+# -- a scripted webhook receiver ---------------------------------------------------------------------
+class HookServer:
+    """Answers POSTs with the next status of ``script`` (200 once it runs out) and records them all."""
+
+    def __init__(self, script: list[int] | None = None) -> None:
+        self.script = list(script or [])
+        self.requests: list[tuple[int, str, bytes]] = []  # (status answered, content type, body)
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with outer.lock:
+                    status = outer.script.pop(0) if outer.script else 200
+                    outer.requests.append((status, self.headers["Content-Type"], body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def delivered(self) -> list[dict]:
+        with self.lock:
+            return [json.loads(body) for status, _ctype, body in self.requests if status == 200]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hook_server():
+    servers: list[HookServer] = []
+
+    def make(script: list[int] | None = None) -> HookServer:
+        servers.append(HookServer(script))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"
+
+
+@pytest.fixture
+def sender_factory():
+    senders: list[WebhookSender] = []
+
+    def make(**kwargs) -> WebhookSender:
+        kwargs.setdefault("backoff_s", (0.05, 0.2))
+        kwargs.setdefault("timeout_s", 2.0)
+        senders.append(WebhookSender(**kwargs))
+        return senders[-1]
+
+    yield make
+    for sender in senders:
+        sender.close(timeout=1.0)
+
+
+def test_webhook_arrives_once_after_two_server_errors(hook_server, sender_factory):
+    server = hook_server([500, 500])
+    sender = sender_factory(retries=5)
+    sender.start()
+    payload = {"camera": "door", "type": "zone_enter", "label": "person", "confidence": 0.87, "id": 1}
+    sender.send(server.url, payload)
+    assert wait_for(lambda: sender.sent == 1)
+    sender.close()
+    assert [status for status, _, _ in server.requests] == [500, 500, 200]
+    assert server.delivered() == [payload]
+    assert {ctype for _, ctype, _ in server.requests} == {"application/json"}
+    assert sender.stats() == {"sent": 1, "failed": 0, "retried": 2, "dropped": 0}
+
+
+def test_webhook_to_closed_port_gives_up_after_retries_and_logs_once(sender_factory, caplog):
+    sender = sender_factory(retries=3)
+    sender.start()
+    with caplog.at_level(logging.WARNING, logger="yolo_app.monitor.alerts"):
+        sender.send(closed_port_url(), {"n": 1})
+        assert wait_for(lambda: sender.failed == 1)
+    started = time.monotonic()
+    sender.close(timeout=5.0)
+    assert time.monotonic() - started < 1.0
+    assert sender.stats() == {"sent": 0, "failed": 1, "retried": 2, "dropped": 0}
+    gave_up = [r for r in caplog.records if "gave up" in r.getMessage()]
+    assert len(gave_up) == 1 and "3 attempts" in gave_up[0].getMessage()
+
+
+def test_webhook_non_2xx_is_a_failure_including_redirects(hook_server, sender_factory):
+    server = hook_server([302, 404])
+    sender = sender_factory(retries=2)
+    sender.start()
+    sender.send(server.url, {"n": 1})
+    assert wait_for(lambda: sender.failed == 1)
+    assert [status for status, _, _ in server.requests] == [302, 404]
+    assert sender.sent == 0 and sender.retried == 1
+
+
+def test_webhook_dead_endpoint_in_back_off_does_not_hold_up_another(hook_server, sender_factory):
+    server = hook_server()
+    sender = sender_factory(retries=5, backoff_s=(1.0, 1.0))
+    sender.start()
+    sender.send(closed_port_url(), {"to": "dead"})
+    sender.send(server.url, {"to": "alive"})
+    assert wait_for(lambda: sender.sent == 1, timeout=0.9)  # before the dead one's first retry is due
+    assert sender.failed == 0
+    assert server.delivered() == [{"to": "alive"}]
+
+
+def test_webhook_send_never_blocks_and_drops_oldest_when_full(hook_server, sender_factory):
+    server = hook_server()
+    sender = sender_factory(queue_size=3)
+    started = time.monotonic()
+    for n in range(50):  # not started yet: nothing drains the queue
+        sender.send(server.url, {"n": n})
+    assert time.monotonic() - started < 1.0
+    assert sender.dropped == 47
+    sender.start()
+    assert wait_for(lambda: sender.sent == 3)
+    assert server.delivered() == [{"n": 47}, {"n": 48}, {"n": 49}]
+
+
+def test_webhook_close_is_bounded_when_endpoint_never_answers(sender_factory):
+    blackhole = socket.socket()  # accepts connections in its backlog, never replies
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(16)
+    try:
+        url = f"http://127.0.0.1:{blackhole.getsockname()[1]}/hook"
+        sender = sender_factory(timeout_s=30.0)
+        sender.start()
+        for n in range(3):
+            sender.send(url, {"n": n})
+        time.sleep(0.1)  # the first is on the wire
+        started = time.monotonic()
+        sender.close(timeout=0.5)
+        assert time.monotonic() - started < 2.0
+        assert sender.dropped == 2  # the two still waiting; the one on the wire cannot be recalled
+        sender.send(url, {"n": 99})
+        assert sender.dropped == 3  # sent after close
+    finally:
+        blackhole.close()
+
+
+def test_webhook_rejects_a_non_http_url(sender_factory):
+    with pytest.raises(ValueError, match="http"):
+        sender_factory().send("file:///etc/passwd", {})
+
+
+# -- retention ---------------------------------------------------------------------------------------
+NOW = 1_800_000_000.0
+
+
+def put(storage: Path, rel: str, *, age_days: float, size: int = 100) -> Path:
+    path = storage / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    os.utime(path, (NOW - age_days * DAY, NOW - age_days * DAY))
+    return path
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = EventStore(tmp_path / "events.db")
+    yield store
+    store.close()
+
+
+def add_event(store: EventStore, snapshot: str | None, clip: str | None) -> int:
+    return store.add(Event(camera="door", type="zone_enter", snapshot_path=snapshot, clip_path=clip))
+
+
+def by_id(store: EventStore) -> dict[int, Event]:
+    return {e.id: e for e in store.query()}
+
+
+def test_retention_deletes_old_evidence_marks_rows_and_keeps_fresh(tmp_path, store):
+    old_snap, old_clip = "snapshots/door/2026-11-10/12-zone_enter.jpg", "clips/door/2026-11-10/12-zone_enter.mp4"
+    new_snap, new_clip = "snapshots/door/2026-11-25/13-zone_enter.jpg", "clips/door/2026-11-25/13-zone_enter.mp4"
+    put(tmp_path, old_snap, age_days=10, size=300)
+    put(tmp_path, old_clip, age_days=10, size=700)
+    put(tmp_path, new_snap, age_days=1)
+    put(tmp_path, new_clip, age_days=1)
+    old_id, new_id = add_event(store, old_snap, old_clip), add_event(store, new_snap, new_clip)
+
+    report = apply_retention(tmp_path, store, days=7, max_gb=20, now=NOW)
+
+    assert (report.files_deleted, report.bytes_freed, report.rows_marked) == (2, 1000, 1)
+    assert not (tmp_path / old_snap).exists() and not (tmp_path / old_clip).exists()
+    assert (tmp_path / new_snap).exists() and (tmp_path / new_clip).exists()
+    rows = by_id(store)
+    assert set(rows) == {old_id, new_id}  # the rows stay
+    assert rows[old_id].evidence_deleted_at is not None and rows[new_id].evidence_deleted_at is None
+    assert not (tmp_path / "snapshots/door/2026-11-10").exists()  # emptied date folders go
+    assert (tmp_path / "snapshots").is_dir() and (tmp_path / "clips").is_dir()
+    assert apply_retention(tmp_path, store, days=7, max_gb=20, now=NOW).files_deleted == 0
+
+
+def test_retention_size_cap_deletes_oldest_first_until_under(tmp_path, store):
+    rels = [f"clips/door/2026-11-2{age}/{age}.mp4" for age in range(5, 0, -1)]  # oldest first
+    for age, rel in zip(range(5, 0, -1), rels):
+        put(tmp_path, rel, age_days=age, size=1000)
+    ids = [add_event(store, None, rel) for rel in rels]
+
+    report = apply_retention(tmp_path, store, days=30, max_gb=2500 / GIB, now=NOW)
+
+    assert (report.files_deleted, report.bytes_freed, report.rows_marked) == (3, 3000, 3)
+    assert [(tmp_path / rel).exists() for rel in rels] == [False, False, False, True, True]
+    rows = by_id(store)
+    assert [rows[i].evidence_deleted_at is not None for i in ids] == [True, True, True, False, False]
+
+
+def test_retention_never_touches_other_files_partials_or_links(tmp_path, store):
+    outside = put(tmp_path, "exports/old.jpg", age_days=100)
+    partials = [put(tmp_path, "snapshots/door/d/a.jpg.partial", age_days=100),
+                put(tmp_path, "clips/door/d/b.partial.mp4", age_days=100)]
+    other_kind = put(tmp_path, "snapshots/door/d/notes.txt", age_days=100)
+    target = put(tmp_path, "elsewhere/target.mp4", age_days=100)
+    link = tmp_path / "clips/door/d/link.mp4"
+    link.symlink_to(target)
+    put(tmp_path, "snapshots/door/d/real.jpg", age_days=100)
+    db_mtime = store.path.stat().st_mtime
+
+    report = apply_retention(tmp_path, store, days=1, max_gb=0, now=NOW)
+
+    assert report.files_deleted == 1
+    for path in (outside, *partials, other_kind, target, link):
+        assert path.exists() or path.is_symlink(), path
+    assert store.path.exists() and store.path.stat().st_mtime == db_mtime
+
+
+def test_retention_worker_runs_at_start_and_stops_within_a_second(tmp_path, store, caplog):
+    old = put(tmp_path, "snapshots/door/2000-01-01/1.jpg", age_days=0)
+    os.utime(old, (time.time() - 30 * DAY,) * 2)
+    worker = RetentionWorker(tmp_path, store, days=7, max_gb=20, interval_s=3600)
+    with caplog.at_level(logging.INFO, logger="yolo_app.monitor.retention"):
+        worker.start()
+        assert wait_for(lambda: worker.last_report is not None)
+    started = time.monotonic()
+    worker.stop()
+    assert time.monotonic() - started < 1.0
+    assert not worker._thread.is_alive()
+    assert not old.exists() and worker.last_report.files_deleted == 1
+    assert sum("retention: deleted 1 files" in r.getMessage() for r in caplog.records) == 1
+
+
+# -- status --------------------------------------------------------------------------------------------
+WEIRD = 'yard "back"\\gate\nnorth'
+SNAPSHOT = {
+    "started_at": "2026-11-26T17:13:01.123Z",
+    "uptime_s": 12.5,
+    "cameras": {
+        "door": {"state": "running", "fps": 9.8, "last_frame_age_s": 0.1, "events_today": 4,
+                 "motion_skipped_fraction": 0.25, "reconnects": 2, "dropped": 7},
+        WEIRD: {"state": "reconnecting", "fps": 0.0, "last_frame_age_s": None, "events_today": 0,
+                "motion_skipped_fraction": 0.0, "reconnects": 5, "dropped": 0},
+    },
+    "webhooks": {"sent": 3, "failed": 1, "retried": 4, "dropped": 0},
+    "events_total": 42,
+}
+
+
+@pytest.fixture
+def status_server():
+    servers: list[StatusServer] = []
+
+    def make(snapshot=lambda: SNAPSHOT) -> StatusServer:
+        server = StatusServer(0, snapshot)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def get(server: StatusServer, path: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=5) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"')
+
+
+def parse_metrics(text: str) -> dict[tuple[str, frozenset], float]:
+    """A strict little reader of the 0.0.4 text format: every sample's family is declared (HELP and
+    TYPE) before it, a family's samples are contiguous, label values unescape exactly."""
+    helps, types, samples, finished = set(), {}, {}, set()
+    current = None
+    assert text.endswith("\n")
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            helps.add(line.split(" ")[2])
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge") and name not in types
+            types[name] = kind
+            continue
+        match = SAMPLE.match(line)
+        assert match, f"not a sample line: {line!r}"
+        name, label_text, value = match.groups()
+        assert name in helps and name in types, name
+        if name != current:
+            assert name not in finished, f"{name} samples are not contiguous"
+            finished.add(current)
+            current = name
+        labels = {}
+        if label_text:
+            pairs = LABEL.findall(label_text)
+            assert ",".join(f'{k}="{v}"' for k, v in pairs) == label_text
+            labels = {k: re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), v) for k, v in pairs}
+        key = (name, frozenset(labels.items()))
+        assert key not in samples
+        samples[key] = float(value)
+    return samples
+
+
+def test_status_json_round_trips_on_status_and_root(status_server):
+    server = status_server()
+    assert server.port > 0
+    for path in ("/status", "/", "/status?pretty=1"):
+        code, ctype, body = get(server, path)
+        assert code == 200 and ctype == "application/json"
+        assert json.loads(body) == SNAPSHOT
+
+
+def test_metrics_parse_with_help_type_and_escaped_labels(status_server):
+    code, ctype, body = get(status_server(), "/metrics")
+    assert code == 200 and ctype.startswith("text/plain; version=0.0.4")
+    m = parse_metrics(body)
+
+    def door(name: str) -> float:
+        return m[(name, frozenset({("camera", "door")}))]
+
+    assert door("yolo_app_camera_up") == 1 and door("yolo_app_camera_fps") == 9.8
+    assert door("yolo_app_camera_last_frame_age_seconds") == 0.1
+    assert door("yolo_app_camera_events_today") == 4 and door("yolo_app_camera_motion_skipped_ratio") == 0.25
+    assert door("yolo_app_camera_reconnects_total") == 2 and door("yolo_app_camera_dropped_frames_total") == 7
+    assert m[("yolo_app_camera_up", frozenset({("camera", WEIRD)}))] == 0
+    assert m[("yolo_app_camera_state", frozenset({("camera", WEIRD), ("state", "reconnecting")}))] == 1
+    assert m[("yolo_app_camera_reconnects_total", frozenset({("camera", WEIRD)}))] == 5
+    assert ("yolo_app_camera_last_frame_age_seconds", frozenset({("camera", WEIRD)})) not in m  # None: no sample
+    assert m[("yolo_app_webhooks_sent_total", frozenset())] == 3
+    assert m[("yolo_app_webhooks_failed_total", frozenset())] == 1
+    assert m[("yolo_app_webhooks_retried_total", frozenset())] == 4
+    assert m[("yolo_app_events_total", frozenset())] == 42 and m[("yolo_app_uptime_seconds", frozenset())] == 12.5
+
+
+def test_metrics_of_a_snapshot_without_cameras_is_still_valid():
+    samples = parse_metrics(render_metrics({"uptime_s": 1.0, "cameras": {}, "webhooks": {}, "events_total": 0}))
+    assert samples == {("yolo_app_uptime_seconds", frozenset()): 1.0, ("yolo_app_events_total", frozenset()): 0.0}
+
+
+def test_status_unknown_path_is_404(status_server):
+    code, _, _ = get(status_server(), "/nope")
+    assert code == 404
+
+
+def test_status_snapshot_that_raises_gives_500_and_server_keeps_serving(status_server):
+    calls = []
+
+    def flaky() -> dict:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("camera table changed size\nsecond line")
+        return SNAPSHOT
+
+    server = status_server(flaky)
+    code, _, body = get(server, "/status")
+    assert code == 500 and body == "status snapshot failed: RuntimeError: camera table changed size\n"
+    assert get(server, "/status")[0] == 200
+
+
+def test_status_port_in_use_is_a_user_error(status_server):
+    server = status_server()
+    with pytest.raises(UserError, match=f"^status port {server.port} is in use$"):
+        StatusServer(server.port, lambda: {}).start()
+
+
+def test_status_stop_returns_within_a_second_and_frees_the_port(status_server):
+    server = StatusServer(0, lambda: SNAPSHOT)
+    server.start()
+    port = server.port
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 1.0
+    again = StatusServer(port, lambda: SNAPSHOT)
+    again.start()
+    again.stop()

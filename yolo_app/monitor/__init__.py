@@ -1,0 +1,1 @@
+"""Webcam monitoring: zones and lines, events with evidence, alerts, reconnect, retention, status."""

@@ -1,0 +1,364 @@
+"""``monitor.yaml``: typed, validated settings. Every error names the file, the field and what is wrong,
+in one line: ``monitor.yaml: cameras[0].zones[1].polygon: needs at least 3 [x, y] points``."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from yolo_app.errors import UserError
+from yolo_app.monitor.events import EVENT_TYPES
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Motion:
+    enabled: bool = False
+    threshold: float = 0.01  # fraction of pixels changed
+    cooldown_s: float = 2.0  # keep detecting this long after the last motion (slow walkers, stopping cars)
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str
+    polygon: tuple[Point, ...]
+    min_frames: int = 3  # frames inside before it counts (one-frame flickers are not visits)
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    points: tuple[Point, Point]
+    min_frames: int = 2  # frames on the new side before a crossing counts (a person on the line is not 10)
+
+
+@dataclass(frozen=True)
+class Clip:
+    pre: float = 5.0
+    post: float = 5.0
+
+
+@dataclass(frozen=True)
+class Alert:
+    on: str
+    zone: str | None = None  # the zone or line the alert is about; None: any
+    classes: tuple[str, ...] = ()  # empty: any class
+    snapshot: bool = True
+    clip: Clip | None = None
+    webhook: str | None = None
+
+    def matches(self, event_type: str, zone: str | None, label: str | None) -> bool:
+        return (self.on == event_type and (self.zone is None or self.zone == zone)
+                and (not self.classes or label in self.classes))
+
+
+@dataclass(frozen=True)
+class Camera:
+    name: str
+    source: str
+    classes: tuple[str, ...] = ()  # empty: every class the model knows
+    motion: Motion = Motion()
+    zones: tuple[Zone, ...] = ()
+    lines: tuple[Line, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+    loop: bool = False  # a file source starts again at its end
+    realtime: bool = True  # a file source plays at its own rate, as a camera would; false: every frame, fast
+    offline_after: float = 5.0  # seconds without a frame before the camera is marked offline
+
+
+@dataclass(frozen=True)
+class Retention:
+    days: float = 7.0
+    max_gb: float = 20.0
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    path: Path
+    cameras: tuple[Camera, ...]
+    model: str = "yolov8n.pt"
+    conf: float = 0.4
+    iou: float = 0.7
+    imgsz: int = 640
+    device: str = "auto"
+    backend: str = "auto"
+    storage: Path = Path("monitor-data")
+    retention: Retention = Retention()
+    raw: dict = field(default_factory=dict, compare=False, repr=False)  # as read, for saving edits back
+
+    def camera(self, name: str) -> Camera:
+        for cam in self.cameras:
+            if cam.name == name:
+                return cam
+        raise KeyError(name)
+
+
+class _Fields:
+    """Reads one mapping, remembering where it is for messages and refusing unknown keys."""
+
+    def __init__(self, file: str, where: str, value: Any, known: tuple[str, ...], required: tuple[str, ...] = ()):
+        self.file, self.where = file, where
+        if not isinstance(value, dict):
+            self.fail(f"must be a mapping (key: value), not {_kind(value)}")
+        self.data = value
+        for key in value:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})"
+                self.fail(f"unknown key '{key}'{hint}", at=self._at(str(key)))
+        for key in required:
+            if key not in value:
+                self.fail("missing (required)", at=self._at(key))
+
+    def _at(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def fail(self, message: str, at: str | None = None) -> None:
+        raise UserError(f"{self.file}: {at if at is not None else (self.where or 'top level')}: {message}")
+
+    def get(self, key: str, default: Any, check: Callable[[Any], Any]) -> Any:
+        if key not in self.data or self.data[key] is None and default is None:
+            return default
+        try:
+            return check(self.data[key])
+        except (TypeError, ValueError) as exc:
+            self.fail(str(exc), at=self._at(key))
+
+    def sub(self, key: str, value: Any, known: tuple[str, ...], required: tuple[str, ...] = ()) -> _Fields:
+        return _Fields(self.file, self._at(key), value, known, required)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "empty"}.get(
+        type(value), type(value).__name__)
+
+
+def _number(low: float | None = None, high: float | None = None, integer: bool = False) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            raise ValueError(f"must be {'a whole number' if integer else 'a number'}, not {_kind(value)} {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ValueError(f"must be {bounds}, not {value}")
+        return value
+    return check
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value).strip() == "":
+        raise ValueError(f"must be non-empty text, not {_kind(value)}")
+    return str(value).strip()
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {value!r}")
+    return value
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value:
+        raise ValueError("must be a non-empty list of class names, e.g. [person, car]")
+    return tuple(_text(v) for v in value)
+
+
+def _points(count: int | None, minimum: int = 3) -> Callable[[Any], tuple[Point, ...]]:
+    def check(value: Any) -> tuple[Point, ...]:
+        what = f"exactly {count}" if count else f"at least {minimum}"
+        if not isinstance(value, list) or (count and len(value) != count) or (not count and len(value) < minimum):
+            raise ValueError(f"needs {what} [x, y] points in source-frame pixels")
+        points = []
+        for i, p in enumerate(value):
+            if (not isinstance(p, list) or len(p) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
+                raise ValueError(f"point {i} must be [x, y] with two numbers, not {p!r}")
+            if p[0] < 0 or p[1] < 0:
+                raise ValueError(f"point {i} {p} is outside the frame (negative)")
+            points.append((float(p[0]), float(p[1])))
+        if len(set(points)) < len(points) and not count:
+            raise ValueError("has repeated points")
+        if not count and _area(points) < 1.0:
+            raise ValueError("has no area (its points lie on one line)")
+        if count == 2 and points[0] == points[1]:
+            raise ValueError("the two points are the same")
+        return tuple(points)
+    return check
+
+
+def _area(points: list[Point]) -> float:
+    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]))) / 2
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. In YAML 1.1 the alert key ``on:`` would read as True."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
+
+CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after")
+TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "storage", "retention", "cameras")
+
+
+def load_config(path: str | Path) -> MonitorConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"no such config file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read ({exc})") from None
+    try:
+        raw = yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise UserError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: Any, path: Path) -> MonitorConfig:
+    top = _Fields(str(path), "", raw if raw is not None else {}, TOP_KEYS, required=("cameras",))
+    cameras_raw = top.data["cameras"]
+    if not isinstance(cameras_raw, list) or not cameras_raw:
+        top.fail("needs at least one camera (a list of {name, source})", at="cameras")
+    cameras = tuple(_camera(top, i, c) for i, c in enumerate(cameras_raw))
+    names = [c.name for c in cameras]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            top.fail(f"camera name '{name}' is used twice", at=f"cameras[{i}].name")
+    retention = Retention()
+    if top.data.get("retention") is not None:
+        r = top.sub("retention", top.data["retention"], ("days", "max_gb"))
+        retention = Retention(days=r.get("days", 7.0, _number(0.01)), max_gb=r.get("max_gb", 20.0, _number(0.001)))
+    storage = Path(top.get("storage", "monitor-data", _text)).expanduser()
+    if not storage.is_absolute():
+        storage = path.resolve().parent / storage  # relative to the config file, not to wherever it runs
+    return MonitorConfig(
+        path=path, cameras=cameras, model=top.get("model", "yolov8n.pt", _text),
+        conf=top.get("conf", 0.4, _number(0.0, 1.0)), iou=top.get("iou", 0.7, _number(0.0, 1.0)),
+        imgsz=top.get("imgsz", 640, _number(32, 4096, integer=True)), device=top.get("device", "auto", _text),
+        backend=top.get("backend", "auto", _backend), storage=storage, retention=retention, raw=raw)
+
+
+def _backend(value: Any) -> str:
+    from yolo_app.cli import BACKEND_CHOICES
+
+    if value not in BACKEND_CHOICES:
+        raise ValueError(f"must be one of {', '.join(BACKEND_CHOICES)}, not {value!r}")
+    return value
+
+
+def _camera(top: _Fields, i: int, value: Any) -> Camera:
+    cam = top.sub(f"cameras[{i}]", value, CAMERA_KEYS, required=("name", "source"))
+    motion = Motion()
+    if cam.data.get("motion") is not None:
+        m = cam.sub("motion", cam.data["motion"], ("enabled", "threshold", "cooldown_s"))
+        motion = Motion(enabled=m.get("enabled", True, _flag), threshold=m.get("threshold", 0.01, _number(0.0, 1.0)),
+                        cooldown_s=m.get("cooldown_s", 2.0, _number(0.0)))
+    zones = tuple(_zone(cam, j, z) for j, z in enumerate(_list(cam, "zones")))
+    lines = tuple(_line(cam, j, ln) for j, ln in enumerate(_list(cam, "lines")))
+    geometry = [z.name for z in zones] + [ln.name for ln in lines]
+    for name in geometry:
+        if geometry.count(name) > 1:
+            cam.fail(f"zone/line name '{name}' is used twice", at=f"{cam.where}.zones")
+    alerts = tuple(_alert(cam, j, a, zones, lines) for j, a in enumerate(_list(cam, "alerts")))
+    return Camera(
+        name=cam.get("name", None, _text), source=str(cam.get("source", None, _text)),
+        classes=cam.get("classes", (), _names), motion=motion, zones=zones, lines=lines, alerts=alerts,
+        loop=cam.get("loop", False, _flag), realtime=cam.get("realtime", True, _flag),
+        offline_after=cam.get("offline_after", 5.0, _number(0.5)))
+
+
+def _list(parent: _Fields, key: str) -> list:
+    value = parent.data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        parent.fail(f"must be a list, not {_kind(value)}", at=f"{parent.where}.{key}")
+    return value
+
+
+def _zone(cam: _Fields, j: int, value: Any) -> Zone:
+    z = cam.sub(f"zones[{j}]", value, ("name", "polygon", "min_frames"), required=("name", "polygon"))
+    return Zone(z.get("name", None, _text), z.get("polygon", None, _points(None)),
+                z.get("min_frames", 3, _number(1, 10_000, integer=True)))
+
+
+def _line(cam: _Fields, j: int, value: Any) -> Line:
+    ln = cam.sub(f"lines[{j}]", value, ("name", "points", "min_frames"), required=("name", "points"))
+    return Line(ln.get("name", None, _text), ln.get("points", None, _points(2)),
+                ln.get("min_frames", 2, _number(1, 10_000, integer=True)))
+
+
+def _alert(cam: _Fields, j: int, value: Any, zones: tuple[Zone, ...], lines: tuple[Line, ...]) -> Alert:
+    a = cam.sub(f"alerts[{j}]", value, ("on", "zone", "line", "classes", "snapshot", "clip", "webhook"),
+                required=("on",))
+    on = a.get("on", None, _text)
+    if on not in EVENT_TYPES:
+        a.fail(f"unknown event '{on}' (one of: {', '.join(EVENT_TYPES)})", at=f"{a.where}.on")
+    target = a.get("zone", None, _text) or a.get("line", None, _text)
+    known = [z.name for z in zones] if on.startswith("zone") else [ln.name for ln in lines]
+    if target is not None and target not in known:
+        a.fail(f"no {'zone' if on.startswith('zone') else 'line'} named '{target}' on this camera "
+               f"(has: {', '.join(known) or 'none'})", at=f"{a.where}.{'zone' if 'zone' in a.data else 'line'}")
+    clip = None
+    if a.data.get("clip") not in (None, False):
+        c = a.sub("clip", {} if a.data["clip"] is True else a.data["clip"], ("pre", "post"))
+        clip = Clip(c.get("pre", 5.0, _number(0.0, 60.0)), c.get("post", 5.0, _number(0.0, 300.0)))
+    webhook = a.get("webhook", None, _text)
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        a.fail(f"must be an http:// or https:// URL, not '{webhook}'", at=f"{a.where}.webhook")
+    return Alert(on=on, zone=target, classes=a.get("classes", (), _names), snapshot=a.get("snapshot", True, _flag),
+                 clip=clip, webhook=webhook)
+
+
+def check_classes(config: MonitorConfig, names: dict[int, str]) -> None:
+    """Class names in the config must exist in the model (a typo would silently match nothing)."""
+    known = set(names.values())
+    for i, cam in enumerate(config.cameras):
+        wanted = [("classes", c) for c in cam.classes]
+        wanted += [(f"alerts[{j}].classes", c) for j, a in enumerate(cam.alerts) for c in a.classes]
+        for where, name in wanted:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise UserError(f"{config.path}: cameras[{i}].{where}: unknown class '{name}' for model "
+                                f"{config.model}{hint}")
+
+
+def save_geometry(config: MonitorConfig, camera: str, zones: list[Zone], lines: list[Line]) -> MonitorConfig:
+    """Write a camera's zones and lines back into the config file (atomically, the old file kept as
+    ``.bak``) and return the re-read config. Other keys keep their values; YAML comments are not kept."""
+    raw = dict(config.raw)
+    cams = [dict(c) for c in raw["cameras"]]
+    index = next(i for i, c in enumerate(cams) if str(c.get("name")).strip() == camera)
+    old_zones = {z.get("name"): z for z in cams[index].get("zones") or [] if isinstance(z, dict)}
+    cams[index]["zones"] = [
+        {**old_zones.get(z.name, {}), "name": z.name, "polygon": [[round(x), round(y)] for x, y in z.polygon],
+         "min_frames": z.min_frames} for z in zones]
+    cams[index]["lines"] = [{"name": ln.name, "points": [[round(x), round(y)] for x, y in ln.points],
+                             "min_frames": ln.min_frames} for ln in lines]
+    raw["cameras"] = cams
+    parsed = parse_config(raw, config.path)  # refuse to write what would not load
+    path = config.path
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        yaml.safe_dump(raw, f, sort_keys=False, default_flow_style=None)
+    if path.exists():
+        os.replace(path, path.with_name(path.name + ".bak"))
+    os.replace(tmp, path)
+    return parsed

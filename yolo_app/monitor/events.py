@@ -1,0 +1,144 @@
+"""Monitoring events and their SQLite store (WAL: the monitor writes while `events list` or the GUI read).
+
+Times are ISO-8601 UTC with milliseconds (``2026-11-26T17:13:01.123Z``), which sort as text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+EVENT_TYPES = ("zone_enter", "zone_leave", "line_cross", "object_seen", "camera_offline", "camera_online")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    camera TEXT NOT NULL,
+    type TEXT NOT NULL,
+    label TEXT,
+    track_id INTEGER,
+    zone TEXT,               -- the zone or line the event is about
+    direction TEXT,          -- line_cross: 'in' or 'out'
+    confidence REAL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    snapshot_path TEXT,
+    clip_path TEXT,
+    evidence_deleted_at TEXT -- set by retention when the snapshot and clip files were removed
+);
+CREATE INDEX IF NOT EXISTS events_started ON events (started_at);
+CREATE INDEX IF NOT EXISTS events_camera ON events (camera, started_at);
+"""
+
+
+def utc_now() -> str:
+    return iso(datetime.now(timezone.utc))
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Event:
+    camera: str
+    type: str
+    started_at: str = field(default_factory=utc_now)
+    label: str | None = None
+    track_id: int | None = None
+    zone: str | None = None
+    direction: str | None = None
+    confidence: float | None = None
+    ended_at: str | None = None
+    snapshot_path: str | None = None
+    clip_path: str | None = None
+    evidence_deleted_at: str | None = None
+    id: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+COLUMNS = [f.name for f in fields(Event)]
+
+
+class EventStore:
+    """Thread-safe: one connection, one lock; every write commits at once (an event is never lost
+    to a crash after its row was written)."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(self.path)
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each checkpoint, fast
+            self._db.executescript(SCHEMA)
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._lock = threading.Lock()
+
+    def add(self, event: Event) -> int:
+        values = {k: v for k, v in event.to_dict().items() if k != "id"}
+        with self._lock:
+            cur = self._db.execute(
+                f"INSERT INTO events ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                list(values.values()))
+            event.id = int(cur.lastrowid)
+        return event.id
+
+    def update(self, event_id: int, **values: object) -> None:
+        unknown = set(values) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown event columns: {sorted(unknown)}")
+        with self._lock:
+            self._db.execute(f"UPDATE events SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
+                             [*values.values(), event_id])
+
+    def query(self, since: str | None = None, camera: str | None = None, type: str | None = None,
+              limit: int | None = None, newest_first: bool = False) -> list[Event]:
+        where, args = [], []
+        for column, op, value in (("started_at", ">=", since), ("camera", "=", camera), ("type", "=", type)):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                args.append(value)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [Event(**dict(zip(COLUMNS, row))) for row in rows]
+
+    def count_since(self, since: str) -> dict[str, int]:
+        """Events per camera since a time (the status page's 'events today')."""
+        with self._lock:
+            rows = self._db.execute("SELECT camera, COUNT(*) FROM events WHERE started_at >= ? GROUP BY camera",
+                                    [since]).fetchall()
+        return {camera: int(n) for camera, n in rows}
+
+    def mark_evidence_deleted(self, paths: list[str], when: str | None = None) -> int:
+        """Rows whose snapshot or clip is among ``paths`` get ``evidence_deleted_at``; the rows stay."""
+        if not paths:
+            return 0
+        when = when or utc_now()
+        marked = 0
+        with self._lock:
+            for path in paths:
+                cur = self._db.execute(
+                    "UPDATE events SET evidence_deleted_at = ? WHERE (snapshot_path = ? OR clip_path = ?)"
+                    " AND evidence_deleted_at IS NULL", [when, path, path])
+                marked += cur.rowcount
+        return marked
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
