@@ -275,15 +275,13 @@ def cmd_annotate(args: argparse.Namespace) -> int:
             first_reader.close()  # no-op when the pipeline already closed it
 
 
-def _classifier_stage(args: argparse.Namespace, model):
+def _classifier_stage(args: argparse.Namespace):
     """The --classify second stage on the detector's device, or None."""
     if not args.classify:
         return None
     from yolo_app.zoo.classifier import build_stage
 
-    stage = build_stage(args.classify, args.classify_classes, model.device)
-    stage.check_classes(model.names)
-    return stage
+    return build_stage(args.classify, args.classify_classes, args.device)
 
 
 def _export_choice(args: argparse.Namespace, text: str | None) -> tuple[list[str], ExportOptions]:
@@ -303,6 +301,7 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
     from yolo_app.terminal import TerminalProgress
 
     settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
+    stage = _classifier_stage(args)  # before the detector: its backend export can take a minute
     model = load_model(args.weights, args.device, backend=args.backend)
     configure_cpu_threads(model.device)
     if args.classes:
@@ -312,7 +311,8 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
         grid_class = model.class_ids([args.grid_class])[0] if args.grid_class else None
         settings = dataclasses.replace(settings, grid=True, grid_class=grid_class,
                                        grid_stride=None if args.grid_overlay == "all" else int(args.grid_overlay))
-    stage = _classifier_stage(args, model)
+    if stage is not None:
+        stage.check_classes(model.names)
     options = AnnotateOptions(out_dir=args.out, video=not args.no_video, max_frames=args.max_frames,
                               codec=args.codec, batch=args.batch, track=args.track, resume=args.resume,
                               top_k=args.top_k, classify=stage,
