@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--iou", type=float, default=None, help="NMS IoU threshold, 0-1")
     gui.add_argument("--compare", default=None, metavar="W2", help="a second model shown beside the first, "
                                                                    "on the same frames")
+    _add_classify_options(gui)
     gui.add_argument("--screenshot", default=None, metavar="PATH",
                      help="with --quit-after: save a PNG of the whole window before quitting")
     gui.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
@@ -413,6 +414,8 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from yolo_app.gui.app import run_gui
 
+    if args.classify_classes and not args.classify:
+        raise UserError("--classify-classes needs --classify")
     if args.screenshot and args.quit_after is None:
         raise UserError("--screenshot needs --quit-after SECONDS (the moment the picture is taken)")
     return run_gui(args)
