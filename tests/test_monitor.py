@@ -18,6 +18,7 @@ import supervision as sv
 
 from conftest import PERSON_VIDEO, run_cli
 from mjpeg_server import MjpegCamera, jpeg_frames
+from test_zoo import CAR_CLASSES, random_checkpoint  # noqa: F401 - a fixture
 from yolo_app.engine.types import Frame
 from yolo_app.monitor.cli import parse_since
 from yolo_app.monitor.config import Line, Zone, load_config, save_geometry
@@ -217,6 +218,23 @@ def test_zone_and_line_events_on_the_person_video_match_the_six_people_with_evid
     assert sorted(h["event"]["track_id"] for h in hooks.received) == sorted(e.track_id for e in crossings)
     assert {h["event"]["type"] for h in hooks.received} == {"line_cross"}
     store.close()
+
+
+def test_monitor_with_a_second_stage_classifier_records_its_label(clips, model, random_checkpoint, tmp_path):  # noqa: F811
+    from yolo_app.monitor.runner import Monitor
+
+    path = write_config(tmp_path / "monitor.yaml", source=str(clips["person"]), realtime=False,
+                        alerts=[{"on": "object_seen", "snapshot": False}])
+    raw = json.loads(path.read_text())
+    path.write_text(json.dumps({**raw, "classify": str(random_checkpoint), "classify_classes": ["person"]}))
+    monitor = Monitor(load_config(path), model=model)
+    monitor.start()
+    monitor.wait(120)
+    monitor.stop()
+    seen = EventStore(tmp_path / "data" / "events.db", readonly=True).query(type="object_seen")
+    assert seen and all(e.label == "person" for e in seen)
+    names = {e.classification.rsplit(" ", 1)[0] for e in seen}
+    assert names <= set(CAR_CLASSES) and all(0 <= float(e.classification.rsplit(" ", 1)[1]) <= 1 for e in seen)
 
 
 # --- end to end: a camera that drops -------------------------------------------------------------------

@@ -16,12 +16,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from yolo_app.engine.checkpoint import (SEGMENT_FRAMES, Checkpointer, SegmentedVideoSink, drop_segments_from,
                                          load_state, tracker_state)
 from yolo_app.engine.inference import Detector
-from yolo_app.engine.pipeline import Pipeline
+from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sinks import ImageSink, JsonlSink, Sink, TallySink, VideoSink, partial_path
 from yolo_app.engine.sources import SourceSpec
@@ -30,6 +30,9 @@ from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import FramePolicy, SourceInfo, SourceKind
 from yolo_app.errors import UserError
 from yolo_app.export.record import RECORD_TAG, RECORD_VERSION
+
+if TYPE_CHECKING:
+    from yolo_app.zoo.classifier import ClassifierStage
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,10 @@ class AnnotateOptions:
     track: bool = False  # ByteTrack ids, a fresh tracker per source
     resume: bool = False  # continue an interrupted run from its checkpoint; skip finished sources
     top_k: int = 3  # each box's best classes in the JSONL, with the head's scores; 0: none
+    classify: ClassifierStage | None = None  # the second stage: a classifier on each detection's crop
+
+    def classify_info(self) -> dict | None:
+        return self.classify.describe() if self.classify is not None else None
 
 
 @dataclass
@@ -100,6 +107,7 @@ def record_header(info: SourceInfo, detector: Detector, options: AnnotateOptions
         "model": model.model_id, "backend": model.backend, "task": model.task,
         "names": {str(k): v for k, v in model.names.items()},
         "settings": dataclasses.asdict(settings), "track": options.track, "top_k": options.top_k,
+        "classify": options.classify_info(),
     }
 
 
@@ -129,6 +137,7 @@ def fingerprint(spec: SourceSpec, detector: Detector, options: AnnotateOptions) 
         "source": source.hexdigest(), "model": model,
         **dataclasses.asdict(detector.settings), "track": options.track, "video": options.video,
         "codec": options.codec, "top_k": options.top_k, "backend": detector.model.backend,
+        "classify": options.classify_info(),
         "segment_frames": SEGMENT_FRAMES,
     }
 
@@ -226,8 +235,9 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
         _recount(tally, output_paths(spec, options)[1], start.jsonl_offset)
     report.resumed_at = start.frames_done
     remaining = None if options.max_frames is None else max(0, options.max_frames - start.frames_done)
-    pipeline = Pipeline(reader, detector, sinks, tracker=tracker, source_id=spec.name, policy=options.policy,
-                        max_frames=remaining, first_index=start.frames_done, batch=options.batch)
+    pipeline = Pipeline(reader, branches=[Branch(detector, sinks, tracker, options.classify)], source_id=spec.name,
+                        policy=options.policy, max_frames=remaining, first_index=start.frames_done,
+                        batch=options.batch)
     if started is not None:
         started(pipeline)
     began = time.monotonic()
@@ -258,7 +268,7 @@ def _made_alike(jsonl_path: Path, header: dict) -> bool:
             old = json.loads(fh.readline())
     except (OSError, ValueError):
         return False
-    keys = ("source", "model", "backend", "settings", "track", "top_k")
+    keys = ("source", "model", "backend", "settings", "track", "top_k", "classify")
     return isinstance(old, dict) and all(old.get(k) == header.get(k) for k in keys)
 
 

@@ -65,6 +65,16 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="most detections kept per frame (default: %(default)s)")
 
 
+def _add_classify_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--classify", default=None, metavar="ARCH[:WEIGHTS]",
+                   help="second stage: classify each detection's crop, e.g. resnet50 (its ImageNet weights from "
+                        "the weights folders), resnet50:my.pth, or a train-classifier checkpoint; labels read "
+                        "'car 0.91 · sports car 0.72' (see yolo-app models)")
+    p.add_argument("--classify-classes", default=None, metavar="NAMES",
+                   help="with --classify: only these detector classes, comma-separated, e.g. car,dog "
+                        "(default: all)")
+
+
 def _fraction(text: str) -> float:
     try:
         return float(text)
@@ -121,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "optionally one stride (default: all)")
     annotate.add_argument("--grid-class", default=None, metavar="NAME",
                           help="with --grid-overlay: the heat map of this class's score instead of the best one")
+    _add_classify_options(annotate)
     annotate.add_argument("--track", action="store_true",
                           help="add ByteTrack ids: labels '#12 person 0.91', \"track_id\" in the JSONL")
     annotate.add_argument("--export", default=None, metavar="FORMATS",
@@ -162,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--iou", type=float, default=None, help="NMS IoU threshold, 0-1")
     gui.add_argument("--compare", default=None, metavar="W2", help="a second model shown beside the first, "
                                                                    "on the same frames")
+    _add_classify_options(gui)
     gui.add_argument("--screenshot", default=None, metavar="PATH",
                      help="with --quit-after: save a PNG of the whole window before quitting")
     gui.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
@@ -169,6 +181,60 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--monitor", type=Path, default=None, metavar="CONFIG",
                      help="open the monitoring window of a monitor.yaml (zones, lines, live counts, events)")
     gui.set_defaults(func=cmd_gui)
+
+    models = commands.add_parser(
+        "models", help="the model zoo: detectors and classifiers with published figures, and which are here",
+        description="Lists YOLOv8/YOLOv9 detectors (COCO mAP50-95 and speed as published by Ultralytics) and "
+                    "ImageNet classifiers (top-1 as published with their weights by torchvision, or timm), "
+                    "with parameters and where each one's weights are on this machine.")
+    models.add_argument("--kind", choices=["detector", "classifier"], default=None, help="only one kind")
+    models.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    models.add_argument("--markdown", action="store_true", help="print a Markdown table (for README)")
+    models.add_argument("--measure", action="store_true",
+                        help="time each model whose weights are here: ms per image on --device")
+    models.add_argument("--device", default="auto", help="for --measure: auto, cpu, cuda, cuda:N or mps")
+    models.add_argument("--download", default=None, metavar="NAME",
+                        help="fetch NAME's weights (a detector into weights/, a classifier into torch's "
+                             "cache); needs a network")
+    models.set_defaults(func=cmd_models)
+
+    train = commands.add_parser(
+        "train", help="fine-tune a detector on a YOLO dataset (e.g. annotate --export yolo, corrected)",
+        description="Fine-tunes --weights on DATA (a YOLO data.yaml) with Ultralytics' trainer; prints each "
+                    "epoch and ends with the new weights' path and validation mAP50-95. The new weights work "
+                    "at once in annotate, gui and monitor, with their own class names.")
+    train.add_argument("--data", type=Path, required=True, help="the dataset's data.yaml")
+    train.add_argument("--weights", "-w", default="yolov8n.pt", help="starting weights (default: %(default)s)")
+    train.add_argument("--epochs", type=_positive_int, default=10, help="(default: %(default)s)")
+    train.add_argument("--imgsz", type=int, default=640, help="training image size (default: %(default)s)")
+    train.add_argument("--batch", type=_positive_int, default=8, help="images per step (default: %(default)s)")
+    train.add_argument("--out", "-o", type=Path, default=Path("runs/train"),
+                       help="run folder; the weights go to OUT/weights/best.pt (default: %(default)s)")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    train.set_defaults(func=cmd_train)
+
+    train_cls = commands.add_parser(
+        "train-classifier", help="transfer-learn a classifier on a folder per class (e.g. annotate --export crops)",
+        description="A pre-trained backbone, a new head for DATA's classes, a train/val split per class, "
+                    "accuracy per epoch; the best epoch is saved as OUT/best.pt with its class names and "
+                    "transforms, ready for --classify OUT/best.pt.")
+    train_cls.add_argument("--data", type=Path, required=True, help="a folder with one folder of images per class")
+    train_cls.add_argument("--arch", default="resnet50",
+                           help="architecture (see yolo-app models; default: %(default)s)")
+    train_cls.add_argument("--weights", "-w", default=None,
+                           help="starting weights: a file (ImageNet state dict or a train-classifier checkpoint), "
+                                "or none for random init (default: ARCH's ImageNet weights from the weights folders)")
+    train_cls.add_argument("--epochs", type=_positive_int, default=5, help="(default: %(default)s)")
+    train_cls.add_argument("--freeze", action="store_true", help="train only the new head (fast; small datasets)")
+    train_cls.add_argument("--imgsz", type=_positive_int, default=None,
+                           help="input size (default: the architecture's own, e.g. 224)")
+    train_cls.add_argument("--batch", type=_positive_int, default=16, help="images per step (default: %(default)s)")
+    train_cls.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    train_cls.add_argument("--val-fraction", type=_fraction, default=0.2,
+                           help="share of each class held out for validation (default: %(default)s)")
+    train_cls.add_argument("--out", "-o", type=Path, default=Path("runs/classifier"), help="(default: %(default)s)")
+    train_cls.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    train_cls.set_defaults(func=cmd_train_classifier)
 
     bench = commands.add_parser(
         "bench", help="compare Ultralytics' predict with our annotate on one video (FPS and ratio)",
@@ -208,6 +274,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         raise UserError(f"--top-k must be 0 or more, got {args.top_k}")
     if args.grid_class and not args.grid_overlay:
         raise UserError("--grid-class needs --grid-overlay")
+    if args.classify_classes and not args.classify:
+        raise UserError("--classify-classes needs --classify")
     if "mot" in formats and not args.track:
         raise UserError("--export mot needs --track (MOT rows are tracks)")
     specs = parse_source(args.source)
@@ -223,6 +291,15 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     finally:
         if first_reader is not None:
             first_reader.close()  # no-op when the pipeline already closed it
+
+
+def _classifier_stage(args: argparse.Namespace):
+    """The --classify second stage on the detector's device, or None."""
+    if not args.classify:
+        return None
+    from yolo_app.zoo.classifier import build_stage
+
+    return build_stage(args.classify, args.classify_classes, args.device)
 
 
 def _export_choice(args: argparse.Namespace, text: str | None) -> tuple[list[str], ExportOptions]:
@@ -242,6 +319,7 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
     from yolo_app.terminal import TerminalProgress
 
     settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
+    stage = _classifier_stage(args)  # before the detector: its backend export can take a minute
     model = load_model(args.weights, args.device, half=PRECISIONS[args.precision], backend=args.backend)
     batch = args.batch or (CUDA_BATCH if model.device.type == "cuda" else 1)
     configure_cpu_threads(model.device)
@@ -252,11 +330,15 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
         grid_class = model.class_ids([args.grid_class])[0] if args.grid_class else None
         settings = dataclasses.replace(settings, grid=True, grid_class=grid_class,
                                        grid_stride=None if args.grid_overlay == "all" else int(args.grid_overlay))
+    if stage is not None:
+        stage.check_classes(model.names)
     options = AnnotateOptions(out_dir=args.out, video=not args.no_video, max_frames=args.max_frames,
                               codec=args.codec, batch=batch, track=args.track, resume=args.resume,
-                              top_k=args.top_k,
+                              top_k=args.top_k, classify=stage,
                               policy=FramePolicy(args.frame_policy) if args.frame_policy else None)
     print(f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.backend}", flush=True)
+    if stage is not None:
+        print(f"classifying crops with {stage.classifier.name} ({len(stage.classifier.classes)} classes)", flush=True)
     progress = TerminalProgress(len(specs))
 
     def report(outcome: FileOutcome) -> None:
@@ -303,9 +385,55 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    import json
+
+    from yolo_app.zoo import catalog
+
+    if args.download:
+        from yolo_app.zoo.download import download
+
+        print(download(args.download))
+        return EXIT_OK
+    entries = catalog.zoo_table(args.kind)
+    if args.measure:
+        from yolo_app.zoo.measure import measure_all
+
+        entries = measure_all(entries, args.device, report=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=1))
+        return EXIT_OK
+    print(catalog.format_markdown(entries) if args.markdown else catalog.format_table(entries))
+    for note in catalog.notes(entries):
+        print(f"\n{note}" if args.markdown else note)
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from yolo_app.zoo.train import train_detector
+
+    outcome = train_detector(args.data, args.weights, args.epochs, args.imgsz, args.out, args.device, args.batch,
+                             report=lambda line: print(line, flush=True))
+    print(f"weights: {outcome.weights} (validation {outcome.metric} {outcome.score:.3f}, {outcome.seconds:.0f} s)")
+    return EXIT_OK
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from yolo_app.zoo.train import train_classifier
+
+    outcome = train_classifier(args.data, args.arch, args.weights, args.epochs, args.out, freeze=args.freeze,
+                               imgsz=args.imgsz, batch=args.batch, lr=args.lr, val_fraction=args.val_fraction,
+                               device=args.device, report=lambda line: print(line, flush=True))
+    print(f"weights: {outcome.weights} (best {outcome.metric} {outcome.score:.3f}, {outcome.seconds:.0f} s); "
+          f"use it with --classify {outcome.weights}")
+    return EXIT_OK
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from yolo_app.gui.app import run_gui
 
+    if args.classify_classes and not args.classify:
+        raise UserError("--classify-classes needs --classify")
     if args.screenshot and args.quit_after is None:
         raise UserError("--screenshot needs --quit-after SECONDS (the moment the picture is taken)")
     if args.monitor is not None:

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 from yolo_app.engine.capture import CaptureThread, Playback
 from yolo_app.engine.channel import Channel, ChannelClosed
+from yolo_app.engine.classify import ClassifyWorker, Stage
 from yolo_app.engine.inference import Detector, InferenceWorker
 from yolo_app.engine.readers import FrameReader
 from yolo_app.engine.sinks import Sink
@@ -33,12 +34,14 @@ QUEUE_SIZE = 8  # frames in flight per lossless hand-off: enough to absorb jitte
 
 @dataclass
 class Branch:
-    """One detector, an optional tracker after it, and the sinks its results go to."""
+    """One detector, an optional tracker after it, an optional second-stage classifier (see
+    engine/classify.py), and the sinks its results go to."""
 
     detector: Detector
     sinks: Sequence[Sink]
     tracker: Tracker | None = None
     gate: Callable[[Frame], bool] | None = None  # per frame: run the detector? (motion gating)
+    classifier: Stage | None = None
 
 
 class SinkRunner(Worker):
@@ -97,20 +100,34 @@ class Pipeline:
         self.frame_channels: list[Channel[Frame]] = [
             Channel(capacity, self.policy, name=f"frames{i}") for i in range(len(branches))]
         self.sink_runners: list[list[SinkRunner]] = [[SinkRunner(s, self._fail) for s in b.sinks] for b in branches]
+        self.classifiers: list[ClassifyWorker | None] = [
+            None if b.classifier is None else ClassifyWorker(b.classifier, self.policy, [r.channel for r in runners],
+                                                             self._fail, name=f"classify{i}")
+            for i, (b, runners) in enumerate(zip(branches, self.sink_runners))]
         self.inference = [
-            InferenceWorker(b.detector, channel, [r.channel for r in runners], warmup_hw=(self.info.height,
-                            self.info.width), batch=batch, name=f"inference{i}", tracker=b.tracker, gate=b.gate,
-                            on_error=self._fail)
-            for i, (b, channel, runners) in enumerate(zip(branches, self.frame_channels, self.sink_runners))
+            InferenceWorker(b.detector, channel, self._inference_outputs(runners, c),
+                            warmup_hw=(self.info.height, self.info.width), batch=batch, name=f"inference{i}",
+                            tracker=b.tracker, gate=b.gate, on_error=self._fail,
+                            post=c.attach if c is not None and not c.lossless else None)
+            for i, (b, channel, runners, c) in enumerate(zip(branches, self.frame_channels, self.sink_runners,
+                                                             self.classifiers))
         ]
         # Capture starts reading once every model is warm: the start of a file is not played (or a live
         # source's first seconds dropped) while a backend compiles.
         self.capture = CaptureThread(reader, self.frame_channels, source_id=source_id, max_frames=max_frames,
                                      first_index=first_index, playback=playback, reopen=reopen,
                                      wait_for=[w.ready for w in self.inference], on_error=self._fail)
-        self._workers: list[Worker] = [self.capture, *self.inference, *(r for rs in self.sink_runners for r in rs)]
+        self._workers: list[Worker] = [self.capture, *self.inference, *(c for c in self.classifiers if c),
+                                       *(r for rs in self.sink_runners for r in rs)]
         self._started = False
         self.stopped_by_user = False
+
+    @staticmethod
+    def _inference_outputs(runners: list[SinkRunner], classifier: ClassifyWorker | None) -> list[Channel[Result]]:
+        """Files: inference -> classifier -> sinks. Live: inference -> sinks, and a latest slot to the classifier."""
+        if classifier is None:
+            return [r.channel for r in runners]
+        return [classifier.inp] if classifier.lossless else [*(r.channel for r in runners), classifier.inp]
 
     @property
     def playback(self) -> Playback:
@@ -198,6 +215,9 @@ class Pipeline:
             worker.stop()
         for channel in self.frame_channels:
             channel.cancel()
+        for classifier in self.classifiers:
+            if classifier is not None:
+                classifier.inp.cancel()
         for runners in self.sink_runners:
             for runner in runners:
                 runner.channel.cancel()

@@ -9,18 +9,23 @@ from yolo_app.engine.grid import draw_grid_view
 from yolo_app.engine.types import Result
 
 
-def format_label(class_name: str, confidence: float, tracker_id: int | None = None) -> str:
-    """``"car 0.87"``, or ``"#12 car 0.87"`` once tracking gives the box an id."""
+def format_label(class_name: str, confidence: float, tracker_id: int | None = None,
+                 classification: dict | None = None) -> str:
+    """``"car 0.87"``, ``"#12 car 0.87"`` once tracking gives the box an id, and
+    ``"car 0.91 · sports car 0.72"`` with a second-stage classification."""
     text = f"{class_name} {confidence:.2f}"
+    if classification is not None:
+        text += f" · {classification['label']} {classification['confidence']:.2f}"
     return f"#{tracker_id} {text}" if tracker_id is not None else text
 
 
 def detection_labels(detections: sv.Detections) -> list[str]:
     names = detections.data.get("class_name", np.array([str(c) for c in detections.class_id]))
     trackers = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
+    classified = detections.data.get("classification", [None] * len(detections))
     return [
-        format_label(str(name), float(conf), None if tid is None or int(tid) < 0 else int(tid))
-        for name, conf, tid in zip(names, detections.confidence, trackers)
+        format_label(str(name), float(conf), None if tid is None or int(tid) < 0 else int(tid), cls)
+        for name, conf, tid, cls in zip(names, detections.confidence, trackers, classified)
     ]
 
 

@@ -187,6 +187,8 @@ def detection_record(result: Result, names: dict[int, str] | None = None, top_k:
             item["track_id"] = track_id(det.tracker_id[i])
         if top_k and names and "class_probs" in det.data:
             item["top_classes"] = top_classes(det.data["class_probs"][i], names, top_k)
+        if "classification" in det.data and det.data["classification"][i] is not None:  # the second stage
+            item["classification"] = det.data["classification"][i]
         record["detections"].append(item)
     return record
 

@@ -56,4 +56,7 @@ def annotation(number: int, image_id: int, det: dict) -> dict:
             "area": round(w * h, 2), "iscrowd": 0, "score": det["confidence"]}
     if "track_id" in det:
         item["track_id"] = det["track_id"]
+    if det.get("classification"):  # CVAT-style attributes, which COCO tools keep and ignore
+        c = det["classification"]
+        item["attributes"] = {"classification": c["label"], "classification_confidence": c["confidence"]}
     return item

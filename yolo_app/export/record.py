@@ -37,6 +37,12 @@ class Record:
         return dict(sorted(seen.items()))
 
     @property
+    def classified(self) -> bool:
+        """Made with a second-stage classifier (--classify)."""
+        return bool(self.header.get("classify")) or any(
+            "classification" in det for line in self.frames for det in line["detections"])
+
+    @property
     def tracked(self) -> bool:
         return any("track_id" in det for line in self.frames for det in line["detections"])
 

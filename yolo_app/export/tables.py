@@ -10,20 +10,25 @@ from yolo_app.errors import UserError
 from yolo_app.export.record import Record
 
 CSV_COLUMNS = ["frame", "time", "track_id", "class", "confidence", "x1", "y1", "x2", "y2"]
+CLASSIFY_COLUMNS = ["classification", "classification_confidence"]  # only for records made with --classify
 
 
 def write_csv(record: Record, target: Path, options: object = None) -> None:
     lines = record.frames
+    classified = record.classified
     out = AtomicPath(target)
     with out.part.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(CSV_COLUMNS + (CLASSIFY_COLUMNS if classified else []))
         for line in lines:
             for det in line["detections"]:
                 track = det.get("track_id")
-                writer.writerow([line["frame"], "" if line.get("time") is None else line["time"],
-                                 "" if track is None else track, det["class_name"], det["confidence"],
-                                 *det["xyxy"]])
+                row = [line["frame"], "" if line.get("time") is None else line["time"],
+                       "" if track is None else track, det["class_name"], det["confidence"], *det["xyxy"]]
+                if classified:
+                    c = det.get("classification")
+                    row += [c["label"], c["confidence"]] if c else ["", ""]
+                writer.writerow(row)
     out.finish(True)
 
 

@@ -32,6 +32,8 @@ class ViewerController(QObject):
     modelLoading = pyqtSignal(int, str)  # branch, weights
     modelLoaded = pyqtSignal(int, object)  # branch, Detector
     modelFailed = pyqtSignal(int, str)
+    classifierChanged = pyqtSignal(str)  # the second stage's name, "" when off
+    classifierFailed = pyqtSignal(str)
     ended = pyqtSignal()
     failed = pyqtSignal(str)
     stateChanged = pyqtSignal(str)  # capture state: running, reconnecting, ended
@@ -48,6 +50,7 @@ class ViewerController(QObject):
         self.class_filter: set[str] | None = None  # names, so it carries across models
         self.detectors: list[Detector | None] = [None]
         self.weights: list[str | None] = [None]
+        self.classifier: Any = None  # zoo.classifier.ClassifierStage on the first model's detections
         self.spec: SourceSpec | None = None
         self.info: SourceInfo | None = None
         self.pipeline: Pipeline | None = None
@@ -119,7 +122,7 @@ class ViewerController(QObject):
         if start_at > 0 and not info.live:
             playback.seek(start_at)
         branches = [Branch(det, [DisplaySink(self.bridge, i, self.recorder if i == 0 else None)],
-                           Tracker(info.fps) if self.track else None)
+                           Tracker(info.fps) if self.track else None, self.classifier if i == 0 else None)
                     for i, det in enumerate(self.detectors) if det is not None]
         policy = FramePolicy.LATEST if info.live or self.realtime else FramePolicy.ALL
         spec = self.spec
@@ -180,6 +183,26 @@ class ViewerController(QObject):
         elif self.pipeline is not None and not new_branch:
             self.pipeline.inference[branch].detector = detector  # hot swap: the next frame uses it
         elif new_branch and self.pipeline is not None:
+            self.restart()
+
+    def set_classifier(self, spec: str | None, classes: str | None = None) -> None:
+        """The second stage (``ARCH[:WEIGHTS]`` or a checkpoint), loaded in the background; None: off."""
+        if not spec:
+            self._tokens["classifier"] = self._tokens.get("classifier", 0) + 1  # a load under way is dropped
+            self._classifier_ready(None)
+            return
+        from yolo_app.zoo.classifier import build_stage
+
+        device = self.detectors[0].model.device if self.detectors[0] is not None else self.device
+        self._background("classifier", lambda: build_stage(spec, classes, device), self._classifier_ready)
+
+    def _classifier_ready(self, outcome: Any) -> None:
+        if isinstance(outcome, BaseException):
+            self.classifierFailed.emit(describe(outcome))
+            return
+        self.classifier = outcome
+        self.classifierChanged.emit(outcome.classifier.name if outcome is not None else "")
+        if self.pipeline is not None:
             self.restart()
 
     def set_device(self, device: str, backend: str | None = None) -> None:

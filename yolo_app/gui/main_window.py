@@ -30,6 +30,7 @@ from yolo_app.errors import YoloAppError
 from yolo_app.gui.annotate_dialog import AnnotateDialog
 from yolo_app.gui.bridge import ResultBridge, Shown
 from yolo_app.gui.controller import ViewerController
+from yolo_app.gui.models_dialog import ModelsDialog
 from yolo_app.gui.panels import ClassFilter, DetectionsPanel, GridPanel, ScoreBars, ThresholdSlider
 from yolo_app.gui.pickers import MEDIA_FILTER, ModelPicker
 from yolo_app.gui.video_view import VideoView
@@ -48,6 +49,8 @@ class GuiOptions:
     conf: float | None = None
     iou: float | None = None
     compare: str | None = None
+    classify: str | None = None  # the second stage, as --classify ARCH[:WEIGHTS]
+    classify_classes: str | None = None
 
 
 def app_settings() -> QSettings:
@@ -96,6 +99,7 @@ class MainWindow(QMainWindow):
         self.record_started = 0.0
         self.duration: float | None = None
         self.annotate_dialog: AnnotateDialog | None = None
+        self.models_dialog: ModelsDialog | None = None
         self.setWindowTitle("yolo_app")
         self.setAcceptDrops(True)
         self._build_ui(settings)
@@ -113,6 +117,8 @@ class MainWindow(QMainWindow):
         self._select_model(weights)
         if options.compare:
             self._start_compare(options.compare)
+        if options.classify:
+            self.controller.set_classifier(options.classify, options.classify_classes)
         source = options.source or self.store.value("source") or "demo"
         self.open_source(str(source))
         self._probe_cameras()
@@ -215,6 +221,7 @@ class MainWindow(QMainWindow):
             ("demo", "Demo", None, lambda: self.open_source("demo")),
             ("annotate", "Annotate videos…", "Ctrl+Shift+A", self.open_annotate_dialog),
             ("monitor", "Monitor…", "Ctrl+Shift+M", self.open_monitor),
+            ("models", "Models…", "Ctrl+M", self.open_models_dialog),
             ("snapshot", "Snapshot", "S", self.snapshot),
             ("record", "Record", "R", self.toggle_record),
             ("play", "Play / pause", "Space", self.toggle_pause),
@@ -240,6 +247,7 @@ class MainWindow(QMainWindow):
         menu_file.addSeparator()
         menu_file.addAction(self.actions["annotate"])
         menu_file.addAction(self.actions["monitor"])
+        menu_file.addAction(self.actions["models"])
         menu_file.addSeparator()
         menu_file.addAction(self.actions["snapshot"])
         menu_file.addAction(self.actions["record"])
@@ -282,6 +290,9 @@ class MainWindow(QMainWindow):
         c.modelLoading.connect(self._model_loading)
         c.modelLoaded.connect(self._model_loaded)
         c.modelFailed.connect(self._model_failed)
+        c.classifierChanged.connect(lambda name: self.statusBar().showMessage(
+            f"classifying detections with {name}" if name else "classification off", 5000))
+        c.classifierFailed.connect(lambda msg: self.show_error("Cannot load the classifier", msg))
         c.ended.connect(self._ended)
         c.failed.connect(lambda msg: self.show_error("The video stopped", msg))
         c.stateChanged.connect(self._state_changed)
@@ -394,6 +405,17 @@ class MainWindow(QMainWindow):
         from yolo_app.gui.monitor_window import open_monitor_dialog
 
         open_monitor_dialog(self)
+
+    def open_models_dialog(self) -> ModelsDialog:
+        """The zoo table; a row's detector or classifier goes to the live view (non-modal)."""
+        if self.models_dialog is None:
+            self.models_dialog = ModelsDialog(self)
+            self.models_dialog.useDetector.connect(self._select_model)
+            self.models_dialog.useClassifier.connect(self.controller.set_classifier)
+            self.models_dialog.stopClassifier.connect(lambda: self.controller.set_classifier(None))
+        self.models_dialog.show()
+        self.models_dialog.raise_()
+        return self.models_dialog
 
     # models ------------------------------------------------------------------------------------
     def _select_model(self, weights: str) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from yolo_app.errors import EXIT_OK, UserError
 
-EVENT_FIELDS = ("id", "camera", "type", "label", "track_id", "zone", "direction", "confidence", "started_at",
+EVENT_FIELDS = ("id", "camera", "type", "label", "track_id", "zone", "direction", "confidence", "classification",
+                "started_at",
                 "ended_at", "snapshot_path", "clip_path", "evidence_deleted_at")
 
 

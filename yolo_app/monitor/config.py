@@ -92,6 +92,8 @@ class MonitorConfig:
     backend: str = "auto"
     storage: Path = Path("monitor-data")
     retention: Retention = Retention()
+    classify: str | None = None  # ARCH[:WEIGHTS] of a second-stage classifier for what the detector finds
+    classify_classes: tuple[str, ...] = ()  # the detector classes it runs on (empty: all)
     raw: dict = field(default_factory=dict, compare=False, repr=False)  # as read, for saving edits back
 
     def camera(self, name: str) -> Camera:
@@ -210,7 +212,8 @@ _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:t
                                     list("tTfF"))
 
 CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after")
-TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "storage", "retention", "cameras")
+TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "storage", "retention", "classify",
+            "classify_classes", "cameras")
 
 
 def load_config(path: str | Path) -> MonitorConfig:
@@ -251,7 +254,8 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
         path=path, cameras=cameras, model=top.get("model", "yolov8n.pt", _text),
         conf=top.get("conf", 0.4, _number(0.0, 1.0)), iou=top.get("iou", 0.7, _number(0.0, 1.0)),
         imgsz=top.get("imgsz", 640, _number(32, 4096, integer=True)), device=top.get("device", "auto", _text),
-        backend=top.get("backend", "auto", _backend), storage=storage, retention=retention, raw=raw)
+        backend=top.get("backend", "auto", _backend), storage=storage, retention=retention,
+        classify=top.get("classify", None, _text), classify_classes=top.get("classify_classes", (), _names), raw=raw)
 
 
 def _backend(value: Any) -> str:
@@ -330,13 +334,14 @@ def check_classes(config: MonitorConfig, names: dict[int, str]) -> None:
     """Class names in the config must exist in the model (a typo would silently match nothing)."""
     known = set(names.values())
     for i, cam in enumerate(config.cameras):
-        wanted = [("classes", c) for c in cam.classes]
+        wanted = [("classes", c) for c in cam.classes] + [("classify_classes", c) for c in config.classify_classes]
         wanted += [(f"alerts[{j}].classes", c) for j, a in enumerate(cam.alerts) for c in a.classes]
         for where, name in wanted:
             if name not in known:
                 close = difflib.get_close_matches(name, sorted(known), n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise UserError(f"{config.path}: cameras[{i}].{where}: unknown class '{name}' for model "
+                field = where if where == "classify_classes" else f"cameras[{i}].{where}"
+                raise UserError(f"{config.path}: {field}: unknown class '{name}' for model "
                                 f"{config.model}{hint}")
 
 

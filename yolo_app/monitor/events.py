@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS events (
     zone TEXT,               -- the zone or line the event is about
     direction TEXT,          -- line_cross: 'in' or 'out'
     confidence REAL,
+    classification TEXT,     -- the second-stage classifier's label for the object, when one runs
     started_at TEXT NOT NULL,
     ended_at TEXT,
     snapshot_path TEXT,
@@ -52,6 +53,7 @@ class Event:
     zone: str | None = None
     direction: str | None = None
     confidence: float | None = None
+    classification: str | None = None
     ended_at: str | None = None
     snapshot_path: str | None = None
     clip_path: str | None = None

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from yolo_app.engine.capture import Playback
+from yolo_app.engine.classify import Stage
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.models import LoadedModel, configure_cpu_threads, load_model
 from yolo_app.engine.pipeline import Branch, Pipeline
@@ -40,6 +41,7 @@ from yolo_app.monitor.overlay import draw_geometry
 from yolo_app.monitor.retention import RetentionWorker
 from yolo_app.monitor.status import StatusServer
 from yolo_app.monitor.zones import Crossing, LineCounter, ZoneWatcher
+from yolo_app.zoo.classifier import build_stage
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,18 @@ class CameraState:
     RECONNECTING = "reconnecting"
     OFFLINE = "offline"
     ENDED = "ended"  # a file that does not loop has played to its end
+
+
+def classification_of(result: Result, track_id: int) -> str | None:
+    """``"sports car 0.72"``: the second stage's label for the tracked object, when a classifier runs."""
+    d = result.detections
+    column = d.data.get("classification")
+    if column is None or d.tracker_id is None:
+        return None
+    for tid, value in zip(d.tracker_id, column):
+        if int(tid) == track_id and value:
+            return f"{value['label']} {value['confidence']:.2f}"
+    return None
 
 
 class MonitorSink(Sink):
@@ -70,8 +84,10 @@ class MonitorSink(Sink):
 
 class CameraMonitor:
     def __init__(self, cam: Camera, model: LoadedModel, settings: DetectionSettings, store: EventStore,
-                 config: MonitorConfig, webhooks: WebhookSender, emit: Callable[[Event], None]) -> None:
+                 config: MonitorConfig, webhooks: WebhookSender, emit: Callable[[Event], None],
+                 classifier: Stage | None = None) -> None:
         self.cam = cam
+        self.classifier = classifier
         self.model = model
         self.settings = settings
         self.store = store
@@ -159,7 +175,7 @@ class CameraMonitor:
         playback = Playback(realtime=self.cam.realtime, loop=self.cam.loop) if not live else None
         policy = FramePolicy.LATEST if (live or self.cam.realtime) else FramePolicy.ALL
         self._pipeline = pipeline = Pipeline(
-            reader, branches=[Branch(detector, [MonitorSink(self)], tracker, self.gate)],
+            reader, branches=[Branch(detector, [MonitorSink(self)], tracker, self.gate, self.classifier)],
             source_id=self.cam.name, policy=policy, playback=playback)
         pipeline.start()
         while pipeline.running and not self._stop.is_set():
@@ -227,7 +243,8 @@ class CameraMonitor:
     def _crossing_event(self, c: Crossing, result: Result) -> None:
         kind = {"enter": "zone_enter", "leave": "zone_leave", "cross": "line_cross"}[c.kind]
         self._event(Event(self.cam.name, kind, label=c.label, track_id=c.track_id, zone=c.name,
-                          direction=c.direction, confidence=round(c.confidence, 4)), result)
+                          direction=c.direction, confidence=round(c.confidence, 4),
+                          classification=classification_of(result, c.track_id)), result)
 
     def _seen_events(self, result: Result) -> None:
         d = result.detections
@@ -237,7 +254,8 @@ class CameraMonitor:
             if tid is not None and int(tid) >= 0 and int(tid) not in self._seen_tracks:
                 self._seen_tracks.add(int(tid))
                 self._event(Event(self.cam.name, "object_seen", label=str(d.data["class_name"][i]),
-                                  track_id=int(tid), confidence=round(float(d.confidence[i]), 4)), result)
+                                  track_id=int(tid), confidence=round(float(d.confidence[i]), 4),
+                                  classification=classification_of(result, int(tid))), result)
 
     def _event(self, event: Event, result: Result | None = None) -> None:
         """Store the event, then what its alerts ask for: a snapshot, a clip, a webhook."""
@@ -289,11 +307,16 @@ class Monitor:
     def __init__(self, config: MonitorConfig, status_port: int | None = None,
                  model: LoadedModel | None = None) -> None:
         self.config = config
+        # The classifier first: a missing weights file must fail before the detector's export.
+        classifier = build_stage(config.classify, ",".join(config.classify_classes) or None,
+                                 config.device) if config.classify else None
         if model is None:
             # Class names first, from the plain checkpoint: a typo must not wait for a backend export.
             check_classes(config, load_model(config.model, "cpu", backend="torch").names)
             model = load_model(config.model, config.device, backend=config.backend)
         check_classes(config, model.names)
+        if classifier is not None:
+            classifier.check_classes(model.names)
         self.model = model
         configure_cpu_threads(self.model.device)
         config.storage.mkdir(parents=True, exist_ok=True)
@@ -310,7 +333,7 @@ class Monitor:
         self.cameras = {
             cam.name: CameraMonitor(cam, self.model, dataclasses.replace(
                 base, classes=self.model.class_ids(list(cam.classes)) if cam.classes else None),
-                self.store, config, self.webhooks, self._on_event)
+                self.store, config, self.webhooks, self._on_event, classifier)
             for cam in config.cameras
         }
 

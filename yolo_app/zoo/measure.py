@@ -1,0 +1,71 @@
+"""``yolo-app models --measure``: ms per image of each model whose weights are on this machine.
+
+Detectors run through the app's own Detector (PyTorch backend, a 640x640 frame); classifiers through
+the crop classifier at their own input size, one image a call. The median of ``runs`` after warm-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+
+from yolo_app.errors import YoloAppError, describe
+from yolo_app.zoo.catalog import ZooEntry
+
+RUNS = 10
+WARMUP = 2
+
+
+def _median_ms(call: Callable[[], object], runs: int) -> float:
+    for _ in range(WARMUP):
+        call()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def measure(entry: ZooEntry, device: str = "auto", runs: int = RUNS) -> tuple[float, str]:
+    """(ms per image, device) for one present model."""
+    if entry.weights_path is None:
+        raise ValueError(f"{entry.name}: no weights here")
+    if entry.kind == "detector":
+        from yolo_app.engine.inference import Detector
+        from yolo_app.engine.models import configure_cpu_threads, load_model
+
+        model = load_model(entry.weights_path, device, backend="torch")
+        configure_cpu_threads(model.device)
+        detector = Detector(model)
+        frame = np.full((640, 640, 3), 114, dtype=np.uint8)
+        return _median_ms(lambda: detector.detect([frame]), runs), str(model.device)
+    from yolo_app.zoo.classifier import load_classifier
+
+    classifier = load_classifier(f"{entry.name}:{entry.weights_path}", device)
+    crop = np.full((entry.input_size or 224, entry.input_size or 224, 3), 114, dtype=np.uint8)
+    return _median_ms(lambda: classifier.classify([crop]), runs), str(classifier.device)
+
+
+def measure_all(entries: list[ZooEntry], device: str = "auto",
+                report: Callable[[str], None] | None = None) -> list[ZooEntry]:
+    out = []
+    for entry in entries:
+        if entry.weights_path is None:
+            out.append(entry)
+            continue
+        try:
+            ms, on = measure(entry, device)
+        except YoloAppError as exc:  # a file that is not what its name says: report, keep going
+            if report:
+                report(f"{entry.name}: not measured: {describe(exc)}")
+            out.append(entry)
+            continue
+        if report:
+            report(f"{entry.name}: {ms:.1f} ms/image on {on}")
+        out.append(dataclasses.replace(entry, measured_ms=round(ms, 1), measured_on=on))
+    return out
