@@ -5,7 +5,7 @@ import logging
 import pytest
 import torch
 
-from test_inference import assert_same_detections
+from test_inference import assert_same_detections, box_iou
 from yolo_app.engine import backends
 from yolo_app.engine.backends import ExportCache, resolve_backend
 from yolo_app.engine.inference import DetectionSettings, Detector
@@ -137,3 +137,24 @@ def test_cuda_batches_through_pinned_memory_equal_single_frames(weights, frames)
         single = detector.detect([frame])[0].detections
         assert (out.detections.class_id == single.class_id).all()
         assert abs(out.detections.xyxy - single.xyxy).max(initial=0) < 0.5
+
+
+def test_bf16_runs_openvino_in_bfloat16_with_the_same_objects(weights, frames, ultralytics_yolo):
+    detector = Detector(load_model(str(weights), "cpu", backend="openvino", bf16=True))
+    assert detector.model.bf16
+    checked = 0
+    for frame in frames:
+        ours = detector.detect([frame])[0].detections
+        theirs = ultralytics_yolo.predict(frame, verbose=False, device="cpu")[0].boxes
+        for xyxy, conf, cls in zip(theirs.xyxy.numpy(), theirs.conf.numpy(), theirs.cls.numpy()):
+            if conf < 0.4:  # near the threshold a box may come or go in bfloat16: that is the trade
+                continue
+            same = [box_iou(ours.xyxy[i], xyxy) for i in range(len(ours)) if ours.class_id[i] == int(cls)]
+            assert same and max(same) >= 0.9, f"{int(cls)} {xyxy} lost in bf16"
+            checked += 1
+    assert checked > 10
+
+
+def test_bf16_needs_openvino():
+    with pytest.raises(UserError, match="bf16 runs on OpenVINO on a CPU"):
+        load_model("yolov8n.pt", "cpu", backend="torch", bf16=True)

@@ -4,6 +4,7 @@ training commands, and one clear line for every missing file or bad input (all o
 import csv
 import dataclasses
 import json
+import xml.etree.ElementTree as ET
 import os
 import shutil
 import subprocess
@@ -112,7 +113,7 @@ def test_weights_dropped_in_a_weights_folder_are_found_and_measured(tmp_path):
 
 # the second stage --------------------------------------------------------------------------------------
 def test_annotate_with_classify_writes_classifications_to_jsonl_csv_and_coco(clips, random_checkpoint, tmp_path):
-    out = run_cli("annotate", str(clips["person"]), "--out", str(tmp_path), "--no-video", "--export", "csv,coco",
+    out = run_cli("annotate", str(clips["person"]), "--out", str(tmp_path), "--no-video", "--export", "csv,coco,cvat",
                   "--backend", "torch",
                   "--classify", str(random_checkpoint), "--classify-classes", "person")
     assert out.returncode == 0, out.stderr
@@ -130,6 +131,11 @@ def test_annotate_with_classify_writes_classifications_to_jsonl_csv_and_coco(cli
     assert {r["classification"] for r in rows if r["class"] == "person"} <= set(CAR_CLASSES)
     coco = json.loads((tmp_path / "person.coco.json").read_text())
     assert all(a["attributes"]["classification"] in CAR_CLASSES for a in coco["annotations"] if a["category_id"] == 0)
+    cvat = ET.parse(tmp_path / "person.cvat.xml").getroot()
+    assert cvat.find("meta/task/labels/label/attributes/attribute/name").text == "classification"
+    values = [b.find("attribute").text or "" for t in cvat.iter("track") if t.get("label") == "person"
+              for b in t.iter("box") if b.get("outside") == "0"]
+    assert values and all(v.rsplit(" ", 1)[0] in CAR_CLASSES for v in values)
 
 
 def test_classified_labels_read_detector_then_classifier(clips, model, random_checkpoint):

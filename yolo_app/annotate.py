@@ -235,7 +235,8 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
         _recount(tally, output_paths(spec, options)[1], start.jsonl_offset)
     report.resumed_at = start.frames_done
     remaining = None if options.max_frames is None else max(0, options.max_frames - start.frames_done)
-    pipeline = Pipeline(reader, branches=[Branch(detector, sinks, tracker, options.classify)], source_id=spec.name,
+    branch = Branch(detector, sinks, tracker, classifier=options.classify)
+    pipeline = Pipeline(reader, branches=[branch], source_id=spec.name,
                         policy=options.policy, max_frames=remaining, first_index=start.frames_done,
                         batch=options.batch)
     if started is not None:

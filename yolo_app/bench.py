@@ -90,7 +90,8 @@ def run_bench(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise UserError(f"no such video: {source}")
     frames, (height, width) = _probe(source)
-    model = load_model(args.weights, args.device, half=PRECISIONS[args.precision], backend=args.backend)
+    model = load_model(args.weights, args.device, half=PRECISIONS[args.precision], backend=args.backend,
+                       bf16=args.precision == "bf16")
     weights = model.path
     input_hw = letterbox_geometry(height, width, args.imgsz, model.stride, True).input_hw
     exported = ExportCache(weights).get(model.backend, input_hw) if model.backend != "torch" else None
@@ -131,7 +132,7 @@ def run_bench(args: argparse.Namespace) -> int:
         **live,
         "peak_rss_mb": round(peak_rss, 1),
         "device": _device_name(model),
-        "precision": "fp16" if model.half else "fp32",
+        "precision": "fp16" if model.half else "bf16" if model.bf16 else "fp32",
         "versions": _versions(),
     }
     if args.json:

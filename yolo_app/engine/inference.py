@@ -191,11 +191,11 @@ class Detector:
             cache = ExportCache(model.path)
             exported = cache.get(model.backend, (height, width), half=model.half)
             try:
-                run = make_runner(model.backend, exported, model.device, model.half)
+                run = make_runner(model.backend, exported, model.device, model.half, model.bf16)
             except Exception:  # noqa: BLE001 - a cache entry the runtime cannot load: export it again, once
                 log.warning("cached %s export would not load; exporting again", model.backend, exc_info=True)
                 exported = cache.get(model.backend, (height, width), half=model.half, rebuild=True)
-                run = make_runner(model.backend, exported, model.device, model.half)
+                run = make_runner(model.backend, exported, model.device, model.half, model.bf16)
             self._runners[(height, width)] = run
         return run
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Callable, Sequence
 
 from yolo_app.engine.capture import CaptureThread, Playback
@@ -40,6 +40,7 @@ class Branch:
     detector: Detector
     sinks: Sequence[Sink]
     tracker: Tracker | None = None
+    _: KW_ONLY
     gate: Callable[[Frame], bool] | None = None  # per frame: run the detector? (motion gating)
     classifier: Stage | None = None
 

@@ -6,6 +6,8 @@ with a keyframe box on every frame it was seen. CVAT interpolates a track betwee
 carries it on after the last one, so an ``outside`` box goes on the frame after each sighting that is
 not followed by another (after a gap, and after the last). A box on no track (``track_id`` null, or a
 record made without tracking) becomes a one-frame track of its own, numbered after the record's ids.
+A record made with ``--classify`` gives every label a mutable text attribute ``classification``, set
+on each box to the classifier's label for that frame ("sports car 0.72").
 """
 
 from __future__ import annotations
@@ -25,13 +27,18 @@ def write_cvat(record: Record, target: Path, options: object = None) -> None:
     size = task_size(record)
     root = ET.Element("annotations")
     ET.SubElement(root, "version").text = "1.1"
+    classified = record.classified
     root.append(meta(record, size))
     for track_id, sightings in tracks(record):
         label = Counter(det["class_name"] for _, det in sightings).most_common(1)[0][0]
         track = ET.SubElement(root, "track", id=str(track_id), label=label, source="auto")
         seen = {frame for frame, _ in sightings}
         for frame, det in sightings:
-            add_box(track, frame, det["xyxy"], outside=False)
+            box = add_box(track, frame, det["xyxy"], outside=False)
+            if classified:
+                c = det.get("classification")
+                text = f"{c['label']} {c['confidence']:.2f}" if c else ""
+                ET.SubElement(box, "attribute", name="classification").text = text
             if frame + 1 not in seen and frame + 1 < size:  # stop CVAT carrying the box on
                 add_box(track, frame + 1, det["xyxy"], outside=True)
     tree = ET.ElementTree(root)
@@ -58,9 +65,9 @@ def tracks(record: Record) -> list[tuple[int, list[Sighting]]]:
     return sorted(by_id.items()) + [(first_free + i, [sighting]) for i, sighting in enumerate(untracked)]
 
 
-def add_box(track: ET.Element, frame: int, xyxy: list[float], outside: bool) -> None:
+def add_box(track: ET.Element, frame: int, xyxy: list[float], outside: bool) -> ET.Element:
     xtl, ytl, xbr, ybr = (f"{v:.2f}" for v in xyxy)
-    ET.SubElement(track, "box", frame=str(frame), keyframe="1", outside=str(int(outside)), occluded="0",
+    return ET.SubElement(track, "box", frame=str(frame), keyframe="1", outside=str(int(outside)), occluded="0",
                   xtl=xtl, ytl=ytl, xbr=xbr, ybr=ybr, z_order="0")
 
 
@@ -77,7 +84,12 @@ def meta(record: Record, size: int) -> ET.Element:
     for name in record.names.values():
         label = ET.SubElement(labels, "label")
         ET.SubElement(label, "name").text = name
-        ET.SubElement(label, "attributes")
+        attributes = ET.SubElement(label, "attributes")
+        if record.classified:
+            attribute = ET.SubElement(attributes, "attribute")
+            for tag, text in (("name", "classification"), ("mutable", "True"), ("input_type", "text"),
+                              ("default_value", ""), ("values", "")):
+                ET.SubElement(attribute, tag).text = text
     original = ET.SubElement(task, "original_size")
     ET.SubElement(original, "width").text = str(record.header.get("width", first["width"]))
     ET.SubElement(original, "height").text = str(record.header.get("height", first["height"]))

@@ -122,7 +122,8 @@ class ViewerController(QObject):
         if start_at > 0 and not info.live:
             playback.seek(start_at)
         branches = [Branch(det, [DisplaySink(self.bridge, i, self.recorder if i == 0 else None)],
-                           Tracker(info.fps) if self.track else None, self.classifier if i == 0 else None)
+                           Tracker(info.fps) if self.track else None,
+                           classifier=self.classifier if i == 0 else None)
                     for i, det in enumerate(self.detectors) if det is not None]
         policy = FramePolicy.LATEST if info.live or self.realtime else FramePolicy.ALL
         spec = self.spec

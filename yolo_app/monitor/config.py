@@ -90,6 +90,7 @@ class MonitorConfig:
     imgsz: int = 640
     device: str = "auto"
     backend: str = "auto"
+    precision: str = "auto"
     storage: Path = Path("monitor-data")
     retention: Retention = Retention()
     classify: str | None = None  # ARCH[:WEIGHTS] of a second-stage classifier for what the detector finds
@@ -212,7 +213,7 @@ _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:t
                                     list("tTfF"))
 
 CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after")
-TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "storage", "retention", "classify",
+TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "precision", "storage", "retention", "classify",
             "classify_classes", "cameras")
 
 
@@ -254,7 +255,8 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
         path=path, cameras=cameras, model=top.get("model", "yolov8n.pt", _text),
         conf=top.get("conf", 0.4, _number(0.0, 1.0)), iou=top.get("iou", 0.7, _number(0.0, 1.0)),
         imgsz=top.get("imgsz", 640, _number(32, 4096, integer=True)), device=top.get("device", "auto", _text),
-        backend=top.get("backend", "auto", _backend), storage=storage, retention=retention,
+        backend=top.get("backend", "auto", _backend), precision=top.get("precision", "auto", _precision),
+        storage=storage, retention=retention,
         classify=top.get("classify", None, _text), classify_classes=top.get("classify_classes", (), _names), raw=raw)
 
 
@@ -263,6 +265,14 @@ def _backend(value: Any) -> str:
 
     if value not in BACKEND_CHOICES:
         raise ValueError(f"must be one of {', '.join(BACKEND_CHOICES)}, not {value!r}")
+    return value
+
+
+def _precision(value: Any) -> str:
+    from yolo_app.cli import PRECISION_CHOICES
+
+    if value not in PRECISION_CHOICES:
+        raise ValueError(f"must be one of {', '.join(PRECISION_CHOICES)}, not {value!r}")
     return value
 
 

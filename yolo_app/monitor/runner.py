@@ -23,7 +23,7 @@ import numpy as np
 from yolo_app.engine.capture import Playback
 from yolo_app.engine.classify import Stage
 from yolo_app.engine.inference import DetectionSettings, Detector
-from yolo_app.engine.models import LoadedModel, configure_cpu_threads, load_model
+from yolo_app.engine.models import PRECISIONS, LoadedModel, configure_cpu_threads, load_model
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.render import FrameRenderer
@@ -175,7 +175,8 @@ class CameraMonitor:
         playback = Playback(realtime=self.cam.realtime, loop=self.cam.loop) if not live else None
         policy = FramePolicy.LATEST if (live or self.cam.realtime) else FramePolicy.ALL
         self._pipeline = pipeline = Pipeline(
-            reader, branches=[Branch(detector, [MonitorSink(self)], tracker, self.gate, self.classifier)],
+            reader, branches=[Branch(detector, [MonitorSink(self)], tracker, gate=self.gate,
+                                     classifier=self.classifier)],
             source_id=self.cam.name, policy=policy, playback=playback)
         pipeline.start()
         while pipeline.running and not self._stop.is_set():
@@ -313,7 +314,8 @@ class Monitor:
         if model is None:
             # Class names first, from the plain checkpoint: a typo must not wait for a backend export.
             check_classes(config, load_model(config.model, "cpu", backend="torch").names)
-            model = load_model(config.model, config.device, backend=config.backend)
+            model = load_model(config.model, config.device, half=PRECISIONS[config.precision],
+                               backend=config.backend, bf16=config.precision == "bf16")
         check_classes(config, model.names)
         if classifier is not None:
             classifier.check_classes(model.names)
