@@ -96,6 +96,17 @@ class ResumePoint:
     tracker: bytes | None = None
 
 
+@dataclass(frozen=True)
+class FrameRange:
+    """Frames [start, stop) of a video file annotated on their own: one task of a distributed run
+    (``yolo_app.distributed``). The reader continues right after ``after_pts``, the time of frame
+    ``start - 1``, exactly as a resumed run does (None when ``start`` is 0)."""
+
+    start: int
+    stop: int
+    after_pts: float | None = None
+
+
 def record_header(info: SourceInfo, detector: Detector, options: AnnotateOptions) -> dict:
     """The JSONL's first line: enough to make every export later without the model or the run."""
     model, settings = detector.model, detector.settings
@@ -203,17 +214,21 @@ def build_sinks(spec: SourceSpec, info: SourceInfo, options: AnnotateOptions, he
 def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptions,
                     progress: Callable[[PipelineStats, SourceInfo], None] | None = None,
                     reader: FrameReader | None = None,
-                    started: Callable[[Pipeline], None] | None = None) -> AnnotateReport:
+                    started: Callable[[Pipeline], None] | None = None,
+                    frames: FrameRange | None = None) -> AnnotateReport:
     """Annotate one source (``reader``: already opened, else opened here). Raises UserError or
     RuntimeFailure; KeyboardInterrupt once partial outputs are safely on disk (file sources). For
     live sources Ctrl-C ends the recording normally. ``started`` receives the running pipeline
-    (a front end's handle to stop it)."""
+    (a front end's handle to stop it). ``frames``: only that range of a video file, as a fresh run
+    (its outputs hold those frames, numbered as in the whole file)."""
     report = AnnotateReport(spec)
     reader = reader or open_reader(spec)
     info = reader.info
     try:
         header = record_header(info, detector, options)
         checkpointer, start = _plan_checkpoints(spec, info, detector, options, header)
+        if frames is not None:
+            start = ResumePoint(frames.start, frames.after_pts)
         if start is None:
             reader.close()
             report.skipped = report.complete = True
@@ -231,10 +246,11 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
     if tracker is not None and start.tracker:
         tracker.restore(start.tracker)
     tally = next(s for s in sinks if isinstance(s, TallySink))
-    if start.frames_done:
+    if start.jsonl_offset is not None:
         _recount(tally, output_paths(spec, options)[1], start.jsonl_offset)
-    report.resumed_at = start.frames_done
-    remaining = None if options.max_frames is None else max(0, options.max_frames - start.frames_done)
+    report.resumed_at = start.frames_done if frames is None else 0
+    limit = options.max_frames if frames is None else frames.stop
+    remaining = None if limit is None else max(0, limit - start.frames_done)
     branch = Branch(detector, sinks, tracker, classifier=options.classify)
     pipeline = Pipeline(reader, branches=[branch], source_id=spec.name,
                         policy=options.policy, max_frames=remaining, first_index=start.frames_done,

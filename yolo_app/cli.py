@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--resume", action="store_true",
                           help="continue an interrupted run from its last checkpoint (every 250 frames) with "
                                "identical results; sources whose outputs are complete are skipped")
+    annotate.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                          help="run on a Ray cluster: files (and long videos in frame ranges) are tasks; no "
+                               "ADDRESS starts a local Ray, else auto, HOST:6379 or ray://HOST:10001 (the output "
+                               "folder, sources and weights must be on storage every node sees; see README)")
+    annotate.add_argument("--ray-chunk", type=_positive_int, default=None, metavar="FRAMES",
+                          help="with --ray: split videos longer than this into ranges of this many frames "
+                               "(default: 3000; never with --track)")
     annotate.set_defaults(func=cmd_annotate)
 
     export = commands.add_parser(
@@ -287,6 +294,12 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         raise UserError(f"--export {','.join(needs_frames)} needs the source's frames again, and a live source "
                         f"cannot be read twice: record it to a file first, then annotate that")
     prepare_out_dir(args.out)
+    if args.ray_chunk is not None and args.ray is None:
+        raise UserError("--ray-chunk needs --ray")
+    if args.ray is not None:
+        from yolo_app.distributed import annotate_on_ray
+
+        return annotate_on_ray(args, specs, formats, export_options)
     # A folder: each file is opened in turn, and a bad one is reported and skipped.
     first_reader = open_reader(specs[0]) if len(specs) == 1 else None
     try:
@@ -312,21 +325,19 @@ def _export_choice(args: argparse.Namespace, text: str | None) -> tuple[list[str
     return (parse_formats(text) if text else []), options
 
 
-def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_reader: FrameReader | None,
-                    formats: list[str], export_options: ExportOptions) -> int:
+def build_annotate(args: argparse.Namespace):
+    """The detector and options of an annotate run from its arguments: here, and on each Ray worker
+    (``yolo_app.distributed``), so that both run the very same settings."""
     from yolo_app.annotate import AnnotateOptions
-    from yolo_app.batch import AnnotateJob, FileOutcome
     from yolo_app.engine.inference import DetectionSettings, Detector
-    from yolo_app.engine.models import PRECISIONS, configure_cpu_threads, load_model
+    from yolo_app.engine.models import PRECISIONS, load_model
     from yolo_app.engine.types import FramePolicy
-    from yolo_app.terminal import TerminalProgress
 
     settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
     stage = _classifier_stage(args)  # before the detector: its backend export can take a minute
     model = load_model(args.weights, args.device, half=PRECISIONS[args.precision], backend=args.backend,
                        bf16=args.precision == "bf16")
     batch = args.batch or (CUDA_BATCH if model.device.type == "cuda" else 1)
-    configure_cpu_threads(model.device)
     if args.classes:
         wanted = [c for c in args.classes.split(",") if c.strip()]
         settings = dataclasses.replace(settings, classes=model.class_ids(wanted))
@@ -340,6 +351,18 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
                               codec=args.codec, batch=batch, track=args.track, resume=args.resume,
                               top_k=args.top_k, classify=stage,
                               policy=FramePolicy(args.frame_policy) if args.frame_policy else None)
+    return Detector(model, settings), options
+
+
+def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_reader: FrameReader | None,
+                    formats: list[str], export_options: ExportOptions) -> int:
+    from yolo_app.batch import AnnotateJob, FileOutcome
+    from yolo_app.engine.models import configure_cpu_threads
+    from yolo_app.terminal import TerminalProgress
+
+    detector, options = build_annotate(args)
+    model, stage = detector.model, options.classify
+    configure_cpu_threads(model.device)
     print(f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.backend}", flush=True)
     if stage is not None:
         print(f"classifying crops with {stage.classifier.name} ({len(stage.classifier.classes)} classes)", flush=True)
@@ -358,7 +381,7 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
         if outcome.error is not None:  # one bad file must not stop the others
             print(f"yolo-app: error: {outcome.spec.name}: {outcome.error}", file=sys.stderr)
 
-    job = AnnotateJob(specs, Detector(model, settings), options, formats, export_options,
+    job = AnnotateJob(specs, detector, options, formats, export_options,
                       on_progress=progress, on_outcome=report, first_reader=first_reader)
     try:
         result = job.run()
