@@ -62,6 +62,14 @@ def frame_lines(path: Path) -> list[dict]:
     return [line for line in lines if "record" not in line]
 
 
+def ctrl_c_default() -> None:
+    """Popen preexec_fn: Ctrl-C (SIGINT) reaches the child as a KeyboardInterrupt even when the test run
+    was started in the background, where shells make children ignore SIGINT (and Python keeps that)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "yolo_app", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from ultralytics.utils import ASSETS
 
-from conftest import PERSON_VIDEO, frame_lines, make_clip, read_video, run_cli
+from conftest import PERSON_VIDEO, ctrl_c_default, frame_lines, make_clip, read_video, run_cli
 from yolo_app.cli import main
 
 
@@ -197,7 +197,7 @@ def test_an_unreachable_stream_is_reported_within_10_seconds(tmp_path):
 
 def test_ctrl_c_stops_cleanly_with_exit_130_and_partial_outputs(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "yolo_app", "annotate", str(PERSON_VIDEO), "--out", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_default)
     part = tmp_path / "one-by-one-person-detection.detections.jsonl.part"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (part.exists() and part.read_text().count("\n") >= 5):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import BOTTLE_VIDEO, make_clip, read_video, run_cli
+from conftest import BOTTLE_VIDEO, ctrl_c_default, make_clip, read_video, run_cli
 
 FAST = ["--imgsz", "320", "--track"]  # a small input keeps these runs short; tracking state must resume too
 
@@ -29,7 +29,7 @@ def uninterrupted(long_clip, tmp_path_factory):
 
 def start_annotate(clip, out, *extra):
     return subprocess.Popen([sys.executable, "-m", "yolo_app", "annotate", str(clip), "--out", str(out), *FAST, *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_default)
 
 
 def wait_for_checkpoint(proc, out, timeout=180):
