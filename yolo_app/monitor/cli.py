@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import signal
 import sys
 import threading
@@ -147,6 +146,8 @@ def _cell(value: object) -> str:
 
 
 def _export(events: list, fmt: str, out: Path | None) -> None:
+    from yolo_app.engine.sinks import AtomicPath
+
     def write(stream) -> None:
         if fmt == "csv":
             writer = csv.writer(stream)
@@ -160,12 +161,12 @@ def _export(events: list, fmt: str, out: Path | None) -> None:
     if out is None:
         write(sys.stdout)
         return
-    part = out.with_name(out.name + ".part")  # a half-written export never looks complete
+    target = AtomicPath(out)  # a half-written export never looks complete
     try:
-        with open(part, "w", newline="", encoding="utf-8") as stream:
+        with open(target.part, "w", newline="", encoding="utf-8") as stream:
             write(stream)
-        os.replace(part, out)
+        target.finish(True)
     except OSError as exc:
-        part.unlink(missing_ok=True)
+        target.part.unlink(missing_ok=True)
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"{len(events)} event(s) -> {out}", file=sys.stderr)

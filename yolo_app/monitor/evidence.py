@@ -23,6 +23,7 @@ import av
 import cv2
 import numpy as np
 
+from yolo_app.engine.sinks import partial_path
 from yolo_app.monitor.events import EventStore
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def evidence_relpath(kind: str, camera: str, event_id: int, event_type: str, suf
 
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f"{path.stem}.partial{path.suffix}")
+    part = partial_path(path)
     part.write_bytes(data)
     os.replace(part, path)
 
@@ -137,7 +138,7 @@ def encode_clip(frames: list[tuple[float, bytes]], path: Path) -> None:
     """H.264 MP4 with each frame at its own time (millisecond timestamps), so the clip plays in real time
     even when the camera's rate wandered."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f"{path.stem}.partial{path.suffix}")
+    part = partial_path(path)
     first = cv2.imdecode(np.frombuffer(frames[0][1], np.uint8), cv2.IMREAD_COLOR)
     height, width = (first.shape[0] // 2) * 2, (first.shape[1] // 2) * 2  # 4:2:0 needs even sizes
     with av.open(str(part), "w", format="mp4", options={"movflags": "+faststart"}) as out:

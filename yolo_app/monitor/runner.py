@@ -145,7 +145,8 @@ class CameraMonitor:
                     return
                 if self.frames > frames_before:
                     delay = BACKOFF_S[0]  # it worked for a while: start the back-off again
-                self.state = CameraState.RECONNECTING if self.state != CameraState.OFFLINE else self.state
+                if self.state != CameraState.OFFLINE:
+                    self.state = CameraState.RECONNECTING
                 self.reconnects += 1
                 self._wait(delay)
                 delay = min(delay * 2, BACKOFF_S[1])
@@ -153,7 +154,7 @@ class CameraMonitor:
             log.error("camera %s stopped: %s", self.cam.name, describe(exc))
         finally:
             self.evidence.close()
-            if self.state not in (CameraState.OFFLINE,):
+            if self.state != CameraState.OFFLINE:
                 self.state = CameraState.ENDED
 
     def _open(self) -> FrameReader | None:
