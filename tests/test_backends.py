@@ -27,8 +27,8 @@ def frames(clips):
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
 def test_each_backend_matches_ultralytics_torch_predictions_on_real_frames(backend, weights, frames,
                                                                          ultralytics_yolo):
-    model = load_model(str(weights), "cpu", backend=backend)
-    assert model.backend == backend
+    model = load_model(str(weights), "cpu", backend=backend, precision="fp32")
+    assert model.backend == backend and model.precision == "fp32"
     detector = Detector(model, DetectionSettings())
     found = 0
     for i, frame in enumerate(frames):
@@ -39,13 +39,19 @@ def test_each_backend_matches_ultralytics_torch_predictions_on_real_frames(backe
     assert found > 10
 
 
-def test_a_batch_through_an_exported_backend_equals_single_frames(weights, frames):
-    detector = Detector(load_model(str(weights), "cpu", backend="openvino"))
-    batched = detector.detect(frames[:3])
-    for frame, out in zip(frames[:3], batched):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_batch_through_openvino_streams_equals_single_frames_exactly(weights, frames, precision):
+    """Files run through OpenVINO's throughput streams, live frames through its latency request: the
+    same numbers, so a record does not depend on how many frames happened to be waiting."""
+    detector = Detector(load_model(str(weights), "cpu", backend="openvino", precision=precision))
+    person = [f for f in frames if f.shape[:2] == (432, 768)][:6]
+    batched = detector.detect(person)
+    assert all(out.timings.infer > 0 for out in batched)
+    for frame, out in zip(person, batched):
         single = detector.detect([frame])[0].detections
         assert (out.detections.class_id == single.class_id).all()
-        assert abs(out.detections.xyxy - single.xyxy).max(initial=0) < 0.05
+        assert (out.detections.xyxy == single.xyxy).all() and (out.detections.confidence == single.confidence).all()
+    assert sum(len(out.detections) for out in batched) > 0
 
 
 def test_the_second_start_reuses_the_export_and_a_damaged_one_is_rebuilt(weights, tmp_path, caplog, monkeypatch):
@@ -78,7 +84,7 @@ def test_auto_times_openvino_and_onnx_once_and_keeps_the_faster(weights, tmp_pat
 
     monkeypatch.setenv("YOLO_APP_CACHE", str(tmp_path))
     choice = resolve_backend("auto", CPU, weights)
-    [record] = (tmp_path / "exports").glob("*/auto-cpu-640.json")
+    [record] = (tmp_path / "exports").glob("*/auto-cpu-640*.json")  # -bf16 where OpenVINO runs bfloat16
     timed = json.loads(record.read_text())
     assert set(timed["ms"]) == {"openvino", "onnx"} and choice == min(timed["ms"], key=timed["ms"].get)
     monkeypatch.setattr(backends, "make_runner", lambda *a: pytest.fail("timed again"))
@@ -139,22 +145,46 @@ def test_cuda_batches_through_pinned_memory_equal_single_frames(weights, frames)
         assert abs(out.detections.xyxy - single.xyxy).max(initial=0) < 0.5
 
 
-def test_bf16_runs_openvino_in_bfloat16_with_the_same_objects(weights, frames, ultralytics_yolo):
-    detector = Detector(load_model(str(weights), "cpu", backend="openvino", bf16=True))
-    assert detector.model.bf16
-    checked = 0
+def assert_bf16_close(detector, frames, predict, min_boxes=20):
+    """Every box of the reference at >= 0.45 (near the 0.25 threshold a box may come or go in bfloat16:
+    that is the trade) found with the same class; IoU at least 0.94, median at least 0.98."""
+    ious = []
     for frame in frames:
         ours = detector.detect([frame])[0].detections
-        theirs = ultralytics_yolo.predict(frame, verbose=False, device="cpu")[0].boxes
+        theirs = predict(frame).boxes
         for xyxy, conf, cls in zip(theirs.xyxy.numpy(), theirs.conf.numpy(), theirs.cls.numpy()):
-            if conf < 0.4:  # near the threshold a box may come or go in bfloat16: that is the trade
+            if conf < 0.45:
                 continue
             same = [box_iou(ours.xyxy[i], xyxy) for i in range(len(ours)) if ours.class_id[i] == int(cls)]
-            assert same and max(same) >= 0.9, f"{int(cls)} {xyxy} lost in bf16"
-            checked += 1
-    assert checked > 10
+            assert same, f"{int(cls)} {xyxy} ({conf:.2f}) lost in bf16"
+            ious.append(max(same))
+    assert len(ious) >= min_boxes and min(ious) >= 0.94 and sorted(ious)[len(ious) // 2] >= 0.98
+
+
+def test_bf16_keeps_every_confident_box_of_pytorch_within_a_pixel_or_so(weights, frames, ultralytics_yolo):
+    # Measured on these frames: IoU min 0.957, median 0.993 (fp32 gives >= 0.99 for every box); on 763
+    # frames of both videos, 97 % of all boxes at >= 0.98.
+    detector = Detector(load_model(str(weights), "cpu", backend="openvino", precision="bf16"))
+    assert detector.model.bf16
+    assert_bf16_close(detector, frames, lambda f: ultralytics_yolo.predict(f, verbose=False, device="cpu")[0])
+
+
+def test_auto_precision_on_openvino_is_the_runtime_default_as_in_ultralytics_own_openvino_runs(weights, frames):
+    """Equal terms: the same export, the runtime's default precision (bf16 on CPUs with AMX, else f32)."""
+    from ultralytics import YOLO
+
+    model = load_model(str(weights), "cpu", backend="openvino")
+    assert model.bf16 == backends.openvino_native_bf16()
+    person = [f for f in frames if f.shape[:2] == (432, 768)]
+    theirs = YOLO(str(ExportCache(weights).get("openvino", (384, 640))), task="detect")
+    predict = lambda f: theirs.predict(f, imgsz=(384, 640), verbose=False)[0]  # noqa: E731
+    if model.bf16:  # both bfloat16, rounded at different places (we feed uint8 pixels, Ultralytics floats)
+        assert_bf16_close(Detector(model), person, predict, min_boxes=5)
+    else:
+        for i, frame in enumerate(person):
+            assert_same_detections(Detector(model).detect([frame])[0].detections, predict(frame), where=str(i))
 
 
 def test_bf16_needs_openvino():
     with pytest.raises(UserError, match="bf16 runs on OpenVINO on a CPU"):
-        load_model("yolov8n.pt", "cpu", backend="torch", bf16=True)
+        load_model("yolov8n.pt", "cpu", backend="torch", precision="bf16")

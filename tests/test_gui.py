@@ -263,4 +263,5 @@ def test_the_backend_picker_reloads_the_model_on_that_backend(qtbot, window):
     before = window.painted[0]
     qtbot.waitUntil(lambda: window.painted[0] > before + 3, timeout=WAIT_MS)  # still playing, on the other backend
     window._update_status()
-    assert window.status_labels["device"].text() == f"cpu · {other}"
+    assert window.status_labels["device"].text() == f"cpu · {window.controller.detectors[0].model.runtime}"
+    assert window.status_labels["device"].text().startswith(f"cpu · {other} ")  # e.g. "cpu · onnx fp32"

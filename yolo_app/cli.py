@@ -27,7 +27,6 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # backend chatter is not for
 log = logging.getLogger("yolo_app")
 EXPORT_FORMATS = "csv, mot, coco, yolo, cvat, crops"
 PRECISION_CHOICES = ("auto", "fp16", "fp32", "bf16")  # engine.models.PRECISIONS, without importing torch
-CUDA_BATCH = 8  # frames per inference call on a GPU for files: measured 196 vs 89 FPS (H100, yolov8n)
 BACKEND_CHOICES = ("auto", "torch", "onnx", "openvino", "tensorrt")  # engine.backends.BACKENDS, without importing torch
 
 
@@ -85,10 +84,10 @@ def _fraction(text: str) -> float:
 
 def _add_precision(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", choices=list(PRECISION_CHOICES),
-                   help="network precision: auto = fp16 on a CUDA GPU, fp32 elsewhere; fp32 on a GPU gives "
-                        "Ultralytics' default numbers exactly; bf16 = OpenVINO on a CPU in bfloat16 (about 2x "
-                        "faster where the CPU has AMX, what Ultralytics' own OpenVINO runs use; boxes may move "
-                        "slightly) (default: %(default)s)")
+                   help="network precision: auto = fp16 on a CUDA GPU; on a CPU, OpenVINO's own default (bf16 "
+                        "where the CPU computes it natively, AMX or AVX512-BF16: about 2x faster, boxes within "
+                        "~1 px of PyTorch's; what Ultralytics' OpenVINO runs use), fp32 elsewhere; fp32 = "
+                        "PyTorch's numbers exactly; bf16 asks for bfloat16 on OpenVINO (default: %(default)s)")
 
 
 def _add_export_options(p: argparse.ArgumentParser) -> None:
@@ -143,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_options(annotate)
     annotate.add_argument("--batch", type=_positive_int, default=None,
                           help="frames per inference call when frames are waiting (default: 8 on a CUDA GPU, "
-                               "where it doubles throughput, 1 on a CPU, where it gains nothing)")
+                               "where it doubles throughput; 8 with OpenVINO, whose streams then run several "
+                               "frames at once; 1 otherwise)")
     _add_precision(annotate)
     annotate.add_argument("--resume", action="store_true",
                           help="continue an interrupted run from its last checkpoint (every 250 frames) with "
@@ -329,15 +329,14 @@ def build_annotate(args: argparse.Namespace):
     """The detector and options of an annotate run from its arguments: here, and on each Ray worker
     (``yolo_app.distributed``), so that both run the very same settings."""
     from yolo_app.annotate import AnnotateOptions
-    from yolo_app.engine.inference import DetectionSettings, Detector
-    from yolo_app.engine.models import PRECISIONS, load_model
+    from yolo_app.engine.inference import DetectionSettings, Detector, file_batch
+    from yolo_app.engine.models import load_model
     from yolo_app.engine.types import FramePolicy
 
     settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
     stage = _classifier_stage(args)  # before the detector: its backend export can take a minute
-    model = load_model(args.weights, args.device, half=PRECISIONS[args.precision], backend=args.backend,
-                       bf16=args.precision == "bf16")
-    batch = args.batch or (CUDA_BATCH if model.device.type == "cuda" else 1)
+    model = load_model(args.weights, args.device, backend=args.backend, precision=args.precision)
+    batch = args.batch or file_batch(model)
     if args.classes:
         wanted = [c for c in args.classes.split(",") if c.strip()]
         settings = dataclasses.replace(settings, classes=model.class_ids(wanted))
@@ -362,8 +361,8 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
 
     detector, options = build_annotate(args)
     model, stage = detector.model, options.classify
-    configure_cpu_threads(model.device)
-    print(f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.backend}", flush=True)
+    configure_cpu_threads(model, torch_networks=stage is not None)
+    print(f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.runtime}", flush=True)
     if stage is not None:
         print(f"classifying crops with {stage.classifier.name} ({len(stage.classifier.classes)} classes)", flush=True)
     progress = TerminalProgress(len(specs))

@@ -110,7 +110,7 @@ def describe_setup(setup: dict[str, Any]) -> tuple[str, dict] | TaskResult:
     model = detector.model
     info = SourceInfo(SourceKind.VIDEO, "", 0, 0, None, None, live=True)
     header = {k: v for k, v in record_header(info, detector, options).items() if k in HEADER_KEYS}
-    return f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.backend}", header
+    return f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.runtime}", header
 
 
 def run_task(setup: dict[str, Any], task: Task) -> TaskResult:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from yolo_app.engine.backends import resolve_backend
+from yolo_app.engine.backends import openvino_native_bf16, resolve_backend
 from yolo_app.errors import RuntimeFailure, UserError
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,15 @@ class LoadedModel:
     half: bool
     backend: str = "torch"  # what runs the network: torch, onnx, openvino or tensorrt (see backends)
     bf16: bool = False  # OpenVINO on a CPU in bfloat16 (AMX/AVX512-BF16): ~2x faster, not bit-exact
+
+    @property
+    def precision(self) -> str:
+        return "fp16" if self.half else "bf16" if self.bf16 else "fp32"
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network, as users are told: e.g. "openvino bf16"."""
+        return f"{self.backend} {self.precision}"
 
     def class_ids(self, wanted: list[str]) -> tuple[int, ...]:
         """Map class names or ids to ids; an unknown one is a UserError listing the valid names."""
@@ -165,20 +174,29 @@ def select_device(spec: str = "auto") -> torch.device:
     return torch.device(f"cuda:{index}")
 
 
-def configure_cpu_threads(device: torch.device) -> None:
-    """Give torch every core. Ultralytics' own device selection leaves it cores - 1, which halves
-    throughput on a 2-core machine; our decode and encode threads mostly wait on torch anyway."""
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+def configure_cpu_threads(model: LoadedModel, torch_networks: bool = False) -> None:
+    """Size torch's thread pool for what it runs on the CPU. A network on PyTorch (the detector, or a
+    second-stage classifier: ``torch_networks``) gets every core: Ultralytics' own device selection
+    leaves it cores - 1, which halves throughput on a 2-core machine. Beside an exported backend torch
+    only does NMS on small tensors: one thread, so its OpenMP workers, which spin between calls, do not
+    take cores from the backend's own pool."""
+    if model.device.type == "cpu":
+        runs_network = model.backend == "torch" or torch_networks
+        torch.set_num_threads(max(1, os.cpu_count() or 1) if runs_network else 1)
 
 
-PRECISIONS = {"auto": None, "fp16": True, "fp32": False, "bf16": False}  # auto: fp16 on CUDA, fp32 elsewhere
+# --precision -> (half, bf16), None where the device and backend decide. auto: fp16 on CUDA; on a CPU,
+# OpenVINO in its own default precision (bf16 where the CPU computes it natively, as Ultralytics'
+# OpenVINO runs get), fp32 everywhere else.
+PRECISIONS: dict[str, tuple[bool | None, bool | None]] = {
+    "auto": (None, None), "fp16": (True, False), "fp32": (False, False), "bf16": (False, True)}
 
 
-def load_model(spec: str, device: str | torch.device = "auto", half: bool | None = None,
-               backend: str = "torch", bf16: bool = False) -> LoadedModel:
+def load_model(spec: str, device: str | torch.device = "auto", backend: str = "torch",
+               precision: str = "auto") -> LoadedModel:
     """Resolve, load and place a detection model; every failure is one clear UserError line.
     ``backend`` (``auto`` included) is checked here; its export is made when the input size is known."""
+    half, bf16 = PRECISIONS[precision]
     path = resolve_weights(spec)
     dev = device if isinstance(device, torch.device) else select_device(device)
     if path.suffix.lower() not in MODEL_SUFFIXES:
@@ -201,8 +219,11 @@ def load_model(spec: str, device: str | torch.device = "auto", half: bool | None
             p.requires_grad_(False)
     except RuntimeError as exc:
         raise RuntimeFailure(f"cannot place {path.name} on {dev}: {str(exc).splitlines()[0]}") from None
-    backend = resolve_backend(backend, dev, path)  # after the checks above: never export a file that is no model
-    if bf16 and backend != "openvino":
+    # After the checks above: never export a file that is no model.
+    backend = resolve_backend(backend, dev, path, bf16=False if use_half else bf16)
+    if bf16 is None:
+        bf16 = backend == "openvino" and openvino_native_bf16()
+    elif bf16 and backend != "openvino":
         raise UserError(f"bf16 runs on OpenVINO on a CPU (--backend openvino, or auto where it is the fastest); "
                         f"this run uses {backend} on {dev.type}")
     strides = tuple(int(s) for s in module.stride) if hasattr(module, "stride") else (8, 16, 32)

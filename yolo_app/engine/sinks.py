@@ -92,6 +92,14 @@ def video_codec(choice: str = "auto") -> str:
         return "mpeg4"
 
 
+def video_frame(image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
+    """A BGR image as the encoder's input. For 4:2:0, OpenCV's BGR->I420 (BT.601 limited range, as
+    FFmpeg's) is several times faster than the encoder's own conversion: half of the encoding cost."""
+    if pix_fmt == "yuv420p":
+        return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+    return av.VideoFrame.from_ndarray(image, format="bgr24")
+
+
 class VideoSink(Sink):
     """Annotated MP4: every result drawn and encoded, at the source's size.
 
@@ -137,7 +145,7 @@ class VideoSink(Sink):
         """Encode an already drawn BGR frame (``pts_s``: its capture time, for ``timing="pts"``)."""
         if (image.shape[1], image.shape[0]) != self.size:  # a stream that changed resolution mid-way
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame = video_frame(image, self._stream.pix_fmt)
         if self.timing == "pts":
             now = pts_s if pts_s is not None else time.monotonic()
             self._t0 = now if self._t0 is None else self._t0

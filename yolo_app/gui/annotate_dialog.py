@@ -8,6 +8,7 @@ outcome and the end come back as queued signals, so no widget is touched off the
 from __future__ import annotations
 
 import threading
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -38,7 +39,7 @@ from PyQt6.QtWidgets import (
 
 from yolo_app.annotate import AnnotateOptions
 from yolo_app.batch import AnnotateJob, FileOutcome, JobProgress, JobResult
-from yolo_app.engine.inference import DetectionSettings, Detector
+from yolo_app.engine.inference import DetectionSettings, Detector, file_batch
 from yolo_app.engine.backends import BACKENDS
 from yolo_app.engine.models import DEFAULT_WEIGHTS, available_devices, configure_cpu_threads, load_model
 from yolo_app.engine.sinks import prepare_out_dir
@@ -123,9 +124,10 @@ class BatchRunner(QObject):
     def _prepare(self, request: BatchRequest) -> AnnotateJob:
         specs = [spec for text in request.sources for spec in parse_source(text)]
         model = load_model(request.weights, request.device, backend=request.backend)
-        configure_cpu_threads(model.device)
-        self.started.emit(len(specs), f"{model.model_id} on {model.device} with {model.backend}")
-        return AnnotateJob(specs, Detector(model, request.settings), request.options, list(request.formats),
+        configure_cpu_threads(model)
+        self.started.emit(len(specs), f"{model.model_id} on {model.device} with {model.runtime}")
+        options = dataclasses.replace(request.options, batch=file_batch(model))  # as the CLI's default
+        return AnnotateJob(specs, Detector(model, request.settings), options, list(request.formats),
                            request.export_options, on_progress=self.progress.emit, on_outcome=self.outcome.emit)
 
 

@@ -160,7 +160,7 @@ class ViewerController(QObject):
 
         def work() -> Detector:
             model = load_model(weights, device, backend=backend)
-            configure_cpu_threads(model.device)
+            configure_cpu_threads(model, torch_networks=self.classifier is not None)
             detector = Detector(model, dataclasses.replace(settings, classes=None))
             detector.warmup(*hw)  # off the GUI thread (a first export included): the swap below is instant
             return detector
@@ -202,6 +202,8 @@ class ViewerController(QObject):
             self.classifierFailed.emit(describe(outcome))
             return
         self.classifier = outcome
+        if self.detectors and self.detectors[0] is not None:  # a classifier on torch wants every core
+            configure_cpu_threads(self.detectors[0].model, torch_networks=outcome is not None)
         self.classifierChanged.emit(outcome.classifier.name if outcome is not None else "")
         if self.pipeline is not None:
             self.restart()

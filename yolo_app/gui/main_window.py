@@ -552,7 +552,7 @@ class MainWindow(QMainWindow):
         labels["display"].setText(f"display {self.display_rate[0].rate():.1f} fps")
         labels["latency"].setText(f"latency {self.latency[0].percentile(50):.0f} ms")
         if detectors and detectors[0] is not None:
-            labels["device"].setText(f"{detectors[0].model.device} · {detectors[0].model.backend}")
+            labels["device"].setText(f"{detectors[0].model.device} · {detectors[0].model.runtime}")
             labels["model"].setText(detectors[0].model.model_id)
         for branch, pane in enumerate(self.panes):
             detector = detectors[branch] if branch < len(detectors) else None

@@ -66,7 +66,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     monitor.start()
     names = ", ".join(c.name for c in config.cameras)
     port = f"; status on http://127.0.0.1:{monitor.status_server.port}/status" if monitor.status_server else ""
-    print(f"monitoring {names} with {monitor.model.model_id} ({monitor.model.backend}); events in "
+    print(f"monitoring {names} with {monitor.model.model_id} ({monitor.model.runtime}); events in "
           f"{config.storage / 'events.db'}{port}", file=sys.stderr)
     try:
         monitor.wait(args.run_for, stop)

@@ -23,7 +23,7 @@ import av
 import cv2
 import numpy as np
 
-from yolo_app.engine.sinks import partial_path
+from yolo_app.engine.sinks import partial_path, video_frame
 from yolo_app.monitor.events import EventStore
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def encode_clip(frames: list[tuple[float, bytes]], path: Path) -> None:
         t0, last_pts = frames[0][0], -1
         for t, jpeg in frames:
             image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)[:height, :width]
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+            frame = video_frame(np.ascontiguousarray(image), "yuv420p")
             frame.pts = max(last_pts + 1, round((t - t0) * 1000))
             frame.time_base = Fraction(1, 1000)
             last_pts = frame.pts

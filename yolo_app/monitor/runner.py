@@ -23,7 +23,7 @@ import numpy as np
 from yolo_app.engine.capture import Playback
 from yolo_app.engine.classify import Stage
 from yolo_app.engine.inference import DetectionSettings, Detector
-from yolo_app.engine.models import PRECISIONS, LoadedModel, configure_cpu_threads, load_model
+from yolo_app.engine.models import LoadedModel, configure_cpu_threads, load_model
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.render import FrameRenderer
@@ -315,13 +315,13 @@ class Monitor:
         if model is None:
             # Class names first, from the plain checkpoint: a typo must not wait for a backend export.
             check_classes(config, load_model(config.model, "cpu", backend="torch").names)
-            model = load_model(config.model, config.device, half=PRECISIONS[config.precision],
-                               backend=config.backend, bf16=config.precision == "bf16")
+            model = load_model(config.model, config.device, backend=config.backend,
+                               precision=config.precision)
         check_classes(config, model.names)
         if classifier is not None:
             classifier.check_classes(model.names)
         self.model = model
-        configure_cpu_threads(self.model.device)
+        configure_cpu_threads(self.model, torch_networks=classifier is not None)
         config.storage.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(config.storage / "events.db")
         self.webhooks = WebhookSender()

@@ -40,7 +40,7 @@ def measure(entry: ZooEntry, device: str = "auto", runs: int = RUNS) -> tuple[fl
         from yolo_app.engine.models import configure_cpu_threads, load_model
 
         model = load_model(entry.weights_path, device, backend="torch")
-        configure_cpu_threads(model.device)
+        configure_cpu_threads(model)
         detector = Detector(model)
         frame = np.full((640, 640, 3), 114, dtype=np.uint8)
         return _median_ms(lambda: detector.detect([frame]), runs), str(model.device)
