@@ -111,3 +111,11 @@ def pytest_sessionfinish(session, exitstatus):
     import shutil
 
     shutil.rmtree(os.environ["YOLO_APP_CACHE"], ignore_errors=True)
+
+
+@pytest.fixture
+def isolated_qt_settings(tmp_path):
+    """The GUI's remembered settings (recent files, last folder) live in the test's folder, not the user's."""
+    from PyQt6.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))

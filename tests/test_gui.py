@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from PyQt6.QtCore import QSettings  # noqa: E402
 
 from conftest import read_video, run_cli  # noqa: E402
 from yolo_app.gui.main_window import GuiOptions, MainWindow  # noqa: E402
@@ -18,9 +17,7 @@ from yolo_app.gui.main_window import GuiOptions, MainWindow  # noqa: E402
 WAIT_MS = 30000
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+pytestmark = pytest.mark.usefixtures("isolated_qt_settings")
 
 
 @pytest.fixture

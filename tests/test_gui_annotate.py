@@ -6,7 +6,7 @@ import time
 import pytest
 
 pytest.importorskip("pytestqt")
-from PyQt6.QtCore import QSettings, Qt  # noqa: E402
+from PyQt6.QtCore import Qt  # noqa: E402
 from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 
 from conftest import PERSON_VIDEO, frame_lines, make_clip  # noqa: E402
@@ -18,9 +18,7 @@ RUN_MS = 120_000
 LONG_FRAMES = 300
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+pytestmark = pytest.mark.usefixtures("isolated_qt_settings")
 
 
 @pytest.fixture(scope="module")

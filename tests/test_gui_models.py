@@ -7,7 +7,6 @@ import torch
 import torchvision
 
 pytest.importorskip("pytestqt")
-from PyQt6.QtCore import QSettings  # noqa: E402
 
 from conftest import SHARED_WEIGHTS  # noqa: E402
 from yolo_app.engine.render import detection_labels  # noqa: E402
@@ -17,9 +16,7 @@ from yolo_app.zoo.classifier import default_transform, save_checkpoint  # noqa: 
 WAIT_MS = 60000
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+pytestmark = pytest.mark.usefixtures("isolated_qt_settings")
 
 
 @pytest.fixture

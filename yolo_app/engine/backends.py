@@ -4,8 +4,8 @@ Every backend takes the letterboxed uint8 BGR batch ``(B, H, W, 3)`` our detecto
 the head's raw output ``(B, 4 + classes, candidates)``, so letterbox, NMS, class scores and the grid
 view are shared and identical whatever runs the network. Each runner turns the pixels into the
 network's input its own cheapest way: OpenVINO inside the compiled graph, PyTorch on the device after
-an uint8 upload, ONNX Runtime in one OpenCV pass. Exports are made by Ultralytics' own exporters, once per model,
-input shape, precision and batch, into the user's cache folder (never beside a weights file the app
+an uint8 upload, ONNX Runtime in one OpenCV pass. Exports are made by Ultralytics' own exporters, once
+per model, input shape, precision and batch, into the user's cache folder (never beside a weights file the app
 did not create); a second start finds them, and a damaged cache entry is rebuilt.
 
 ``auto`` picks TensorRT on an NVIDIA GPU when it is installed, else CUDA PyTorch; on a CPU, the faster
@@ -16,6 +16,7 @@ installed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -193,21 +194,16 @@ def _verified(entry: Path) -> Path | None:
         return None
 
 
+@functools.cache
 def openvino_native_bf16() -> bool:
     """Whether OpenVINO runs bfloat16 by default on this CPU (AMX or AVX512-BF16): its own choice, and
     what Ultralytics' OpenVINO runs get."""
-    global _NATIVE_BF16
-    if _NATIVE_BF16 is None:
-        try:
-            import openvino as ov
+    try:
+        import openvino as ov
 
-            _NATIVE_BF16 = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT") == ov.Type.bf16
-        except Exception:  # noqa: BLE001 - not installed, or no CPU plugin: f32 (or another backend) runs
-            _NATIVE_BF16 = False
-    return _NATIVE_BF16
-
-
-_NATIVE_BF16: bool | None = None
+        return ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT") == ov.Type.bf16
+    except Exception:  # noqa: BLE001 - not installed, or no CPU plugin: f32 (or another backend) runs
+        return False
 
 
 def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: bool | None = None) -> str:
@@ -300,8 +296,8 @@ def onnx_runner(path: Path) -> Runner:
 
 
 class OpenVinoRunner:
-    """OpenVINO on the CPU, compiled twice, lazily: for latency (one request using every core: live
-    views, single frames) and for throughput (several streams with requests in flight at once: files).
+    """OpenVINO on the CPU, compiled for latency (one request using every core: live views, single
+    frames) and, at the first batch, for throughput (several streams with a request in flight each: files).
     Streams never wait on each other, so the decode and encode threads beside them cost only their own
     CPU time instead of stalling a many-threaded request at its every barrier."""
 
