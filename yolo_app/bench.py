@@ -181,15 +181,16 @@ def _bare_fps(model: LoadedModel, input_hw: tuple[int, int]) -> float:
     configure_cpu_threads(model)
     detector = Detector(model)
     batch = np.zeros((file_batch(model), *input_hw, 3), np.uint8)
+    rounds = max(1, BARE_ITERATIONS // len(batch))
     with torch.inference_mode():
         for _ in range(2):
             detector.forward(batch)
         start = time.perf_counter()
-        for _ in range(max(1, BARE_ITERATIONS // len(batch))):
+        for _ in range(rounds):
             detector.forward(batch)
         if model.device.type == "cuda":
             torch.cuda.synchronize(model.device)
-    return max(1, BARE_ITERATIONS // len(batch)) * len(batch) / (time.perf_counter() - start)
+    return rounds * len(batch) / (time.perf_counter() - start)
 
 
 def _live_latency(model: LoadedModel, source: Path, imgsz: int) -> dict[str, float | int]:

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, cast
 
 import cv2
 import numpy as np
@@ -158,9 +158,8 @@ class Detector:
         t0 = time.perf_counter()
         height, width = images[0].shape[:2]
         box = letterbox_geometry(height, width, settings.imgsz, self.model.stride, self.minimal_padding)
-        runner = self._runner(*box.input_hw) if self.model.backend != "torch" else None
-        if len(images) > 1 and isinstance(runner, OpenVinoRunner):
-            return self._detect_streamed(images, settings, box, runner)
+        if len(images) > 1 and self.model.backend == "openvino":
+            return self._detect_streamed(images, settings, box)
         letterboxed = [apply_letterbox(im, box) for im in images]
         batch = letterboxed[0][None] if len(letterboxed) == 1 else np.stack(letterboxed)
         t1 = time.perf_counter()
@@ -175,11 +174,12 @@ class Detector:
         timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (t3 - t2) * 1e3 / n)
         return [Detected(d, timings, counts, grid) for d, counts, grid in found]
 
-    def _detect_streamed(self, images: Sequence[np.ndarray], settings: DetectionSettings, box: Letterbox,
-                         runner: OpenVinoRunner) -> list[Detected]:
+    def _detect_streamed(self, images: Sequence[np.ndarray], settings: DetectionSettings, box: Letterbox
+                         ) -> list[Detected]:
         """A batch through OpenVINO's streams: letterbox, network and NMS of different frames overlap."""
         height, width = images[0].shape[:2]
         t0 = time.perf_counter()
+        runner = cast(OpenVinoRunner, self._runner(*box.input_hw))
         spent = {"pre": 0.0, "post": 0.0}
 
         def letterboxed() -> Iterator[np.ndarray]:
