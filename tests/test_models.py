@@ -89,3 +89,29 @@ def test_asking_for_cuda_without_a_gpu_is_a_clear_error(spec):
 def test_on_a_gpu_the_model_runs_in_half_precision(weights):
     model = load_model(str(weights), "cuda")
     assert model.half and next(model.module.parameters()).dtype == torch.float16
+
+
+@pytest.mark.parametrize("config, says", [
+    ("yolo11n-seg.yaml", "is a 'segment' model"), ("yolo11n-pose.yaml", "is a 'pose' model"),
+    ("yolo11n-obb.yaml", "is an 'obb' model"), ("yolo26n-cls.yaml", "is a 'classify' model"),
+    ("rtdetr-l.yaml", "is an RT-DETR model"), ("yolov8s-worldv2.yaml", "is a YOLO-World model"),
+])
+def test_models_other_than_yolo_detectors_are_refused_naming_what_runs(tmp_path, config, says):
+    from ultralytics import RTDETR, YOLO
+
+    path = tmp_path / config.replace(".yaml", ".pt")
+    (RTDETR if config.startswith("rtdetr") else YOLO)(config).save(str(path))
+    with pytest.raises(UserError) as err:
+        load_model(str(path), "cpu")
+    message = str(err.value)
+    assert says in message and "YOLOv8, YOLOv9, YOLOv10, YOLO11, YOLO12 and YOLO26 detection models" in message
+
+
+@pytest.mark.parametrize("config, head", [("yolov9t.yaml", "nms"), ("yolo11n.yaml", "nms"), ("yolo12n.yaml", "nms"),
+                                          ("yolov10n.yaml", "end2end"), ("yolo26n.yaml", "end2end")])
+def test_the_head_kind_comes_from_the_head_not_the_file_name(tmp_path, config, head):
+    from ultralytics import YOLO
+
+    path = tmp_path / "model.pt"  # a name that says nothing
+    YOLO(config).save(str(path))
+    assert load_model(str(path), "cpu", backend="torch").head == head

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,12 +26,13 @@ from yolo_app.engine.render import detection_labels
 from yolo_app.engine.sinks import Sink
 from yolo_app.engine.sources import parse_source
 from yolo_app.engine.types import FramePolicy
+from yolo_app.errors import RuntimeFailure
 from yolo_app.zoo import catalog
 from yolo_app.zoo.classifier import (ClassifierStage, default_transform, load_classifier, save_checkpoint,
                                      with_classification)
 
 FAMILIES = {"ResNet", "Inception", "VGG", "EfficientNet", "DenseNet", "MobileNet", "AlexNet", "ViT", "Xception",
-            "NASNet", "YOLOv8", "YOLOv9"}
+            "NASNet", "YOLOv8", "YOLOv9", "YOLOv10", "YOLO11", "YOLO12", "YOLO26"}
 CAR_CLASSES = ["sports car", "sedan", "pickup"]
 
 
@@ -72,28 +74,122 @@ def test_table_lists_every_family_with_figures_from_torchvision_and_timm_metadat
         assert entry.available and entry.library == "timm" and entry.reason  # top-1: not in timm's metadata
         assert entry.input_size == timm.models.get_pretrained_cfg(name).input_size[-1]
         assert 0 < entry.params_m < 100
-    assert len([e for e in entries.values() if e.kind == "detector"]) == 10
+    assert len([e for e in entries.values() if e.kind == "detector"]) == 31
     assert entries["yolov8n"].weights_path == str(SHARED_WEIGHTS / "yolov8n.pt")
 
 
-def test_published_detector_parameters_match_networks_built_from_ultralytics_configs():
+@pytest.fixture
+def one_thread():
+    """Each build runs one small forward (Ultralytics' stride probe): on one thread all 31 take 15-20 s, while two
+    threads on a machine busy with other work spun to 120 s."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", list(catalog.PUBLISHED_DETECTORS))
+def test_published_detector_parameters_match_networks_built_from_ultralytics_configs(name, one_thread):
     from ultralytics import YOLO
 
-    for name, (_map, _cpu, _gpu, params_m, _flops) in catalog.PUBLISHED_DETECTORS.items():
-        built = sum(p.numel() for p in YOLO(f"{name}.yaml").model.parameters()) / 1e6
-        # Published to 0.1 M; Ultralytics' YOLOv9 page counts the t model 0.13 M lower than its yaml builds.
-        assert abs(built - params_m) <= max(0.06, 0.07 * params_m), (name, built, params_m)
+    params_m = catalog.PUBLISHED_DETECTORS[name][3]
+    model = YOLO(f"{name}.yaml").model
+    unfused = sum(p.numel() for p in model.parameters()) / 1e6
+    fused = sum(p.numel() for p in model.fuse(verbose=False).parameters()) / 1e6
+    if params_m is None:  # yolov10b: its page leaves the count out, and the notes say so
+        assert any(name in note for note in catalog.notes(catalog.detector_entries()))
+    elif catalog.detector_family(name) == "YOLOv9":
+        # The YOLOv9 page's counts sit ~0.1 M under what the yaml builds unfused (0.13 M for t), and fused
+        # builds miss them by more (e: 57.4 M against 58.1 published): the old tolerance, unfused.
+        assert abs(unfused - params_m) <= max(0.06, 0.07 * params_m), (name, unfused, params_m)
+    else:
+        # The YOLOv10 and YOLO26 pages count the fused network, which drops the one-to-many head the end-to-end
+        # models train with (unfused, yolo26n builds 2.57 M against 2.4 published, fused 2.41); YOLO11/YOLO12
+        # match fused counts to the last digit and miss unfused ones (yolo11s 9.46 M unfused, 9.44 fused, 9.4
+        # published); for YOLOv8 both round alike. So: fused, at the docs' rounding to 0.1 M.
+        assert round(fused, 1) == params_m, (name, fused, unfused, params_m)
+
+
+def test_every_detector_family_is_spelled_as_ultralytics_does_with_each_missing_figure_noted():
+    entries = catalog.detector_entries()
+    families: dict[str, list[str]] = {}
+    for e in entries:
+        families.setdefault(e.family, []).append(e.name)
+    assert families == {"YOLOv8": [f"yolov8{s}" for s in "nsmlx"], "YOLOv9": [f"yolov9{s}" for s in "tsmce"],
+                        "YOLOv10": [f"yolov10{s}" for s in "nsmblx"], "YOLO11": [f"yolo11{s}" for s in "nsmlx"],
+                        "YOLO12": [f"yolo12{s}" for s in "nsmlx"], "YOLO26": [f"yolo26{s}" for s in "nsmlx"]}
+    with pytest.raises(ValueError):
+        catalog.detector_family("rtdetr-l")
+    assert all(e.score is not None for e in entries)
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+    assert all(e.files[0] in GITHUB_ASSETS_NAMES for e in entries)  # so --download finds every row
+    assert all((e.published_gpu is None) == (e.published_gpu_ms is None) for e in entries)  # a speed names its GPU
+    notes = catalog.notes(entries)
+    assert notes[:4] == [
+        "YOLOv9: Ultralytics' YOLOv9 page publishes no CPU ONNX speed, no TensorRT speed.",
+        "YOLOv10: Ultralytics' YOLOv10 page publishes no CPU ONNX speed, no parameter count for yolov10b.",
+        "YOLO12: Ultralytics' YOLO12 page publishes no CPU ONNX speed.",
+        "TensorRT speeds were measured on different GPUs, not comparable across them: A100: YOLOv8; "
+        "T4: YOLOv10, YOLO11, YOLO12, YOLO26."]
+    assert "with NMS on its one-to-many head the page gives yolo26n 40.9, yolo26s 48.6" in notes[4]
+    assert {e.name: e.score for e in entries if e.family == "YOLO26"} == catalog.YOLO26_E2E_MAP
+    assert set(catalog.YOLO26_E2E_MAP) == set(families["YOLO26"])
+    assert all(0.6 <= round(catalog.PUBLISHED_DETECTORS[name][0] - e2e, 1) <= 0.8
+               for name, e2e in catalog.YOLO26_E2E_MAP.items())
+    table = catalog.format_table(entries)
+    for cell in ("80.4 / 0.99 A100", "— / 1.64 T4", "56.1 / 1.5 T4", "220.0 / 4.7 T4"):
+        assert cell in table
 
 
 def test_models_command_prints_the_table_json_and_a_clear_offline_download_error():
     table = run_cli("models")
     assert table.returncode == 0, table.stderr
-    for name in ("yolov8x", "yolov9e", "efficientnet_b7", "vit_b_16", "legacy_xception", "nasnetalarge"):
+    for name in ("yolov8x", "yolov9e", "yolov10b", "yolo11x", "yolo12x", "yolo26x", "efficientnet_b7", "vit_b_16",
+                 "legacy_xception", "nasnetalarge"):
         assert name in table.stdout
     listed = json.loads(run_cli("models", "--json", "--kind", "detector").stdout)
     assert [e["name"] for e in listed][:2] == ["yolov8n", "yolov8s"] and listed[0]["weights_path"]
     one_line_error(run_cli("models", "--download", "resnet50"), "cannot download resnet50", "no network")
     one_line_error(run_cli("models", "--download", "resnet5"), "unknown model 'resnet5'")
+
+
+def test_download_by_name_offline_fails_fast_in_one_line():
+    began = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "yolo_app", "models", "--download", "yolo26n"], capture_output=True,
+                         text=True, env={**os.environ, "YOLO_OFFLINE": "true"}, cwd=REPO, timeout=120)
+    elapsed = time.monotonic() - began
+    one_line_error(out, "cannot download yolo26n", "no network", "copy yolo26n.pt")
+    assert elapsed < 30, elapsed  # no network wait: the time is Python and torch starting
+
+
+def test_download_fetches_every_new_family_by_name_into_the_weights_folder(monkeypatch, tmp_path):
+    """Where there is a network: Ultralytics' release asset of that name, into the app's weights/ folder."""
+    from ultralytics.utils import downloads
+
+    from yolo_app.engine import models
+    from yolo_app.zoo import download
+
+    def fake_asset(file: str, *args, **kwargs) -> str:
+        assert Path(file).name in downloads.GITHUB_ASSETS_NAMES
+        Path(file).write_bytes(b"weights")
+        return file
+
+    def failing_asset(file: str, *args, **kwargs) -> str:
+        raise ConnectionError("Download failure for https://github.com/ultralytics/assets\nretry limit reached")
+
+    monkeypatch.setattr(download, "reachable", lambda host: host == "github.com")
+    monkeypatch.setattr(downloads, "attempt_download_asset", fake_asset)
+    monkeypatch.setattr(models, "APP_WEIGHTS_DIR", tmp_path / "weights")
+    for name in ("yolov10b", "yolo11n", "yolo12x", "YOLO26n.pt"):
+        key = name.lower().removesuffix(".pt")
+        path = download.download(name)
+        assert path == tmp_path / "weights" / f"{key}.pt" == catalog.locate(catalog.find_entry(key))
+    monkeypatch.setattr(downloads, "attempt_download_asset", failing_asset)
+    with pytest.raises(RuntimeFailure) as failed:
+        download.download("yolo26s")
+    assert str(failed.value) == ("download of yolo26s failed: ConnectionError: Download failure for "
+                                 "https://github.com/ultralytics/assets")
 
 
 def test_weights_dropped_in_a_weights_folder_are_found_and_measured(tmp_path):

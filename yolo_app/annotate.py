@@ -115,7 +115,8 @@ def record_header(info: SourceInfo, detector: Detector, options: AnnotateOptions
         "source": info.uri if info.live else str(Path(info.uri).resolve()), "kind": info.kind.value, "live": info.live,
         "width": info.width, "height": info.height,
         "fps": None if info.fps is None else float(info.fps), "frame_count": info.frame_count,
-        "model": model.model_id, "backend": model.backend, "precision": model.precision, "task": model.task,
+        "model": model.model_id, "backend": model.backend, "precision": model.precision, "head": model.head,
+        "task": model.task,
         "names": {str(k): v for k, v in model.names.items()},
         "settings": dataclasses.asdict(settings), "track": options.track, "top_k": options.top_k,
         "classify": options.classify_info(),
@@ -148,7 +149,7 @@ def fingerprint(spec: SourceSpec, detector: Detector, options: AnnotateOptions) 
         "source": source.hexdigest(), "model": model,
         **dataclasses.asdict(detector.settings), "track": options.track, "video": options.video,
         "codec": options.codec, "top_k": options.top_k, "backend": detector.model.backend,
-        "precision": detector.model.precision,
+        "precision": detector.model.precision, "head": detector.model.head,
         "classify": options.classify_info(),
         "segment_frames": SEGMENT_FRAMES,
     }
@@ -286,7 +287,7 @@ def _made_alike(jsonl_path: Path, header: dict) -> bool:
             old = json.loads(fh.readline())
     except (OSError, ValueError):
         return False
-    keys = ("source", "model", "backend", "precision", "settings", "track", "top_k", "classify")
+    keys = ("source", "model", "backend", "precision", "head", "settings", "track", "top_k", "classify")
     return isinstance(old, dict) and all(old.get(k) == header.get(k) for k in keys)
 
 

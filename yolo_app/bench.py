@@ -27,6 +27,7 @@ import torch
 
 from yolo_app import __version__
 from yolo_app.engine.backends import ExportCache
+from yolo_app.engine.heads import HEAD_END2END
 from yolo_app.engine.capture import Playback
 from yolo_app.engine.inference import DetectionSettings, Detector, file_batch, letterbox_geometry
 from yolo_app.engine.models import LoadedModel, configure_cpu_threads, load_model
@@ -104,15 +105,26 @@ def run_bench(args: argparse.Namespace) -> int:
     if not source.is_file():
         raise UserError(f"no such video: {source}")
     frames, (height, width) = _probe(source)
-    model = load_model(args.weights, args.device, backend=args.backend, precision=args.precision)
+    trust = getattr(args, "trust_weights", False)
+    model = load_model(args.weights, args.device, backend=args.backend, precision=args.precision, trust=trust)
     weights = model.path
-    input_hw = letterbox_geometry(height, width, args.imgsz, model.stride, True).input_hw
-    exported = ExportCache(weights).get(model.backend, input_hw) if model.backend != "torch" else None
+    input_hw = model.input_hw or letterbox_geometry(height, width, args.imgsz, model.stride, True).input_hw
+    if model.exported:  # the user's own export: both sides run that file
+        exported: Path | None = model.path
+    elif model.backend != "torch":
+        # Warm our own export's cache; Ultralytics gets the same network in its own form (for an end-to-end
+        # head, its export with the top-k in the graph, which its predict reads).
+        form = "e2e" if model.head == HEAD_END2END else ""
+        ExportCache(weights).get(model.backend, input_hw, form=form)
+        exported = ExportCache(weights).get(model.backend, input_hw, form="e2e-topk" if form else "")
+    else:
+        exported = None
     bare_fps = _bare_fps(model, input_hw)
     live = _live_latency(model, source, args.imgsz)
     py = sys.executable
     ours = [py, "-m", "yolo_app", "annotate", str(source), "--weights", str(weights), "--imgsz", str(args.imgsz),
-            "--backend", model.backend, "--device", args.device, "--precision", args.precision]
+            "--backend", model.backend, "--device", args.device, "--precision", args.precision,
+            *(["--trust-weights"] if trust else [])]
     steps = {
         "ultralytics": [py, "-c", ULTRALYTICS_SCRIPT, str(weights), str(source), str(args.imgsz)],
         "ultralytics_same_backend": [py, "-c", ULTRALYTICS_SCRIPT, str(exported or weights), str(source),

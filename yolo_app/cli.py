@@ -47,10 +47,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+TRUST_HELP = ("load a checkpoint that needs full unpickling: only for a file you trust; a pickle can run code "
+              "(default: a .pt loads only if it holds nothing but Ultralytics' own checkpoint format)")
+
+
+def _add_trust_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-weights", action="store_true", help=TRUST_HELP)
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", "-w", default="yolov8n.pt",
                    help="model path or name, searched in ./weights, the app's weights/ and $YOLO_APP_WEIGHTS "
                         "(default: %(default)s)")
+    _add_trust_option(p)
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
                    help="what runs the network: auto (TensorRT or PyTorch on an NVIDIA GPU, OpenVINO or ONNX "
@@ -176,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what to open first (default: the last source, else the demo)")
     gui.add_argument("--weights", "-w", default=None, help="model path or name (default: the last one, "
                                                           "else yolov8n.pt)")
+    _add_trust_option(gui)
     gui.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: the last one)")
     gui.add_argument("--backend", default=None, choices=BACKEND_CHOICES,
                      help="auto, torch, onnx, openvino or tensorrt (default: the last one, else auto)")
@@ -194,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser(
         "models", help="the model zoo: detectors and classifiers with published figures, and which are here",
-        description="Lists YOLOv8/YOLOv9 detectors (COCO mAP50-95 and speed as published by Ultralytics) and "
+        description="Lists detectors (YOLOv8, YOLOv9, YOLOv10, YOLO11, YOLO12 and YOLO26, with COCO mAP50-95 and "
+                    "speed as published by Ultralytics) and "
                     "ImageNet classifiers (top-1 as published with their weights by torchvision, or timm), "
                     "with parameters and where each one's weights are on this machine.")
     models.add_argument("--kind", choices=["detector", "classifier"], default=None, help="only one kind")
@@ -203,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--measure", action="store_true",
                         help="time each model whose weights are here: ms per image on --device")
     models.add_argument("--device", default="auto", help="for --measure: auto, cpu, cuda, cuda:N or mps")
+    models.add_argument("--trust-weights", action="store_true", help="for --measure: " + TRUST_HELP)
     models.add_argument("--download", default=None, metavar="NAME",
                         help="fetch NAME's weights (a detector into weights/, a classifier into torch's "
                              "cache); needs a network")
@@ -215,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "at once in annotate, gui and monitor, with their own class names.")
     train.add_argument("--data", type=Path, required=True, help="the dataset's data.yaml")
     train.add_argument("--weights", "-w", default="yolov8n.pt", help="starting weights (default: %(default)s)")
+    _add_trust_option(train)
     train.add_argument("--epochs", type=_positive_int, default=10, help="(default: %(default)s)")
     train.add_argument("--imgsz", type=int, default=640, help="training image size (default: %(default)s)")
     train.add_argument("--batch", type=_positive_int, default=8, help="images per step (default: %(default)s)")
@@ -254,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("source", nargs="?", default=None,
                        help="video file or demo (default: the person video in ../shared/videos, else the demo)")
     bench.add_argument("--weights", "-w", default="yolov8n.pt", help="model path or name (default: %(default)s)")
+    _add_trust_option(bench)
     bench.add_argument("--imgsz", type=int, default=640, help="network input size (default: %(default)s)")
     bench.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
                        help="the backend our annotate runs, and Ultralytics' same-backend run uses (default: auto)")
@@ -335,7 +349,8 @@ def build_annotate(args: argparse.Namespace):
 
     settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
     stage = _classifier_stage(args)  # before the detector: its backend export can take a minute
-    model = load_model(args.weights, args.device, backend=args.backend, precision=args.precision)
+    model = load_model(args.weights, args.device, backend=args.backend, precision=args.precision,
+                       trust=getattr(args, "trust_weights", False))  # a Ray worker's setup may predate it
     batch = args.batch or file_batch(model)
     if args.classes:
         wanted = [c for c in args.classes.split(",") if c.strip()]
@@ -425,7 +440,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.measure:
         from yolo_app.zoo.measure import measure_all
 
-        entries = measure_all(entries, args.device, report=lambda line: print(line, file=sys.stderr, flush=True))
+        entries = measure_all(entries, args.device, report=lambda line: print(line, file=sys.stderr, flush=True),
+                              trust=args.trust_weights)
     if args.json:
         print(json.dumps([e.as_dict() for e in entries], indent=1))
         return EXIT_OK
@@ -439,7 +455,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from yolo_app.zoo.train import train_detector
 
     outcome = train_detector(args.data, args.weights, args.epochs, args.imgsz, args.out, args.device, args.batch,
-                             report=lambda line: print(line, flush=True))
+                             report=lambda line: print(line, flush=True), trust=args.trust_weights)
     print(f"weights: {outcome.weights} (validation {outcome.metric} {outcome.score:.3f}, {outcome.seconds:.0f} s)")
     return EXIT_OK
 

@@ -29,7 +29,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -45,6 +45,7 @@ CACHE_ENV = "YOLO_APP_CACHE"
 PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
 EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
 META_FILE = "export.json"
+EXPORT_FORMS = ("", "e2e", "e2e-topk")  # see ExportCache
 CPU_BACKENDS = ("openvino", "onnx")  # the order only matters when one of them is not installed
 AUTO_TIMING_RUNS = 10
 
@@ -70,7 +71,7 @@ def installed(backend: str) -> bool:
 
 
 def resolve_backend(choice: str, device: torch.device, weights: Path | None = None, imgsz: int = 640,
-                    bf16: bool | None = None) -> str:
+                    bf16: bool | None = None, end2end: bool = False) -> str:
     """The backend that will run: ``auto`` decided for this machine (and, on a CPU, for ``weights``, with
     OpenVINO timed in the precision it would run: ``bf16``, None for its default); a named one checked,
     with one clear error when it cannot run here."""
@@ -83,7 +84,7 @@ def resolve_backend(choice: str, device: torch.device, weights: Path | None = No
         if device.type == "cpu":
             available = [b for b in CPU_BACKENDS if installed(b)]
             if len(available) > 1 and weights is not None:
-                return fastest_cpu_backend(weights, imgsz, available, bf16)
+                return fastest_cpu_backend(weights, imgsz, available, bf16, end2end)
             return available[0] if available else "torch"
         return "torch"  # Apple MPS: PyTorch itself
     if not installed(choice):
@@ -104,7 +105,9 @@ def file_hash(path: Path) -> str:
 
 
 class ExportCache:
-    """Exported models under ``root/<model hash>/<backend>-<h>x<w>-b<batch>-<precision>/``."""
+    """Exported models under ``root/<model hash>/<backend>-<h>x<w>-b<batch>-<precision>[-<form>]/``. The form of
+    an end-to-end head: ``e2e``, up to its decoded one-to-one output, as we run it (engine/heads.py);
+    ``e2e-topk``, Ultralytics' own end-to-end export with the top-k in the graph (the benchmark's equal terms)."""
 
     _lock = threading.Lock()  # one export at a time per process (two views may ask for the same one)
 
@@ -119,24 +122,31 @@ class ExportCache:
             self._hash = file_hash(self.weights)[:16]
         return self._hash
 
-    def entry(self, backend: str, input_hw: tuple[int, int], batch: int, half: bool) -> Path:
+    def entry(self, backend: str, input_hw: tuple[int, int], batch: int, half: bool, form: str = "") -> Path:
         precision = "fp16" if half else "fp32"
-        return self.root / self.model_hash / f"{backend}-{input_hw[0]}x{input_hw[1]}-b{batch}-{precision}"
+        suffix = f"-{form}" if form else ""
+        return self.root / self.model_hash / f"{backend}-{input_hw[0]}x{input_hw[1]}-b{batch}-{precision}{suffix}"
 
     def get(self, backend: str, input_hw: tuple[int, int], batch: int = 1, half: bool = False,
-            rebuild: bool = False) -> Path:
-        """The exported model file (or folder), exporting it first when it is missing or damaged."""
-        entry = self.entry(backend, input_hw, batch, half)
+            rebuild: bool = False, form: str = "") -> Path:
+        """The exported model file (or folder), exporting it first when it is missing or damaged. ``form``:
+        "" (the network as it is), ``e2e`` or ``e2e-topk`` (see the class)."""
+        if form not in EXPORT_FORMS:
+            raise ValueError(f"unknown export form {form!r}")
+        entry = self.entry(backend, input_hw, batch, half, form)
         with self._lock:
             if not rebuild:
                 found = _verified(entry)
                 if found is not None:
                     return found
             shutil.rmtree(entry, ignore_errors=True)
-            return self._export(entry, backend, input_hw, batch, half)
+            return self._export(entry, backend, input_hw, batch, half, form)
 
-    def _export(self, entry: Path, backend: str, input_hw: tuple[int, int], batch: int, half: bool) -> Path:
+    def _export(self, entry: Path, backend: str, input_hw: tuple[int, int], batch: int, half: bool,
+                form: str) -> Path:
         from ultralytics import YOLO
+
+        from yolo_app.engine.heads import one_to_one_exports
 
         entry.parent.mkdir(parents=True, exist_ok=True)
         log.warning("exporting %s to %s for %dx%d input (first time only)", self.weights.name, backend, *input_hw)
@@ -145,10 +155,12 @@ class ExportCache:
             source = work / self.weights.name  # Ultralytics writes exports beside the .pt: beside this copy
             shutil.copy2(self.weights, source)
             try:
-                with quiet_ultralytics():
-                    precision = {"half": True} if half else {}  # half=False is a deprecated spelling there
+                with quiet_ultralytics(), one_to_one_exports() if form == "e2e" else nullcontext():
+                    options = {"half": True} if half else {}  # half=False is a deprecated spelling there
+                    if form:
+                        options["nms"] = False  # Ultralytics' switch for the one-to-one (NMS-free) branch
                     out = YOLO(str(source)).export(format=EXPORT_FORMATS[backend], imgsz=input_hw, batch=batch,
-                                                   dynamic=False, verbose=False, **precision)
+                                                   dynamic=False, verbose=False, **options)
             except Exception as exc:  # noqa: BLE001 - exporters raise anything; one line for the user
                 raise RuntimeFailure(f"export of {self.weights.name} to {backend} failed: "
                                      f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
@@ -156,7 +168,7 @@ class ExportCache:
             source.unlink()
             files = [exported] if exported.is_file() else sorted(p for p in exported.rglob("*") if p.is_file())
             meta = {"model": str(self.weights), "model_sha256_16": self.model_hash, "backend": backend,
-                    "input_hw": list(input_hw), "batch": batch, "half": half,
+                    "input_hw": list(input_hw), "batch": batch, "half": half, "form": form,
                     "path": str(exported.relative_to(work)),
                     "files": {str(p.relative_to(work)): file_hash(p) for p in files}}
             (work / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -206,7 +218,8 @@ def openvino_native_bf16() -> bool:
         return False
 
 
-def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: bool | None = None) -> str:
+def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: bool | None = None,
+                        end2end: bool = False) -> str:
     """Time each candidate on a square input of ``imgsz`` (exports made and cached on the way) and
     remember the winner for this model, so only the first start pays for it (a few seconds)."""
     cache = ExportCache(weights)
@@ -222,7 +235,8 @@ def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: 
     sample = np.zeros((1, imgsz, imgsz, 3), np.uint8)
     timings: dict[str, float] = {}
     for backend in candidates:
-        run = make_runner(backend, cache.get(backend, (imgsz, imgsz)), torch.device("cpu"), False, bf16)
+        form = "e2e" if end2end else ""
+        run = make_runner(backend, cache.get(backend, (imgsz, imgsz), form=form), torch.device("cpu"), False, bf16)
         for _ in range(3):  # warm-up: first calls allocate and tune
             run(sample)
         start = time.perf_counter()

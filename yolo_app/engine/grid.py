@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from yolo_app.engine.heads import HEAD_END2END
 from yolo_app.engine.types import GridScores, HeadCounts, Letterbox
 
 HEAT_OPACITY = 0.65  # at score 1; a cell's tint fades with its score so the scene stays readable
@@ -107,7 +108,8 @@ def _draw_lines(image: np.ndarray, box: Letterbox, stride: int) -> None:
 
 
 def counts_text(counts: HeadCounts) -> str:
-    return f"{counts.candidates} candidates > {counts.above_conf} above conf > {counts.kept} after NMS"
+    kept = "kept (top-k, no NMS)" if counts.head == HEAD_END2END else "after NMS"
+    return f"{counts.candidates} candidates > {counts.above_conf} above conf > {counts.kept} {kept}"
 
 
 def _draw_counts(image: np.ndarray, counts: HeadCounts) -> None:

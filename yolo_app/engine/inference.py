@@ -1,4 +1,5 @@
-"""Detection: letterbox exactly as Ultralytics does, run the network, keep what survives NMS.
+"""Detection: letterbox exactly as Ultralytics does, run the network, keep the boxes its head keeps
+(NMS, or an end-to-end head's top-k: engine/heads.py).
 
 ``Detector`` is plain code (no thread) so tests and benchmarks can call it directly; the
 ``InferenceWorker`` thread owns one and feeds it from the capture channel. Thresholds live in a
@@ -8,7 +9,6 @@ frozen ``DetectionSettings`` swapped by reference, so a GUI slider applies to th
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -18,10 +18,9 @@ import cv2
 import numpy as np
 import supervision as sv
 import torch
-from ultralytics.utils.nms import TorchNMS
-from ultralytics.utils.ops import xywh2xyxy
 
 from yolo_app.engine.backends import ExportCache, OpenVinoRunner, Runner, TorchRunner, make_runner
+from yolo_app.engine.heads import HEAD_END2END, in_graph_top_k, non_max_suppression, one_to_one_top_k
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.stats import LatencyMeter, RateMeter
@@ -33,8 +32,6 @@ from yolo_app.errors import UserError
 log = logging.getLogger(__name__)
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey
-MAX_NMS = 30000  # boxes that enter NMS, as Ultralytics
-MAX_WH = 7680  # per-class box offset for class-aware NMS, as Ultralytics
 FILE_BATCH = 8  # frames per inference call for files on CUDA (196 vs 89 FPS, H100, yolov8n) and OpenVINO
 
 
@@ -70,11 +67,14 @@ def file_batch(model: LoadedModel) -> int:
     return FILE_BATCH if model.device.type == "cuda" or model.backend == "openvino" else 1
 
 
-def letterbox_geometry(height: int, width: int, imgsz: int, stride: int, minimal_padding: bool) -> Letterbox:
-    """Ultralytics' LetterBox arithmetic: scale to fit, pad (to a stride multiple when minimal)."""
-    r = min(imgsz / height, imgsz / width)
+def letterbox_geometry(height: int, width: int, imgsz: int | tuple[int, int], stride: int, minimal_padding: bool
+                       ) -> Letterbox:
+    """Ultralytics' LetterBox arithmetic: scale to fit ``imgsz`` (a side, or (height, width)), pad (to a
+    stride multiple when minimal, else to the whole size)."""
+    target_h, target_w = imgsz if isinstance(imgsz, tuple) else (imgsz, imgsz)
+    r = min(target_h / height, target_w / width)
     new_w, new_h = max(round(width * r), 1), max(round(height * r), 1)
-    dw, dh = imgsz - new_w, imgsz - new_h
+    dw, dh = target_w - new_w, target_h - new_h
     if minimal_padding:
         dw, dh = dw % stride, dh % stride
     dw, dh = dw / 2, dh / 2
@@ -101,21 +101,11 @@ def apply_letterbox(image: np.ndarray, box: Letterbox) -> np.ndarray:
 class Detected:
     """What the detector found in one frame."""
 
-    detections: sv.Detections  # data: class_name, class_probs (N, nc), anchor (the head's candidate index)
+    # data: class_name, class_probs (N, nc) and anchor (the head's candidate index), where the head says them
+    detections: sv.Detections
     timings: Timings
     counts: HeadCounts
     grid: GridScores | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Survivors:
-    """NMS output in network-input pixels, with the candidate (anchor) index each box came from."""
-
-    xyxy: torch.Tensor
-    conf: torch.Tensor
-    cls: torch.Tensor
-    anchor: torch.Tensor
-    above_conf: int  # candidates that passed conf (and the class filter) and entered NMS
 
 
 class Detector:
@@ -124,10 +114,12 @@ class Detector:
     def __init__(self, model: LoadedModel, settings: DetectionSettings | None = None) -> None:
         self.model = model
         self.settings = settings or DetectionSettings()
-        self.minimal_padding = True  # dynamic-shape backends take the smallest stride-aligned input
+        # Dynamic-shape backends take the smallest stride-aligned input; a file exported at a fixed size
+        # gets exactly that size, padded whole, as Ultralytics' predict does for it.
+        self.minimal_padding = model.input_hw is None
         # Exported backends are compiled for one input shape: a runner per letterboxed (height, width).
         self._runners: dict[tuple[int, int], Runner] = {}
-        self._torch = TorchRunner(model.module, model.device, model.half)
+        self._torch = TorchRunner(model.module, model.device, model.half) if model.module is not None else None
 
     @property
     def names(self) -> dict[int, str]:
@@ -136,7 +128,8 @@ class Detector:
     def warmup(self, height: int, width: int, batch: int = 1) -> None:
         """A throw-away pass at the real input shape (and batch: OpenVINO compiles its streams for it), so
         the first frames are not slow."""
-        box = letterbox_geometry(height, width, self.settings.imgsz, self.model.stride, self.minimal_padding)
+        box = letterbox_geometry(height, width, self.model.input_hw or self.settings.imgsz, self.model.stride,
+                                 self.minimal_padding)
         with torch.inference_mode():
             for n in sorted({1, min(batch, 2)}):
                 self.forward(np.zeros((n, *box.input_hw, 3), np.uint8))
@@ -157,7 +150,8 @@ class Detector:
         settings = self.settings  # one consistent snapshot for the whole batch
         t0 = time.perf_counter()
         height, width = images[0].shape[:2]
-        box = letterbox_geometry(height, width, settings.imgsz, self.model.stride, self.minimal_padding)
+        box = letterbox_geometry(height, width, self.model.input_hw or settings.imgsz, self.model.stride,
+                                 self.minimal_padding)
         if len(images) > 1 and self.model.backend == "openvino":
             return self._detect_streamed(images, settings, box)
         letterboxed = [apply_letterbox(im, box) for im in images]
@@ -203,86 +197,62 @@ class Detector:
     def forward(self, batch: np.ndarray) -> torch.Tensor:
         """The head's raw output (B, 4 + nc, candidates) for a letterboxed uint8 BGR batch (B, H, W, 3),
         from whichever backend runs the network."""
-        if self.model.backend == "torch":
+        if self._torch is not None and self.model.backend == "torch":
             return self._torch(batch)
         return self._runner(batch.shape[1], batch.shape[2])(batch)
 
     def _runner(self, height: int, width: int) -> Runner:
         run = self._runners.get((height, width))
+        if run is None and self.model.exported:  # the user's own export: it runs as it is
+            run = self._runners[(height, width)] = make_runner(self.model.backend, self.model.path, self.model.device,
+                                                               self.model.half, self.model.bf16)
         if run is None:
             model = self.model
+            form = "e2e" if model.head == HEAD_END2END else ""
             cache = ExportCache(model.path)
-            exported = cache.get(model.backend, (height, width), half=model.half)
+            exported = cache.get(model.backend, (height, width), half=model.half, form=form)
             try:
                 run = make_runner(model.backend, exported, model.device, model.half, model.bf16)
             except Exception:  # noqa: BLE001 - a cache entry the runtime cannot load: export it again, once
                 log.warning("cached %s export would not load; exporting again", model.backend, exc_info=True)
-                exported = cache.get(model.backend, (height, width), half=model.half, rebuild=True)
+                exported = cache.get(model.backend, (height, width), half=model.half, rebuild=True, form=form)
                 run = make_runner(model.backend, exported, model.device, model.half, model.bf16)
             self._runners[(height, width)] = run
         return run
 
     def _postprocess(self, pred: torch.Tensor, s: DetectionSettings, box: Letterbox, height: int, width: int
                      ) -> tuple[sv.Detections, HeadCounts, GridScores | None]:
-        best = pred[4:].amax(0)  # each candidate's best class score: the conf filter and the grid view
-        kept = non_max_suppression(pred, s.conf, s.iou, s.classes, s.max_det, best)
+        model = self.model
+        if model.top_k_in_graph:  # rows (k, 6): nothing per candidate to read back, no grid
+            kept = in_graph_top_k(pred, s.conf, s.classes, s.max_det)
+            best = None
+        else:
+            best = pred[4:].amax(0)  # each candidate's best class score: the conf filter and the grid view
+            if model.head == HEAD_END2END:
+                kept = one_to_one_top_k(pred, s.conf, s.classes, s.max_det, best)
+            else:
+                kept = non_max_suppression(pred, s.conf, s.iou, s.classes, s.max_det, best)
         xyxy = kept.xyxy
         xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - box.left) / (box.new_w / width)).clamp_(0, width)
         xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - box.top) / (box.new_h / height)).clamp_(0, height)
         class_id = kept.cls.cpu().numpy().astype(int)
-        # The head's full score vector of each surviving box, read from the same output NMS used.
-        probs = pred[4:, kept.anchor].transpose(0, 1).float().cpu().numpy()
-        detections = sv.Detections(
-            xyxy=xyxy.float().cpu().numpy(),
-            confidence=kept.conf.float().cpu().numpy(),
-            class_id=class_id,
-            data={"class_name": np.array([self.model.names[i] for i in class_id], dtype=object),
-                  "class_probs": probs, "anchor": kept.anchor.cpu().numpy()},
-        )
-        counts = HeadCounts(int(pred.shape[1]), kept.above_conf, len(detections))
+        data = {"class_name": np.array([model.names.get(i, str(i)) for i in class_id], dtype=object)}
+        if best is not None:
+            # The head's full score vector of each kept box, read from the very candidate it came from.
+            data["class_probs"] = pred[4:, kept.anchor].transpose(0, 1).float().cpu().numpy()
+            data["anchor"] = kept.anchor.cpu().numpy()
+        detections = sv.Detections(xyxy=xyxy.float().cpu().numpy(), confidence=kept.conf.float().cpu().numpy(),
+                                   class_id=class_id, data=data)
+        counts = HeadCounts(int(pred.shape[0] if best is None else pred.shape[1]), kept.above_conf, len(detections),
+                            model.head)
         grid = None
-        if s.grid:
+        if s.grid and best is not None:
             # A class of the model (in compare mode the chosen class may belong to the other model's list).
             chosen = s.grid_class is not None and s.grid_class < pred.shape[0] - 4
             scores = pred[4 + s.grid_class] if chosen else best
-            grid = GridScores(scores.float().cpu().numpy(), self.model.strides, box,
+            grid = GridScores(scores.float().cpu().numpy(), model.strides, box,
                               s.grid_class if chosen else None, s.grid_stride)
         return detections, counts, grid
-
-
-def non_max_suppression(pred: torch.Tensor, conf_thres: float, iou_thres: float,
-                        classes: tuple[int, ...] | None, max_det: int, best: torch.Tensor | None = None
-                        ) -> Survivors:
-    """Best-class NMS on one image's head output (4 + nc, candidates), the same arithmetic as
-    Ultralytics' ``non_max_suppression`` so the surviving boxes are identical. ``best``: each
-    candidate's best class score, when the caller has it already."""
-    best = pred[4:].amax(0) if best is None else best
-    anchor = torch.nonzero(best > conf_thres).squeeze(1)
-    x = pred[:, anchor].transpose(0, 1)
-    boxes = xywh2xyxy(x[:, :4]).float()  # fp16 heads: offsets below overflow half precision
-    conf, cls = x[:, 4:].max(1)
-    conf = conf.float()
-    keep = conf > conf_thres
-    if classes is not None:
-        keep &= torch.isin(cls, torch.tensor(classes, device=cls.device))
-    boxes, conf, cls, anchor = boxes[keep], conf[keep], cls[keep], anchor[keep]
-    above_conf = int(conf.shape[0])
-    if above_conf > MAX_NMS:
-        order = conf.argsort(descending=True)[:MAX_NMS]
-        boxes, conf, cls, anchor = boxes[order], conf[order], cls[order], anchor[order]
-    kept = _nms(boxes + cls[:, None].float() * MAX_WH, conf, iou_thres)[:max_det]
-    return Survivors(boxes[kept], conf[kept], cls[kept], anchor[kept], above_conf)
-
-
-def _nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """torchvision's kernel when something has imported it already (the GPU path, a classifier);
-    else Ultralytics' torch version of the same algorithm, as Ultralytics itself does: importing
-    torchvision costs 1.5 s of every start."""
-    if boxes.device.type == "cuda" or "torchvision" in sys.modules:
-        import torchvision
-
-        return torchvision.ops.nms(boxes, scores, iou_threshold)
-    return TorchNMS.nms(boxes, scores, iou_threshold)
 
 
 def empty_detections() -> sv.Detections:

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import torch
 
-from yolo_app.engine.backends import openvino_native_bf16, resolve_backend
+from yolo_app.engine.backends import openvino_native_bf16, quiet_ultralytics, resolve_backend
+from yolo_app.engine.exported import FORMAT_NAMES, exported_format, read_exported
+from yolo_app.engine.heads import HEAD_END2END, HEAD_LABELS, HEAD_NMS, SUPPORTED, detect_head, head_kind, run_one_to_one
 from yolo_app.errors import RuntimeFailure, UserError
 
 log = logging.getLogger(__name__)
@@ -25,12 +27,12 @@ log = logging.getLogger(__name__)
 APP_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 WEIGHTS_ENV = "YOLO_APP_WEIGHTS"
 DEFAULT_WEIGHTS = "yolov8n.pt"
-MODEL_SUFFIXES = (".pt",)
+MODEL_SUFFIXES = (".pt", ".onnx", ".engine")  # and OpenVINO model folders (exported.py)
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A detection network ready to run: fused, in eval mode, on its device."""
+    """A detection network ready to run: fused, in eval mode, on its device (or a user's exported file)."""
 
     path: Path
     model_id: str  # what the user sees: the file name
@@ -38,11 +40,15 @@ class LoadedModel:
     names: dict[int, str]
     stride: int  # the largest: inputs are padded to a multiple of it
     strides: tuple[int, ...]  # every detection level's, e.g. (8, 16, 32): the grid sizes of the head
-    module: torch.nn.Module
+    module: torch.nn.Module | None  # None for an exported file given as --weights: its backend runs it
     device: torch.device
     half: bool
     backend: str = "torch"  # what runs the network: torch, onnx, openvino or tensorrt (see backends)
     bf16: bool = False  # OpenVINO on a CPU in bfloat16 (AMX/AVX512-BF16): ~2x faster, not bit-exact
+    head: str = HEAD_NMS  # nms or end2end (engine/heads.py)
+    input_hw: tuple[int, int] | None = None  # an exported file's fixed input size; None: any stride multiple
+    exported: bool = False  # the file itself is an export (ONNX, OpenVINO, TensorRT) and runs as it is
+    top_k_in_graph: bool = False  # an Ultralytics end-to-end export: rows (k, 6), its top-k already done
 
     @property
     def precision(self) -> str:
@@ -50,8 +56,8 @@ class LoadedModel:
 
     @property
     def runtime(self) -> str:
-        """What runs the network, as users are told: e.g. "openvino bf16"."""
-        return f"{self.backend} {self.precision}"
+        """What runs the network, as users are told: e.g. "openvino bf16, end-to-end head (top-k, no NMS)"."""
+        return f"{self.backend} {self.precision}, {HEAD_LABELS[self.head]}"
 
     def class_ids(self, wanted: list[str]) -> tuple[int, ...]:
         """Map class names or ids to ids; an unknown one is a UserError listing the valid names."""
@@ -85,7 +91,8 @@ def find_weights() -> list[Path]:
     for folder in search_dirs():
         if folder.is_dir():
             for path in sorted(folder.iterdir()):
-                if path.suffix.lower() in MODEL_SUFFIXES and path.is_file():
+                if (path.suffix.lower() in MODEL_SUFFIXES and path.is_file()) or (
+                        path.is_dir() and exported_format(path) == "openvino"):
                     found.setdefault(path.name, path)
     return list(found.values())
 
@@ -102,16 +109,16 @@ def available_devices() -> list[str]:
 def resolve_weights(spec: str) -> Path:
     """Return an existing weights file for a path or a name, or raise one clear UserError."""
     given = Path(spec).expanduser()
-    if given.is_file():
+    if given.is_file() or (given.is_dir() and exported_format(given) is not None):
         return given
     if given.exists():
-        raise UserError(f"weights {spec} is not a file")
+        raise UserError(f"weights {spec} is a folder, not a model file (an OpenVINO model folder holds a .xml)")
     looked = [given] if given.parent != Path(".") else []
     if given.parent == Path("."):  # a bare name: look through the search path
         for folder in search_dirs():
             candidate = folder / given.name
             looked.append(candidate)
-            if candidate.is_file():
+            if candidate.is_file() or (candidate.is_dir() and exported_format(candidate) is not None):
                 return candidate
     downloaded = _ultralytics_download(given.name) if given.parent == Path(".") else None
     if downloaded is not None:
@@ -193,24 +200,36 @@ PRECISIONS: dict[str, tuple[bool | None, bool | None]] = {
 
 
 def load_model(spec: str, device: str | torch.device = "auto", backend: str = "torch",
-               precision: str = "auto") -> LoadedModel:
+               precision: str = "auto", trust: bool = False) -> LoadedModel:
     """Resolve, load and place a detection model; every failure is one clear UserError line.
-    ``backend`` (``auto`` included) is checked here; its export is made when the input size is known."""
-    half, bf16 = PRECISIONS[precision]
+    ``backend`` (``auto`` included) is checked here; its export is made when the input size is known.
+    ``trust``: the user vouches for a checkpoint that needs full unpickling (see ``load_network``).
+    An exported file (ONNX, OpenVINO, TensorRT) runs on its own backend, as it was exported."""
     path = resolve_weights(spec)
+    if exported_format(path) is not None:
+        return _load_exported(path, device, backend, precision)
+    half, bf16 = PRECISIONS[precision]
     dev = device if isinstance(device, torch.device) else select_device(device)
-    if path.suffix.lower() not in MODEL_SUFFIXES:
-        raise UserError(f"{path}: not a model file (expected a PyTorch .pt checkpoint)")
-    yolo = _load_yolo(path)
-    task = getattr(yolo, "task", None) or "unknown"
+    if path.suffix.lower() != ".pt":
+        raise UserError(f"{path}: not a model file (expected a PyTorch .pt checkpoint, an ONNX .onnx file, an "
+                        f"OpenVINO model folder or .xml, or a TensorRT .engine)")
+    network = load_network(path, trust)
+    task = getattr(network, "task", None) or "unknown"
     if task != "detect":
-        raise UserError(f"{path} is a '{task}' model; yolo-app needs a detection model such as yolov8n.pt")
-    names = {int(k): str(v) for k, v in dict(yolo.names).items()}
+        article = "an" if task[:1] in "aeiou" else "a"
+        raise UserError(f"{path} is {article} '{task}' model; yolo-app runs {SUPPORTED}")
+    try:
+        head = head_kind(detect_head(network))
+    except UserError as exc:
+        raise UserError(f"{path} {exc}") from None
+    if head == HEAD_END2END:
+        run_one_to_one(network)
+    names = {int(k): str(v) for k, v in dict(network.names).items()}
     use_half = dev.type == "cuda" if half is None else half
     if use_half and dev.type != "cuda":
         raise UserError(f"fp16 needs a CUDA GPU; {dev.type} runs fp32 (use --precision auto or fp32)")
     try:
-        module = yolo.model.fuse(verbose=False) if hasattr(yolo.model, "fuse") else yolo.model
+        module = network.fuse(verbose=False) if hasattr(network, "fuse") else network
         module = module.to(dev).eval()
         if _channels_last_helps(dev):
             module = module.to(memory_format=torch.channels_last)
@@ -220,7 +239,7 @@ def load_model(spec: str, device: str | torch.device = "auto", backend: str = "t
     except RuntimeError as exc:
         raise RuntimeFailure(f"cannot place {path.name} on {dev}: {str(exc).splitlines()[0]}") from None
     # After the checks above: never export a file that is no model.
-    backend = resolve_backend(backend, dev, path, bf16=False if use_half else bf16)
+    backend = resolve_backend(backend, dev, path, bf16=False if use_half else bf16, end2end=head == HEAD_END2END)
     if bf16 is None:
         bf16 = backend == "openvino" and openvino_native_bf16()
     elif bf16 and backend != "openvino":
@@ -229,7 +248,37 @@ def load_model(spec: str, device: str | torch.device = "auto", backend: str = "t
     strides = tuple(int(s) for s in module.stride) if hasattr(module, "stride") else (8, 16, 32)
     stride = max(max(strides), 32)
     return LoadedModel(path=path, model_id=path.name, task=task, names=names, stride=stride, strides=strides,
-                       module=module, device=dev, half=use_half, backend=backend, bf16=bf16)
+                       module=module, device=dev, half=use_half, backend=backend, bf16=bf16, head=head)
+
+
+def _load_exported(path: Path, device: str | torch.device, backend: str, precision: str) -> LoadedModel:
+    """An Ultralytics export given as weights: it runs on its own backend, at its own input size."""
+    meta = read_exported(path)
+    if backend not in ("auto", meta.backend):
+        raise UserError(f"{path} is {FORMAT_NAMES[meta.backend]}: it runs on --backend {meta.backend} (or auto), "
+                        f"not {backend}")
+    # ONNX Runtime and OpenVINO run on the CPU here; "auto" must not pick a GPU they cannot use.
+    if meta.backend != "tensorrt" and not isinstance(device, torch.device) and device in ("auto", None):
+        device = "cpu"
+    dev = device if isinstance(device, torch.device) else select_device(device)
+    resolve_backend(meta.backend, dev)  # installed, and on a device it runs on
+    half, bf16 = PRECISIONS[precision]
+    if bf16 and meta.backend != "openvino" or half and meta.backend != "tensorrt":
+        raise UserError(f"--precision {precision} does not apply to {FORMAT_NAMES[meta.backend]}: it runs in the "
+                        f"precision it was exported in (use --precision auto)")
+    if meta.backend == "openvino" and bf16 is None:
+        bf16 = openvino_native_bf16()
+    head = HEAD_END2END if meta.end2end else HEAD_NMS
+    return LoadedModel(path=meta.path, model_id=path.name, task=meta.task, names=meta.names,
+                       stride=max(meta.stride, 32), strides=_level_strides(meta.stride), module=None, device=dev,
+                       half=meta.backend == "tensorrt" and meta.half, backend=meta.backend, bf16=bool(bf16),
+                       head=head, input_hw=meta.input_hw, exported=True,
+                       top_k_in_graph=meta.end2end)
+
+
+def _level_strides(stride: int) -> tuple[int, ...]:
+    """Exports record only the largest stride; YOLO detectors have three levels, each half the next."""
+    return (stride // 4, stride // 2, stride)
 
 
 def _channels_last_helps(device: torch.device) -> bool:
@@ -240,12 +289,45 @@ def _channels_last_helps(device: torch.device) -> bool:
             and torch.backends.mkldnn.is_available())
 
 
-def _load_yolo(path: Path):
-    from ultralytics import YOLO
+class UntrustedWeights(UserError):
+    """A checkpoint that references code outside the allow-list: refused unless the user trusts the file."""
 
+
+def load_network(path: Path, trust: bool = False) -> torch.nn.Module:
+    """The Ultralytics network in a ``.pt`` checkpoint, in fp32, not fused. A checkpoint is a pickle, so by
+    default it is read with ``torch.load(weights_only=True)`` against Ultralytics' allow-list of its own
+    classes: a file that references anything else is refused before any of it runs. ``trust`` reads it
+    as Ultralytics does by default (full unpickling), for a file the user vouches for."""
+    from ultralytics.nn.tasks import guess_model_task, torch_safe_load
+
+    if not trust:  # what is not a checkpoint archive at all (garbage, truncated) says so, not "untrusted"
+        try:
+            torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        except Exception as exc:  # noqa: BLE001 - zip and pickle readers raise many kinds for a bad file
+            raise UserError(f"{path}: not a YOLO model file (not a readable PyTorch checkpoint: "
+                            f"{_first_line(exc)})") from None
     try:
-        return YOLO(str(path))
+        with quiet_ultralytics():
+            checkpoint, _ = torch_safe_load(str(path), safe_only=not trust)
     except Exception as exc:  # noqa: BLE001 - torch/pickle/ultralytics raise many kinds for a bad file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise UserError(f"{path}: not a YOLO model file ({type(exc).__name__}: {first})") from None
+        text = str(exc)
+        if not trust and "outside the supported Ultralytics checkpoint format" in text:
+            raise UntrustedWeights(
+                f"{path}: refused: the file references code outside the Ultralytics checkpoint format, and a "
+                f"checkpoint is a pickle that could run it; if you trust this file, load it with "
+                f"--trust-weights (monitor config: trust_weights: true)") from None
+        raise UserError(f"{path}: not a YOLO model file ({_first_line(exc)})") from None
+    network = (checkpoint.get("ema") or checkpoint.get("model")) if isinstance(checkpoint, dict) else None
+    if not isinstance(network, torch.nn.Module):
+        raise UserError(f"{path}: not a YOLO model file (no Ultralytics network inside)")
+    network = network.float().eval()
+    if not getattr(network, "task", None):
+        network.task = guess_model_task(network)
+    return network
 
+
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line`` of an exception, without Ultralytics' emoji banner, at most 160 characters."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = text.replace("ERROR ❌️ ", "").strip()[:160]
+    return f"{type(exc).__name__}: {text}"

@@ -91,11 +91,13 @@ class Letterbox:
 @dataclass(frozen=True, slots=True)
 class HeadCounts:
     """How one frame's boxes were whittled down: every candidate the head predicted (one per grid
-    cell and stride), those whose best class score passed ``conf``, and those NMS kept."""
+    cell and stride), those whose score passed ``conf``, and those kept (by NMS, or an end-to-end
+    head's top-k)."""
 
     candidates: int
     above_conf: int
     kept: int
+    head: str = "nms"  # nms, or end2end: an end-to-end head keeps its top-k without NMS (engine/heads.py)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -41,13 +41,16 @@ from yolo_app.annotate import AnnotateOptions
 from yolo_app.batch import AnnotateJob, FileOutcome, JobProgress, JobResult
 from yolo_app.engine.inference import DetectionSettings, Detector, file_batch
 from yolo_app.engine.backends import BACKENDS
-from yolo_app.engine.models import DEFAULT_WEIGHTS, available_devices, configure_cpu_threads, load_model
+from yolo_app.engine.exported import exported_format
+from yolo_app.engine.models import (DEFAULT_WEIGHTS, UntrustedWeights, available_devices, configure_cpu_threads,
+                                    load_model, resolve_weights)
 from yolo_app.engine.sinks import prepare_out_dir
 from yolo_app.engine.sources import parse_source
 from yolo_app.errors import UserError, YoloAppError, describe
 from yolo_app.export import EXPORTERS, ExportOptions
 from yolo_app.gui.panels import ThresholdSlider
 from yolo_app.gui.pickers import MEDIA_FILTER, ModelPicker
+from yolo_app.gui.trust import NeedsTrust, TrustedFiles, ask_to_trust
 from yolo_app.terminal import format_duration
 
 TITLE = "Annotate videos"
@@ -69,6 +72,7 @@ class BatchRequest:
     options: AnnotateOptions
     formats: tuple[str, ...]
     export_options: ExportOptions
+    trust: bool = False  # the model file may be unpickled fully (the user said "Load anyway" or --trust-weights)
 
 
 class BatchRunner(QObject):
@@ -79,9 +83,11 @@ class BatchRunner(QObject):
     outcome = pyqtSignal(object)  # FileOutcome
     finished = pyqtSignal(object)  # JobResult
     failed = pyqtSignal(str)  # one line: the run could not start (a source, the model) or broke
+    untrusted = pyqtSignal(object, str)  # the request, its model file: it needs full unpickling (ask first)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, trusted: TrustedFiles | None = None) -> None:
         super().__init__(parent)
+        self.trusted = trusted or TrustedFiles()
         self._thread: threading.Thread | None = None
         self._job: AnnotateJob | None = None
         self._cancel = threading.Event()
@@ -116,6 +122,9 @@ class BatchRunner(QObject):
             if self._cancel.is_set():  # cancelled before the job existed: it returns at once
                 self._job.cancel()
             result = self._job.run()
+        except NeedsTrust as exc:
+            self.untrusted.emit(request, str(exc.path))
+            return
         except Exception as exc:  # noqa: BLE001 - shown as one line, never a traceback
             self.failed.emit(describe(exc))
             return
@@ -123,7 +132,13 @@ class BatchRunner(QObject):
 
     def _prepare(self, request: BatchRequest) -> AnnotateJob:
         specs = [spec for text in request.sources for spec in parse_source(text)]
-        model = load_model(request.weights, request.device, backend=request.backend)
+        path = resolve_weights(request.weights)
+        try:
+            own = exported_format(path) is not None  # an export (ONNX, OpenVINO, TensorRT) runs on its own backend
+            model = load_model(str(path), request.device, backend="auto" if own else request.backend,
+                               trust=request.trust or self.trusted.allows(path))
+        except UntrustedWeights as exc:
+            raise NeedsTrust(path, str(exc)) from None
         configure_cpu_threads(model)
         self.started.emit(len(specs), f"{model.model_id} on {model.device} with {model.runtime}")
         options = dataclasses.replace(request.options, batch=file_batch(model))  # as the CLI's default
@@ -134,10 +149,11 @@ class BatchRunner(QObject):
 class AnnotateDialog(QDialog):
     """Non-modal: the main window's live view keeps running while a batch runs here."""
 
-    def __init__(self, store: QSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, store: QSettings, parent: QWidget | None = None, trusted: TrustedFiles | None = None) -> None:
         super().__init__(parent)
         self.store = store
-        self.runner = BatchRunner(self)
+        self.trusted = trusted or TrustedFiles()  # shared with the main window: one "Load anyway" per file
+        self.runner = BatchRunner(self, self.trusted)
         self.files = 0  # sources of the current run, once parsed
         self.out_dir: Path | None = None  # of the last run started
         self.setWindowTitle(TITLE)
@@ -294,6 +310,7 @@ class AnnotateDialog(QDialog):
         self.runner.outcome.connect(self._show_outcome)
         self.runner.finished.connect(self._finished)
         self.runner.failed.connect(self._failed)
+        self.runner.untrusted.connect(self._untrusted)
         self._track_toggled(self.track_box.isChecked())
 
     # settings ----------------------------------------------------------------------------------
@@ -468,6 +485,16 @@ class AnnotateDialog(QDialog):
             for bar in (self.file_bar, self.overall_bar):
                 _set_bar(bar, 1, 1)
         self.summary.setText(summary)
+        self._set_running(False)
+
+    def _untrusted(self, request: BatchRequest, path: str) -> None:
+        """The model file needs full unpickling: run with it only if the user says so, else nothing runs."""
+        if ask_to_trust(self, Path(path)):
+            self.trusted.add(path)
+            self.runner.start(dataclasses.replace(request, trust=True))
+            return
+        self._log(f"{Path(path).name} not loaded: nothing was run")
+        self.summary.setText("Not started")
         self._set_running(False)
 
     def _failed(self, message: str) -> None:

@@ -37,7 +37,8 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setOrganizationName("yolo_app")
     window = MainWindow(GuiOptions(source=args.source, weights=args.weights, device=args.device, backend=args.backend,
                                    conf=args.conf, iou=args.iou, compare=args.compare,
-                                   classify=args.classify, classify_classes=args.classify_classes))
+                                   classify=args.classify, classify_classes=args.classify_classes,
+                                   trust_weights=args.trust_weights))
     window.show()
     saved: list[bool] = []
     if args.quit_after is not None:

@@ -15,8 +15,9 @@ from typing import Any, Callable
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from yolo_app.engine.capture import Playback
+from yolo_app.engine.exported import exported_format
 from yolo_app.engine.inference import DetectionSettings, Detector
-from yolo_app.engine.models import configure_cpu_threads, load_model
+from yolo_app.engine.models import UntrustedWeights, configure_cpu_threads, load_model, resolve_weights
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sources import SourceSpec, parse_source
@@ -24,6 +25,7 @@ from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import FramePolicy, SourceInfo
 from yolo_app.errors import YoloAppError, describe
 from yolo_app.gui.bridge import DisplaySink, Recorder, ResultBridge
+from yolo_app.gui.trust import NeedsTrust, TrustedFiles
 
 
 class ViewerController(QObject):
@@ -32,6 +34,7 @@ class ViewerController(QObject):
     modelLoading = pyqtSignal(int, str)  # branch, weights
     modelLoaded = pyqtSignal(int, object)  # branch, Detector
     modelFailed = pyqtSignal(int, str)
+    modelUntrusted = pyqtSignal(int, str, str)  # branch, weights, the file: it needs full unpickling (ask first)
     classifierChanged = pyqtSignal(str)  # the second stage's name, "" when off
     classifierFailed = pyqtSignal(str)
     ended = pyqtSignal()
@@ -40,8 +43,10 @@ class ViewerController(QObject):
     _done = pyqtSignal(object, object)  # (callback, outcome) from a background thread
 
     def __init__(self, bridge: ResultBridge, device: str = "auto",
-                 settings: DetectionSettings | None = None, backend: str = "auto") -> None:
+                 settings: DetectionSettings | None = None, backend: str = "auto",
+                 trusted: TrustedFiles | None = None) -> None:
         super().__init__()
+        self.trusted = trusted or TrustedFiles()  # files the user chose to load anyway (session only)
         self.bridge = bridge
         self.recorder = Recorder()
         self.device = device
@@ -159,7 +164,13 @@ class ViewerController(QObject):
         hw = (self.info.height, self.info.width) if self.info else (640, 640)
 
         def work() -> Detector:
-            model = load_model(weights, device, backend=backend)
+            path = resolve_weights(weights)
+            own = exported_format(path) is not None  # an export (ONNX, OpenVINO, TensorRT) runs on its own backend
+            try:
+                model = load_model(str(path), device, backend="auto" if own else backend,
+                                   trust=self.trusted.allows(path))
+            except UntrustedWeights as exc:
+                raise NeedsTrust(path, str(exc)) from None
             configure_cpu_threads(model, torch_networks=self.classifier is not None)
             detector = Detector(model, dataclasses.replace(settings, classes=None))
             detector.warmup(*hw)  # off the GUI thread (a first export included): the swap below is instant
@@ -168,6 +179,9 @@ class ViewerController(QObject):
         self._background(f"model{branch}", work, lambda d: self._model_ready(branch, weights, d))
 
     def _model_ready(self, branch: int, weights: str, outcome: Any) -> None:
+        if isinstance(outcome, NeedsTrust):  # the window asks; trust_file() then load_model() again, or not
+            self.modelUntrusted.emit(branch, weights, str(outcome.path))
+            return
         if isinstance(outcome, BaseException):
             self.modelFailed.emit(branch, describe(outcome))  # the old model stays
             if self.detectors[branch] is None and branch > 0:
@@ -185,6 +199,15 @@ class ViewerController(QObject):
             self.pipeline.inference[branch].detector = detector  # hot swap: the next frame uses it
         elif new_branch and self.pipeline is not None:
             self.restart()
+
+    def trust_file(self, path: str) -> None:
+        """Let ``path``, as it is now, be unpickled fully for the rest of this session."""
+        self.trusted.add(path)
+
+    def model_declined(self, branch: int) -> None:
+        """The user would not load an untrusted file: the previous model stays (a new compare view closes)."""
+        if branch < len(self.detectors) and self.detectors[branch] is None and branch > 0:
+            self.set_compare(None)
 
     def set_classifier(self, spec: str | None, classes: str | None = None) -> None:
         """The second stage (``ARCH[:WEIGHTS]`` or a checkpoint), loaded in the background; None: off."""

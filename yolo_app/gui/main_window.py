@@ -33,6 +33,7 @@ from yolo_app.gui.controller import ViewerController
 from yolo_app.gui.models_dialog import ModelsDialog
 from yolo_app.gui.panels import ClassFilter, DetectionsPanel, GridPanel, ScoreBars, ThresholdSlider
 from yolo_app.gui.pickers import MEDIA_FILTER, ModelPicker
+from yolo_app.gui.trust import TrustedFiles, ask_to_trust
 from yolo_app.gui.video_view import VideoView
 
 COMPARE_OFF = "Compare: off"
@@ -51,6 +52,7 @@ class GuiOptions:
     compare: str | None = None
     classify: str | None = None  # the second stage, as --classify ARCH[:WEIGHTS]
     classify_classes: str | None = None
+    trust_weights: bool = False  # --trust-weights: unpickle any checkpoint without asking
 
 
 def app_settings() -> QSettings:
@@ -87,7 +89,8 @@ class MainWindow(QMainWindow):
         self.bridge = ResultBridge()
         device = options.device or str(self.store.value("device", "auto"))
         backend = options.backend or str(self.store.value("backend", "auto"))
-        self.controller = ViewerController(self.bridge, device, settings, backend)
+        self.trusted = TrustedFiles(everything=options.trust_weights)  # this session's "Load anyway" files
+        self.controller = ViewerController(self.bridge, device, settings, backend, self.trusted)
         self.output_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
                                or Path.home()) / "yolo_app"
         self.display_rate = [RateMeter(), RateMeter()]
@@ -290,6 +293,7 @@ class MainWindow(QMainWindow):
         c.modelLoading.connect(self._model_loading)
         c.modelLoaded.connect(self._model_loaded)
         c.modelFailed.connect(self._model_failed)
+        c.modelUntrusted.connect(self._model_untrusted)
         c.classifierChanged.connect(lambda name: self.statusBar().showMessage(
             f"classifying detections with {name}" if name else "classification off", 5000))
         c.classifierFailed.connect(lambda msg: self.show_error("Cannot load the classifier", msg))
@@ -393,7 +397,7 @@ class MainWindow(QMainWindow):
     def open_annotate_dialog(self) -> AnnotateDialog:
         """The batch dialog (one per window, non-modal: the live view keeps running beside it)."""
         if self.annotate_dialog is None:
-            self.annotate_dialog = AnnotateDialog(self.store, self)
+            self.annotate_dialog = AnnotateDialog(self.store, self, trusted=self.trusted)
         self.annotate_dialog.offer_source(self.source_text)
         self.annotate_dialog.show()
         self.annotate_dialog.raise_()
@@ -466,6 +470,22 @@ class MainWindow(QMainWindow):
             self.compare_box.setCurrentText(COMPARE_OFF)
             self.panes[1].hide()
         self.show_error("Cannot load the model", message)
+
+    def _model_untrusted(self, branch: int, weights: str, path: str) -> None:
+        """A checkpoint outside Ultralytics' format: load it only if the user says so; else nothing changes."""
+        if ask_to_trust(self, Path(path)):
+            self.controller.trust_file(path)
+            self.controller.load_model(weights, branch)
+            return
+        self.busy.setVisible(False)
+        detectors = self.controller.detectors
+        previous = detectors[branch] if branch < len(detectors) else None
+        box = self.model_box if branch == 0 else self.compare_box
+        box.setCurrentText(previous.model.model_id if previous is not None else "" if branch == 0 else COMPARE_OFF)
+        if branch > 0 and previous is None:
+            self.panes[1].hide()
+        self.controller.model_declined(branch)
+        self.statusBar().showMessage(f"{Path(path).name} not loaded", 5000)
 
     # frames ------------------------------------------------------------------------------------
     def _paint(self, branch: int) -> None:

@@ -10,6 +10,7 @@ Closing the window stops the monitor on a background thread, so the GUI never wa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import threading
 import time
@@ -486,6 +487,8 @@ def run_monitor_gui(args: argparse.Namespace) -> int:
     if not has_display():
         raise UserError("no display to open a window on (for headless monitoring use `yolo-app monitor`)")
     config = load_config(args.monitor)  # a bad config fails here, one line, before any window
+    if getattr(args, "trust_weights", False):  # gui --trust-weights: as the config's trust_weights: true
+        config = dataclasses.replace(config, trust_weights=True)
     screenshot = Path(args.screenshot) if getattr(args, "screenshot", None) else None
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("yolo-app")

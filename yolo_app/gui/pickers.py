@@ -12,6 +12,9 @@ from yolo_app.engine.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 BROWSE = "Browse…"
 MEDIA_FILTER = ("Media (" + " ".join(f"*{ext}" for ext in sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS))
                 + ");;All files (*)")
+# Exported models too: an OpenVINO model folder is picked by its .xml (its .bin and metadata.yaml lie beside it).
+MODEL_FILTER = ("Models (*.pt *.onnx *.engine *.xml);;PyTorch checkpoints (*.pt);;ONNX (*.onnx);;"
+                "OpenVINO model: its .xml (*.xml);;TensorRT engines (*.engine);;All files (*)")
 
 
 class ModelPicker(QComboBox):
@@ -41,5 +44,5 @@ class ModelPicker(QComboBox):
         """The weights for an entry the user picked; Browse… asks for a file (None: the user cancelled)."""
         if name != BROWSE:
             return self.weights_for(name)
-        path, _ = QFileDialog.getOpenFileName(parent, title, "", "PyTorch models (*.pt)")
+        path, _ = QFileDialog.getOpenFileName(parent, title, "", MODEL_FILTER)
         return path or None

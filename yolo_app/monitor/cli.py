@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import signal
 import sys
@@ -29,6 +30,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="stop after this many seconds (default: run until Ctrl-C / SIGTERM)")
     monitor.add_argument("--status-port", type=int, default=None, metavar="PORT",
                          help="serve JSON status on http://127.0.0.1:PORT/status and Prometheus metrics at /metrics")
+    monitor.add_argument("--trust-weights", action="store_true",
+                         help="as the config's trust_weights: true: load a checkpoint that needs full unpickling: "
+                              "only for a file you trust; a pickle can run code")
     monitor.set_defaults(func=cmd_monitor)
 
     events = commands.add_parser("events", help="list or export the events a monitor recorded",
@@ -60,6 +64,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if args.status_port is not None and not 0 <= args.status_port <= 65535:
         raise UserError(f"--status-port {args.status_port}: not a port number (0-65535)")
     config = load_config(args.config)
+    if getattr(args, "trust_weights", False):
+        config = dataclasses.replace(config, trust_weights=True)
     monitor = Monitor(config, status_port=args.status_port)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())  # SIGTERM: finish clips, exit 0

@@ -95,6 +95,7 @@ class MonitorConfig:
     retention: Retention = Retention()
     classify: str | None = None  # ARCH[:WEIGHTS] of a second-stage classifier for what the detector finds
     classify_classes: tuple[str, ...] = ()  # the detector classes it runs on (empty: all)
+    trust_weights: bool = False  # load a model checkpoint that needs full unpickling (only a file you trust)
     raw: dict = field(default_factory=dict, compare=False, repr=False)  # as read, for saving edits back
 
     def camera(self, name: str) -> Camera:
@@ -214,7 +215,7 @@ _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:t
 
 CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after")
 TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "precision", "storage", "retention", "classify",
-            "classify_classes", "cameras")
+            "classify_classes", "trust_weights", "cameras")
 
 
 def load_config(path: str | Path) -> MonitorConfig:
@@ -257,7 +258,8 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
         imgsz=top.get("imgsz", 640, _number(32, 4096, integer=True)), device=top.get("device", "auto", _text),
         backend=top.get("backend", "auto", _backend), precision=top.get("precision", "auto", _precision),
         storage=storage, retention=retention,
-        classify=top.get("classify", None, _text), classify_classes=top.get("classify_classes", (), _names), raw=raw)
+        classify=top.get("classify", None, _text), classify_classes=top.get("classify_classes", (), _names),
+        trust_weights=top.get("trust_weights", False, _flag), raw=raw)
 
 
 def _backend(value: Any) -> str:

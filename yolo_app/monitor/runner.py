@@ -23,7 +23,8 @@ import numpy as np
 from yolo_app.engine.capture import Playback
 from yolo_app.engine.classify import Stage
 from yolo_app.engine.inference import DetectionSettings, Detector
-from yolo_app.engine.models import LoadedModel, configure_cpu_threads, load_model
+from yolo_app.engine.exported import exported_format
+from yolo_app.engine.models import LoadedModel, configure_cpu_threads, load_model, resolve_weights
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.render import FrameRenderer
@@ -313,10 +314,13 @@ class Monitor:
         classifier = build_stage(config.classify, ",".join(config.classify_classes) or None,
                                  config.device) if config.classify else None
         if model is None:
-            # Class names first, from the plain checkpoint: a typo must not wait for a backend export.
-            check_classes(config, load_model(config.model, "cpu", backend="torch").names)
+            # Class names first, from the plain checkpoint: a typo must not wait for a backend export. (An
+            # exported model runs on its own backend, with nothing to export: it loads once, below.)
+            if exported_format(resolve_weights(config.model)) is None:
+                plain = load_model(config.model, "cpu", backend="torch", trust=config.trust_weights)
+                check_classes(config, plain.names)
             model = load_model(config.model, config.device, backend=config.backend,
-                               precision=config.precision)
+                               precision=config.precision, trust=config.trust_weights)
         check_classes(config, model.names)
         if classifier is not None:
             classifier.check_classes(model.names)

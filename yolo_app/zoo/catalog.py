@@ -13,6 +13,7 @@ import functools
 import importlib.util
 import logging
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,10 +21,21 @@ from yolo_app.engine.models import search_dirs
 
 log = logging.getLogger(__name__)
 
-# Ultralytics' published COCO val2017 figures at 640 px: docs.ultralytics.com/models/yolov8 (Detection,
-# COCO) and docs.ultralytics.com/models/yolov9 (performance on COCO). name: (mAP50-95, CPU ONNX ms,
-# A100 TensorRT ms, params M, FLOPs B); None where the page publishes no figure (no speeds for YOLOv9).
-PUBLISHED_DETECTORS: dict[str, tuple[float, float | None, float | None, float, float]] = {
+# Ultralytics' published COCO val2017 detection figures at 640 px, from each family's page on
+# docs.ultralytics.com/models (the same text as docs/en/models/*.md in github.com/ultralytics/ultralytics).
+# name: (mAP50-95, CPU ONNX ms, TensorRT ms, params M, FLOPs B); None where the page publishes no figure
+# (notes() says which). Where a page gives "x ± y" ms, the speed is x. Per family:
+# - YOLOv8: /models/yolov8, Detection (COCO); TensorRT on an A100.
+# - YOLOv9: /models/yolov9, performance on COCO; no speeds.
+# - YOLOv10: /models/yolov10: mAP and T4 TensorRT FP16 latency from its Performance table (the comparison table
+#   further down reads 0.2-1.0 higher for n/s/m/l; the Performance table is the one that lists all six), params
+#   from that comparison table, which leaves out b; no CPU speed.
+# - YOLO11: /models/yolo11, Detection (COCO); TensorRT10 on a T4.
+# - YOLO12: /models/yolo12, Detection Performance (COCO val2017); TensorRT FP16 on a T4; its CPU column is "-".
+# - YOLO26: /models/yolo26, Detection (COCO) (docs/macros/yolo-det-perf.md); TensorRT10 on a T4. Its mAP50-95
+#   column (one-to-many head + NMS) is kept here; the score shown is its mAP50-95(e2e) column, YOLO26_E2E_MAP
+#   below: the end-to-end (NMS-free) head is what runs in this app (engine/heads.py).
+PUBLISHED_DETECTORS: dict[str, tuple[float, float | None, float | None, float | None, float]] = {
     "yolov8n": (37.3, 80.4, 0.99, 3.2, 8.7),
     "yolov8s": (44.9, 128.4, 1.20, 11.2, 28.6),
     "yolov8m": (50.2, 234.7, 1.83, 25.9, 78.9),
@@ -34,7 +46,33 @@ PUBLISHED_DETECTORS: dict[str, tuple[float, float | None, float | None, float, f
     "yolov9m": (51.4, None, None, 20.1, 76.8),
     "yolov9c": (53.0, None, None, 25.5, 102.8),
     "yolov9e": (55.6, None, None, 58.1, 192.5),
+    "yolov10n": (38.5, None, 1.84, 2.3, 6.7),
+    "yolov10s": (46.3, None, 2.49, 7.2, 21.6),
+    "yolov10m": (51.1, None, 4.74, 15.4, 59.1),
+    "yolov10b": (52.5, None, 5.74, None, 92.0),
+    "yolov10l": (53.2, None, 7.28, 24.4, 120.3),
+    "yolov10x": (54.4, None, 10.70, 29.5, 160.4),
+    "yolo11n": (39.5, 56.1, 1.5, 2.6, 6.5),
+    "yolo11s": (47.0, 90.0, 2.5, 9.4, 21.5),
+    "yolo11m": (51.5, 183.2, 4.7, 20.1, 68.0),
+    "yolo11l": (53.4, 238.6, 6.2, 25.3, 86.9),
+    "yolo11x": (54.7, 462.8, 11.3, 56.9, 194.9),
+    "yolo12n": (40.6, None, 1.64, 2.6, 6.5),
+    "yolo12s": (48.0, None, 2.61, 9.3, 21.4),
+    "yolo12m": (52.5, None, 4.86, 20.2, 67.5),
+    "yolo12l": (53.7, None, 6.77, 26.4, 88.9),
+    "yolo12x": (55.2, None, 11.79, 59.1, 199.0),
+    "yolo26n": (40.9, 38.9, 1.7, 2.4, 5.4),
+    "yolo26s": (48.6, 87.2, 2.5, 9.5, 20.7),
+    "yolo26m": (53.1, 220.0, 4.7, 20.4, 68.2),
+    "yolo26l": (55.0, 286.2, 6.2, 24.8, 86.4),
+    "yolo26x": (57.5, 525.8, 11.8, 55.7, 193.9),
 }
+# The same page's mAP50-95(e2e) column: 0.6-0.8 lower, and what the one-to-one head gives (notes() prints it).
+YOLO26_E2E_MAP: dict[str, float] = {"yolo26n": 40.1, "yolo26s": 47.8, "yolo26m": 52.5, "yolo26l": 54.4,
+                                    "yolo26x": 56.9}
+# The GPU each family's page timed TensorRT on: the two are not comparable.
+TENSORRT_GPU: dict[str, str] = {"YOLOv8": "A100", "YOLOv10": "T4", "YOLO11": "T4", "YOLO12": "T4", "YOLO26": "T4"}
 
 # The classic classifiers users ask for, as torchvision names them (figures from its Weights enums).
 TORCHVISION_CLASSIFIERS: dict[str, str] = {
@@ -64,7 +102,8 @@ class ZooEntry:
     input_size: int
     files: tuple[str, ...]  # weights file names looked for on this machine
     published_ms: float | None = None  # detectors: Ultralytics' CPU ONNX speed
-    published_gpu_ms: float | None = None  # detectors: Ultralytics' A100 TensorRT speed
+    published_gpu_ms: float | None = None  # detectors: Ultralytics' TensorRT speed, on published_gpu
+    published_gpu: str | None = None  # A100 or T4: the pages differ
     available: bool = True
     reason: str = ""  # why unavailable, or a note on a missing figure
     weights_path: str | None = None  # where the weights are on this machine, when present
@@ -75,11 +114,24 @@ class ZooEntry:
         return asdict(self)
 
 
+def detector_family(name: str) -> str:
+    """yolov8n -> YOLOv8, yolov10b -> YOLOv10, yolo11n -> YOLO11: Ultralytics' spelling, which drops the v at 11."""
+    match = re.fullmatch(r"yolo(v?\d+)[a-z]", name)
+    if match is None:
+        raise ValueError(f"not an Ultralytics detector name: {name}")
+    return f"YOLO{match.group(1)}"
+
+
 def detector_entries() -> list[ZooEntry]:
-    return [ZooEntry(name=name, kind="detector", family=name[:6].upper().replace("YOLOV", "YOLOv"),
-                     library="ultralytics", params_m=params, metric="COCO mAP50-95", score=map_, input_size=640,
-                     files=(f"{name}.pt",), published_ms=cpu, published_gpu_ms=gpu)
-            for name, (map_, cpu, gpu, params, _flops) in PUBLISHED_DETECTORS.items()]
+    entries = []
+    for name, (map_, cpu, gpu, params, _flops) in PUBLISHED_DETECTORS.items():
+        family = detector_family(name)
+        entries.append(ZooEntry(name=name, kind="detector", family=family, library="ultralytics", params_m=params,
+                                metric="COCO mAP50-95", score=YOLO26_E2E_MAP.get(name, map_), input_size=640,
+                                files=(f"{name}.pt",),
+                                published_ms=cpu, published_gpu_ms=gpu,
+                                published_gpu=TENSORRT_GPU.get(family) if gpu is not None else None))
+    return entries
 
 
 def torchvision_weights(arch: str):
@@ -204,15 +256,24 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _published(e: ZooEntry) -> str:
+    """"80.4 / 0.99 A100": CPU ONNX / TensorRT and its GPU; a dash for a figure the page does not publish."""
+    if e.published_ms is None and e.published_gpu_ms is None:
+        return "—"
+    cpu = "—" if e.published_ms is None else f"{e.published_ms:.1f}"  # every page gives CPU ms to 0.1
+    gpu = "—" if e.published_gpu_ms is None else f"{e.published_gpu_ms:g} {e.published_gpu}"
+    return f"{cpu} / {gpu}"
+
+
 def _render(entries: list[ZooEntry], markdown: bool) -> str:
     measured = any(e.measured_ms is not None for e in entries)
     head = ["model", "kind", "family", "library", "params (M)", "metric", "score", "input",
-            "published ms (CPU ONNX / A100 TRT)"]
+            "published ms (CPU ONNX / TensorRT GPU)"]
     head += ["measured ms/img"] if measured else []
     head += ["weights here"]
     rows = []
     for e in entries:
-        published = "—" if e.published_ms is None else f"{e.published_ms:g} / {e.published_gpu_ms:g}"
+        published = _published(e)
         if not e.available:
             where = f"unavailable: {e.reason}"
         else:
@@ -233,11 +294,39 @@ def _render(entries: list[ZooEntry], markdown: bool) -> str:
 
 
 def notes(entries: list[ZooEntry]) -> list[str]:
-    """Footnotes for figures a library does not publish."""
-    out = []
-    if any(e.library == "ultralytics" and e.published_ms is None for e in entries):
-        out.append("YOLOv9 speeds: Ultralytics' YOLOv9 table publishes none.")
+    """Footnotes: the figures a library does not publish, and how to read the detectors' speeds and mAP."""
+    out = _detector_gaps(entries)
+    gpus: dict[str, list[str]] = {}
+    for e in entries:
+        if e.published_gpu and e.family not in gpus.get(e.published_gpu, []):
+            gpus.setdefault(e.published_gpu, []).append(e.family)
+    if len(gpus) > 1:  # one GPU needs no warning
+        out.append("TensorRT speeds were measured on different GPUs, not comparable across them: "
+                   + "; ".join(f"{gpu}: {', '.join(families)}" for gpu, families in gpus.items()) + ".")
+    nms = [f"{e.name} {PUBLISHED_DETECTORS[e.name][0]}" for e in entries if e.name in YOLO26_E2E_MAP]
+    if nms:
+        out.append("YOLO26 mAP50-95 is its page's end-to-end (NMS-free) column, the head that runs here; with NMS "
+                   f"on its one-to-many head the page gives {', '.join(nms)}.")
     if any(e.reason == TIMM_NO_ACCURACY for e in entries):
         out.append(f"Xception/NASNet top-1: {TIMM_NO_ACCURACY}.")
     out.append("Weights are looked for in: " + os.pathsep.join(str(d) for d in weights_dirs()))
+    return out
+
+
+def _detector_gaps(entries: list[ZooEntry]) -> list[str]:
+    """One line per detector family whose Ultralytics page leaves a figure out (None in PUBLISHED_DETECTORS)."""
+    families: dict[str, list[ZooEntry]] = {}
+    for e in entries:
+        if e.kind == "detector":
+            families.setdefault(e.family, []).append(e)
+    out = []
+    for family, members in families.items():
+        gaps = []
+        for label, field in (("COCO mAP50-95", "score"), ("CPU ONNX speed", "published_ms"),
+                             ("TensorRT speed", "published_gpu_ms"), ("parameter count", "params_m")):
+            missing = [e.name for e in members if getattr(e, field) is None]
+            if missing:
+                gaps.append(label if len(missing) == len(members) else f"{label} for {', '.join(missing)}")
+        if gaps:
+            out.append(f"{family}: Ultralytics' {family} page publishes no " + ", no ".join(gaps) + ".")
     return out

@@ -11,7 +11,7 @@ import os
 import socket
 from pathlib import Path
 
-from yolo_app.errors import RuntimeFailure, UserError
+from yolo_app.errors import RuntimeFailure, UserError, YoloAppError, describe
 from yolo_app.zoo import catalog
 
 HOSTS = {"ultralytics": "github.com", "torchvision": "download.pytorch.org", "timm": "huggingface.co"}
@@ -45,9 +45,7 @@ def download(name: str) -> Path:
                         f"copy {entry.files[0]} from a machine that has it into one of: {where}")
     try:
         if entry.library == "ultralytics":
-            from yolo_app.engine.models import _ultralytics_download
-
-            path = _ultralytics_download(entry.files[0])
+            path = _ultralytics_asset(entry.files[0])
         elif entry.library == "torchvision":
             catalog.torchvision_weights(entry.name).get_state_dict(progress=True)
             path = catalog.locate(entry)
@@ -56,8 +54,26 @@ def download(name: str) -> Path:
 
             timm.create_model(entry.name, pretrained=True)
             path = catalog.locate(entry)
+    except YoloAppError:
+        raise
     except Exception as exc:  # noqa: BLE001 - HTTP, hash and disk errors: one line
-        raise RuntimeFailure(f"download of {entry.name} failed: {type(exc).__name__}: {exc}") from None
-    if path is None:
+        raise RuntimeFailure(f"download of {entry.name} failed: {describe(exc)}") from None
+    if path is None or not path.is_file():
         raise RuntimeFailure(f"download of {entry.name} finished but its file is not where it should be")
     return path
+
+
+def _ultralytics_asset(file: str) -> Path:
+    """Ultralytics' release asset into the app's weights/ folder. Called directly rather than through
+    engine.models, which turns a failure into None: here the user asked for it and should read why."""
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES, attempt_download_asset
+
+    from yolo_app.engine import models
+
+    if file not in GITHUB_ASSETS_NAMES:  # an older ultralytics than the zoo's newest family
+        import ultralytics
+
+        raise UserError(f"ultralytics {ultralytics.__version__} does not list {file} among its release assets; "
+                        "upgrade it (pip install -U ultralytics)")
+    models.APP_WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+    return Path(attempt_download_asset(str(models.APP_WEIGHTS_DIR / file)))

@@ -31,15 +31,15 @@ def _median_ms(call: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
-def measure(entry: ZooEntry, device: str = "auto", runs: int = RUNS) -> tuple[float, str]:
-    """(ms per image, device) for one present model."""
+def measure(entry: ZooEntry, device: str = "auto", runs: int = RUNS, trust: bool = False) -> tuple[float, str]:
+    """(ms per image, device) for one present model; ``trust``: a detector checkpoint may be fully unpickled."""
     if entry.weights_path is None:
         raise ValueError(f"{entry.name}: no weights here")
     if entry.kind == "detector":
         from yolo_app.engine.inference import Detector
         from yolo_app.engine.models import configure_cpu_threads, load_model
 
-        model = load_model(entry.weights_path, device, backend="torch")
+        model = load_model(entry.weights_path, device, backend="torch", trust=trust)
         configure_cpu_threads(model)
         detector = Detector(model)
         frame = np.full((640, 640, 3), 114, dtype=np.uint8)
@@ -52,14 +52,14 @@ def measure(entry: ZooEntry, device: str = "auto", runs: int = RUNS) -> tuple[fl
 
 
 def measure_all(entries: list[ZooEntry], device: str = "auto",
-                report: Callable[[str], None] | None = None) -> list[ZooEntry]:
+                report: Callable[[str], None] | None = None, trust: bool = False) -> list[ZooEntry]:
     out = []
     for entry in entries:
         if entry.weights_path is None:
             out.append(entry)
             continue
         try:
-            ms, on = measure(entry, device)
+            ms, on = measure(entry, device, trust=trust)
         except YoloAppError as exc:  # a file that is not what its name says: report, keep going
             if report:
                 report(f"{entry.name}: not measured: {describe(exc)}")

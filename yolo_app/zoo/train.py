@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import yaml
 
-from yolo_app.engine.models import resolve_weights, select_device
+from yolo_app.engine.models import load_network, resolve_weights, select_device
 from yolo_app.errors import RuntimeFailure, UserError
 from yolo_app.zoo.classifier import (CHECKPOINT_FORMAT, INTERPOLATION, Transform, build_network,
                                      default_transform, fit_state, library_of, pretrained_file, read_weights,
@@ -57,13 +57,16 @@ def check_dataset_yaml(data: Path) -> dict:
 
 
 def train_detector(data: Path, weights: str, epochs: int, imgsz: int, out: Path, device: str = "auto",
-                   batch: int = 8, report: Report = print) -> TrainOutcome:
-    """Fine-tune a YOLO detector with Ultralytics' trainer; ``out``/weights/best.pt is the result."""
+                   batch: int = 8, report: Report = print, trust: bool = False) -> TrainOutcome:
+    """Fine-tune a YOLO detector with Ultralytics' trainer; ``out``/weights/best.pt is the result.
+    ``trust``: the starting checkpoint may need full unpickling (``--trust-weights``)."""
     from ultralytics import YOLO
 
     check_dataset_yaml(data)
     path = resolve_weights(weights)
     dev = select_device(device)
+    if path.suffix.lower() == ".pt" and not trust:
+        load_network(path)  # Ultralytics unpickles it fully: first refuse a file outside its checkpoint format
     yolo = YOLO(str(path))
     if getattr(yolo, "task", None) != "detect":
         raise UserError(f"{path} is not a detection model")
@@ -72,7 +75,8 @@ def train_detector(data: Path, weights: str, epochs: int, imgsz: int, out: Path,
     reported: set[int] = set()
 
     def epoch_end(trainer) -> None:
-        if trainer.epoch in reported:  # the trainer runs this hook again after validating best.pt
+        # The trainer runs this hook again after validating best.pt, with its epoch one past the last.
+        if trainer.epoch in reported or trainer.epoch >= trainer.epochs:
             return
         reported.add(trainer.epoch)
         metrics = trainer.metrics or {}
