@@ -119,3 +119,31 @@ def isolated_qt_settings(tmp_path):
     from PyQt6.QtCore import QSettings
 
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+
+
+@pytest.fixture(scope="session")
+def trained_models_info(request) -> dict:
+    """The manifest of small checkpoints trained for the Ultralytics families no weights exist for offline
+    (see tests/trained_models.py): "models" {"yolo11n", "yolo26n", "yolov10n": Path to the trainer's last.pt},
+    "data" (the dataset's data.yaml), "names", "recipe" (imgsz…), "timings". Built once, in a subprocess
+    (1.5-2.5 min on 2 CPU cores), into $YOLO_APP_TEST_MODELS or the pytest cache
+    (.pytest_cache/d/trained-models), under a key of the Ultralytics and torch versions, the recipe and the
+    shared inputs; later sessions reuse it."""
+    from trained_models import ensure_trained_models
+
+    if os.environ.get("YOLO_APP_TEST_MODELS"):
+        root = Path(os.environ["YOLO_APP_TEST_MODELS"])
+    elif getattr(request.config, "cache", None) is not None:
+        root = Path(request.config.cache.mkdir("trained-models"))
+    else:  # -p no:cacheprovider
+        root = REPO / ".pytest_cache" / "trained-models"
+    return ensure_trained_models(root)
+
+
+@pytest.fixture(scope="session")
+def trained_models(trained_models_info) -> dict[str, Path]:
+    """{"yolo11n": Path, "yolo26n": Path, "yolov10n": Path}: trained checkpoints (Ultralytics' own last.pt) of
+    80-class COCO-named models that find person and bottle in the shared videos with realistic, varied scores
+    (both heads of the end-to-end yolo26n and yolov10n). Use them at their training size,
+    trained_models_info["recipe"]["imgsz"] (160; what YOLO(path).predict defaults to)."""
+    return dict(trained_models_info["models"])

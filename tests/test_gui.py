@@ -39,7 +39,7 @@ def show_frame_at(qtbot, win, seconds):
     """Pause, seek, and wait for the frame at that time to be painted."""
     win.controller.set_paused(True)
     before = win.painted[0]
-    win.seek(seconds)
+    win.playback.seek(seconds)
     target = round(seconds * 10)
     qtbot.waitUntil(lambda: win.painted[0] > before and win.last_shown[0].result.frame.index == target,
                     timeout=WAIT_MS)
@@ -73,21 +73,21 @@ def test_the_class_filter_hides_a_class(qtbot, window):
 
 
 def test_pause_stops_frame_updates_and_step_shows_the_next_frame(qtbot, window):
-    window.toggle_pause()
-    assert window.play_button.text() == "Play"
+    window.playback.toggle_pause()
+    assert window.playback.play_button.text() == "Play"
     qtbot.wait(600)  # a frame in flight may still land
     painted = window.painted[0]
     qtbot.wait(1000)
     assert window.painted[0] == painted
     index = window.last_shown[0].result.frame.index
-    window.step()
+    window.playback.step()
     qtbot.waitUntil(lambda: window.painted[0] == painted + 1, timeout=WAIT_MS)
     assert window.last_shown[0].result.frame.index == index + 1
 
 
 def test_seek_jumps_to_the_time_asked(qtbot, window):
     assert show_frame_at(qtbot, window, 3.0).result.frame.pts_s == pytest.approx(3.0)
-    assert window.time_label.text().startswith("00:03.0")
+    assert window.playback.time_label.text().startswith("00:03.0")
 
 
 def test_snapshot_writes_a_png_and_its_detections(qtbot, window):
@@ -101,22 +101,22 @@ def test_snapshot_writes_a_png_and_its_detections(qtbot, window):
 
 def test_record_writes_a_playable_mp4_of_what_was_shown(qtbot, window):
     window.toggle_record()
-    assert window.rec_label.text().startswith("●")
+    assert window.status_bar.rec_label.text().startswith("●")
     # Wait on the recording itself: a frame painted just after Record may have been drawn before it.
     qtbot.waitUntil(lambda: window.controller.recorder.frames >= 8, timeout=WAIT_MS)
     path, frames = window.stop_recording()
-    assert window.rec_label.text() == ""
+    assert window.status_bar.rec_label.text() == ""
     decoded, _, size = read_video(path)
     assert len(decoded) == frames >= 8 and size == (768, 432)
 
 
 def test_compare_mode_runs_two_models_on_the_same_frames(qtbot, window, weights):
-    window._start_compare(str(weights))
+    window.model_bar.start_compare(str(weights))
     qtbot.waitUntil(lambda: 1 in window.last_shown and window.panes[1].isVisible(), timeout=WAIT_MS)
     a, b = window.last_shown[0].result.frame, window.last_shown[1].result.frame
     assert a.source_id == b.source_id
     qtbot.waitUntil(lambda: "fps" in window.panes[1].caption.text(), timeout=WAIT_MS)
-    window._compare_chosen("Compare: off")
+    window.model_bar.compare_chosen("Compare: off")
     assert not window.panes[1].isVisible()
 
 
@@ -134,17 +134,17 @@ def test_a_model_that_fails_to_load_leaves_the_old_one_running(qtbot, window, tm
     bad = tmp_path / "broken.pt"
     bad.write_text("not a model")
     old = window.controller.detectors[0]
-    window._select_model(str(bad))
+    window.model_bar.select_model(str(bad))
     qtbot.waitUntil(lambda: window.error_box is not None and window.error_box.isVisible(), timeout=WAIT_MS)
     assert "not a YOLO model file" in window.error_box.text()
     assert window.controller.detectors[0] is old
 
 
 def test_the_end_of_a_video_offers_replay(qtbot, window):
-    window.speed_box.setCurrentIndex(1)  # as fast as possible
-    qtbot.waitUntil(lambda: window.replay_button.isVisible(), timeout=WAIT_MS)
+    window.playback.speed_box.setCurrentIndex(1)  # as fast as possible
+    qtbot.waitUntil(lambda: window.playback.replay_button.isVisible(), timeout=WAIT_MS)
     assert window.banner.text() == "End of video"
-    window.replay()
+    window.playback.replay()
     qtbot.waitUntil(lambda: window.last_shown[0].result.frame.index < 5, timeout=WAIT_MS)
 
 
@@ -168,7 +168,7 @@ def test_settings_are_remembered_between_runs(qtbot, clips, weights):
     qtbot.addWidget(again)
     assert again.conf_slider.value() == 0.40
     assert again.source_text == str(clips["bottle"])
-    assert again.model_box.currentText() == weights.name
+    assert again.model_bar.model_box.currentText() == weights.name
     again.close()
 
 
@@ -184,7 +184,7 @@ def test_the_gui_command_takes_a_screenshot_of_the_real_window(tmp_path, clips):
 
 
 def test_track_shows_ids_on_the_boxes_and_in_the_table(qtbot, window):
-    window.track_box.setChecked(True)
+    window.playback.track_box.setChecked(True)
     qtbot.waitUntil(lambda: window.last_shown[0].result.detections.tracker_id is not None
                     and (window.last_shown[0].result.detections.tracker_id >= 0).any(), timeout=WAIT_MS)
     ids = [window.detections.table.item(r, 2).text() for r in range(window.detections.table.rowCount())]
@@ -249,16 +249,16 @@ def test_a_row_or_a_click_on_a_box_shows_its_class_scores(qtbot, window):
 
 
 def test_the_backend_picker_reloads_the_model_on_that_backend(qtbot, window):
-    window.loop_box.setChecked(True)  # a first export of the other backend can outlast the 4-second clip
+    window.playback.loop_box.setChecked(True)  # a first export of the other backend can outlast the 4-second clip
     auto = window.controller.detectors[0].model.backend
     assert auto in ("openvino", "onnx")  # auto on a CPU: the faster of the two here
     other = "onnx" if auto == "openvino" else "openvino"
-    window.backend_box.setCurrentText(other)
-    window.backend_box.activated.emit(window.backend_box.currentIndex())
+    window.model_bar.backend_box.setCurrentText(other)
+    window.model_bar.backend_box.activated.emit(window.model_bar.backend_box.currentIndex())
     qtbot.waitUntil(lambda: window.controller.detectors[0] is not None
                     and window.controller.detectors[0].model.backend == other, timeout=WAIT_MS)
     before = window.painted[0]
     qtbot.waitUntil(lambda: window.painted[0] > before + 3, timeout=WAIT_MS)  # still playing, on the other backend
     window._update_status()
-    assert window.status_labels["device"].text() == f"cpu · {window.controller.detectors[0].model.runtime}"
-    assert window.status_labels["device"].text().startswith(f"cpu · {other} ")  # e.g. "cpu · onnx fp32"
+    assert window.status_bar.labels["device"].text() == f"cpu · {window.controller.detectors[0].model.runtime}"
+    assert window.status_bar.labels["device"].text().startswith(f"cpu · {other} ")  # e.g. "cpu · onnx fp32"

@@ -16,7 +16,8 @@ from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 
 from yolo_app.gui import pickers  # noqa: E402
 from yolo_app.gui.annotate_dialog import AnnotateDialog  # noqa: E402
-from yolo_app.gui.main_window import COMPARE_OFF, GuiOptions, MainWindow, app_settings  # noqa: E402
+from yolo_app.gui.main_window import GuiOptions, MainWindow, app_settings  # noqa: E402
+from yolo_app.gui.model_bar import COMPARE_OFF  # noqa: E402
 from yolo_app.gui.pickers import BROWSE  # noqa: E402
 from yolo_app.gui.trust import LOAD_ANYWAY  # noqa: E402
 
@@ -85,31 +86,31 @@ def test_cancel_keeps_the_model_and_load_anyway_loads_it_once_per_session(qtbot,
     path = needs_trust(checkpoint, tmp_path / "custom.pt", marker)
     old = window.controller.detectors[0]
 
-    window._select_model(str(path))  # what the picker, Browse… and the Models dialog do
+    window.model_bar.select_model(str(path))  # what the picker, Browse… and the Models dialog do
     qtbot.waitUntil(lambda: len(answers.asked) == 1, timeout=WAIT_MS)
     question = answers.asked[0].text()
     assert "custom.pt" in question and "outside the Ultralytics checkpoint format" in question
     assert "could run" in question
     assert str(path) in answers.asked[0].informativeText()
     assert window.controller.detectors[0] is old and not marker.exists()
-    assert window.model_box.currentText() == "yolov8n.pt"
+    assert window.model_bar.model_box.currentText() == "yolov8n.pt"
     assert window.error_box is None  # a choice, not an error
     painted = window.painted[0]
     qtbot.waitUntil(lambda: window.painted[0] > painted + 2, timeout=WAIT_MS)  # the old model keeps running
 
-    window._start_compare(str(path))  # the same question for the second view; Cancel closes it again
+    window.model_bar.start_compare(str(path))  # the same question for the second view; Cancel closes it again
     qtbot.waitUntil(lambda: len(answers.asked) == 2, timeout=WAIT_MS)
-    assert window.compare_box.currentText() == COMPARE_OFF and len(window.controller.detectors) == 1
+    assert window.model_bar.compare_box.currentText() == COMPARE_OFF and len(window.controller.detectors) == 1
     assert not window.panes[1].isVisible() and not marker.exists()
 
     answers.answer = LOAD_ANYWAY
-    window._select_model(str(path))
+    window.model_bar.select_model(str(path))
     qtbot.waitUntil(lambda: window.controller.detectors[0] is not old, timeout=WAIT_MS)
     assert len(answers.asked) == 3 and marker.exists()
     assert window.controller.detectors[0].model.path == path
-    assert window.model_box.currentText() == "custom.pt"
+    assert window.model_bar.model_box.currentText() == "custom.pt"
 
-    window._select_model(str(window.controller.detectors[0].model.path))  # trusted for this session: no question
+    window.model_bar.select_model(str(window.controller.detectors[0].model.path))  # trusted this session: no question
     before = window.controller.detectors[0]
     qtbot.waitUntil(lambda: window.controller.detectors[0] is not before, timeout=WAIT_MS)
     assert len(answers.asked) == 3
@@ -118,7 +119,7 @@ def test_cancel_keeps_the_model_and_load_anyway_loads_it_once_per_session(qtbot,
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the file changed: ask again
     answers.answer = "Cancel"
     current = window.controller.detectors[0]
-    window._select_model(str(path))
+    window.model_bar.select_model(str(path))
     qtbot.waitUntil(lambda: len(answers.asked) == 4, timeout=WAIT_MS)
     assert window.controller.detectors[0] is current
 
@@ -167,12 +168,12 @@ def test_browse_offers_exported_models_and_an_openvino_xml_runs_in_the_window(qt
 
     monkeypatch.setattr(pickers.QFileDialog, "getOpenFileName", choose)
     old = window.controller.detectors[0]
-    window.model_box.setCurrentText(BROWSE)
-    window._model_chosen(BROWSE)
+    window.model_bar.model_box.setCurrentText(BROWSE)
+    window.model_bar.model_chosen(BROWSE)
     assert offered and offered[0].startswith("Models (*.pt *.onnx *.engine *.xml)")
     qtbot.waitUntil(lambda: window.controller.detectors[0] is not old, timeout=WAIT_MS)
     model = window.controller.detectors[0].model
     assert model.backend == "openvino" and model.exported and model.input_hw == (320, 320)
-    assert window.model_box.currentText() == xml.name
+    assert window.model_bar.model_box.currentText() == xml.name
     qtbot.waitUntil(lambda: window.last_shown[0].result.model_id == xml.name, timeout=WAIT_MS)
     assert window.error_box is None

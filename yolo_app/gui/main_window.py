@@ -1,6 +1,9 @@
-"""The main window: source and model pickers, live controls, playback, status and panels.
+"""The main window: puts the pieces together and routes what the controller reports to them.
 
-Widgets only: every action goes to the ViewerController; frames arrive through the ResultBridge.
+Its parts live in their own modules: the model pickers (model_bar), source menus (source_menu), menu and
+toolbar layout (menus), playback row (playback_bar), status bar (status_bar), side panels (panels) and the
+selected box's rules (selection). Widgets only: every action goes to the ViewerController; frames arrive
+through the ResultBridge.
 """
 
 from __future__ import annotations
@@ -11,34 +14,28 @@ from datetime import datetime
 from pathlib import Path
 
 from PyQt6.QtCore import QSettings, QStandardPaths, Qt, QTimer
-from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMenu,
-                             QMessageBox, QProgressBar, QPushButton, QSlider, QSplitter, QToolBar, QVBoxLayout,
-                             QWidget)
+from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from yolo_app import __version__
-from yolo_app.engine.backends import BACKENDS
 from yolo_app.engine.inference import DetectionSettings, Detector
-from yolo_app.engine.models import available_devices
-from yolo_app.engine.readers import list_cameras
-from yolo_app.engine.render import detection_labels
-from yolo_app.engine.sinks import save_snapshot, top_classes
+from yolo_app.engine.sinks import save_snapshot
 from yolo_app.engine.stats import LatencyMeter, RateMeter
-from yolo_app.engine.tracking import track_id
 from yolo_app.engine.types import Result, SourceInfo
 from yolo_app.errors import YoloAppError
+from yolo_app.gui.about import about_text
 from yolo_app.gui.annotate_dialog import AnnotateDialog
 from yolo_app.gui.bridge import ResultBridge, Shown
 from yolo_app.gui.controller import ViewerController
+from yolo_app.gui.menus import CAMERA, MODELS, RECENT, add_commands, lay_out
+from yolo_app.gui.model_bar import ModelBar
 from yolo_app.gui.models_dialog import ModelsDialog
 from yolo_app.gui.panels import ClassFilter, DetectionsPanel, GridPanel, ScoreBars, ThresholdSlider
-from yolo_app.gui.pickers import MEDIA_FILTER, ModelPicker
+from yolo_app.gui.playback_bar import PlaybackBar
+from yolo_app.gui.selection import Selection, box_scores, follow, hit_test, select
+from yolo_app.gui.source_menu import SourceMenus
+from yolo_app.gui.status_bar import StatusBar
 from yolo_app.gui.trust import TrustedFiles, ask_to_trust
-from yolo_app.gui.video_view import VideoView
-
-COMPARE_OFF = "Compare: off"
-SPEEDS = ("Real time", "As fast as possible")
-MAX_RECENT = 8
+from yolo_app.gui.video_view import VideoPane
 
 
 @dataclass(frozen=True)
@@ -57,25 +54,6 @@ class GuiOptions:
 
 def app_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "yolo_app", "yolo-app")
-
-
-def clock(seconds: float) -> str:
-    minutes, secs = divmod(max(0.0, seconds), 60)
-    return f"{int(minutes):02d}:{secs:04.1f}"
-
-
-class VideoPane(QWidget):
-    """One model's view with a caption: model, FPS, latency, detections."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.view = VideoView()
-        self.caption = QLabel("")
-        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.caption)
-        layout.addWidget(self.view, 1)
 
 
 class MainWindow(QMainWindow):
@@ -100,7 +78,6 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self.source_text: str | None = None
         self.record_started = 0.0
-        self.duration: float | None = None
         self.annotate_dialog: AnnotateDialog | None = None
         self.models_dialog: ModelsDialog | None = None
         self.setWindowTitle("yolo_app")
@@ -117,14 +94,14 @@ class MainWindow(QMainWindow):
         self._status_timer.timeout.connect(self._update_status)
         self._status_timer.start(500)
         weights = options.weights or str(self.store.value("weights", "yolov8n.pt"))
-        self._select_model(weights)
+        self.model_bar.select_model(weights)
         if options.compare:
-            self._start_compare(options.compare)
+            self.model_bar.start_compare(options.compare)
         if options.classify:
             self.controller.set_classifier(options.classify, options.classify_classes)
         source = options.source or self.store.value("source") or "demo"
         self.open_source(str(source))
-        self._probe_cameras()
+        self.sources.probe_cameras(self.controller)
 
     # construction ------------------------------------------------------------------------------
     def _build_ui(self, settings: DetectionSettings) -> None:
@@ -136,34 +113,12 @@ class MainWindow(QMainWindow):
         views = QHBoxLayout()
         for pane in self.panes:
             views.addWidget(pane, 1)
-        self.play_button = QPushButton("Pause")
-        self.step_button = QPushButton("Step ▶|")
-        self.replay_button = QPushButton("Replay")
-        self.replay_button.hide()
-        self.seek_slider = QSlider(Qt.Orientation.Horizontal)
-        self.seek_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.time_label = QLabel("--:-- / --:--")
-        self.speed_box = QComboBox()
-        self.speed_box.addItems(SPEEDS)
-        self.loop_box = QCheckBox("Loop")
-        self.track_box = QCheckBox("Track")
-        self.track_box.setToolTip("ByteTrack ids on the boxes: #12 person 0.91")
-        for widget in (self.play_button, self.step_button, self.replay_button, self.speed_box, self.loop_box,
-                       self.track_box):
-            widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        playback = QHBoxLayout()
-        for widget in (self.play_button, self.step_button, self.replay_button):
-            playback.addWidget(widget)
-        playback.addWidget(self.seek_slider, 1)
-        playback.addWidget(self.time_label)
-        playback.addWidget(self.speed_box)
-        playback.addWidget(self.loop_box)
-        playback.addWidget(self.track_box)
+        self.playback = PlaybackBar(self.controller)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.banner)
         left_layout.addLayout(views, 1)
-        left_layout.addLayout(playback)
+        left_layout.addWidget(self.playback)
 
         self.conf_slider = ThresholdSlider("conf", settings.conf)
         self.iou_slider = ThresholdSlider("IoU", settings.iou)
@@ -171,7 +126,7 @@ class MainWindow(QMainWindow):
         self.grid_panel = GridPanel()
         self.detections = DetectionsPanel()
         self.scores = ScoreBars()
-        self.selection: tuple[int, int | None] | None = None  # the box whose scores show: (row, track id)
+        self.selection: Selection | None = None  # the box whose scores show, followed across frames
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(self.conf_slider)
@@ -187,103 +142,35 @@ class MainWindow(QMainWindow):
         splitter.setSizes([900, 320])
         self.setCentralWidget(splitter)
 
-        self.model_box = ModelPicker()
-        self.compare_box = ModelPicker((COMPARE_OFF,))
-        self.device_box = QComboBox()
-        self.device_box.addItems(available_devices())
-        self.device_box.setCurrentText(self.controller.device)
-        self.backend_box = QComboBox()
-        self.backend_box.addItems(BACKENDS)
-        self.backend_box.setCurrentText(self.controller.backend)
-        self.backend_box.setToolTip("What runs the network; auto: OpenVINO or ONNX Runtime on a CPU, TensorRT or "
-                                    "PyTorch on an NVIDIA GPU. The first use of an export takes a few seconds.")
-        self.busy = QProgressBar()
-        self.busy.setRange(0, 0)  # indeterminate: a model is loading
-        self.busy.setMaximumWidth(120)
-        self.busy.hide()
-        self.status_labels = {key: QLabel() for key in ("capture", "inference", "display", "latency", "dropped",
-                                                        "device", "model")}
-        self.rec_label = QLabel("")
-        self.rec_label.setStyleSheet("color:#e0101a;font-weight:bold")
-        bar = self.statusBar()
-        bar.addPermanentWidget(self.rec_label)
-        bar.addPermanentWidget(self.busy)
-        for label in self.status_labels.values():
-            bar.addPermanentWidget(label)
+        self.model_bar = ModelBar(self.controller)
+        self.status_bar = StatusBar()
+        self.setStatusBar(self.status_bar)
 
     def _build_actions(self) -> None:
-        menu_file = self.menuBar().addMenu("&File")
-        self.camera_menu = QMenu("Camera", self)
-        self.camera_menu.addAction("Looking for cameras…").setEnabled(False)
-        self.recent_menu = QMenu("Recent", self)
-        self.actions: dict[str, QAction] = {}
-        entries = [
-            ("open_file", "Open file…", QKeySequence.StandardKey.Open, self._open_file_dialog),
-            ("open_folder", "Open folder…", None, self._open_folder_dialog),
-            ("open_stream", "Open stream URL…", None, self._open_stream_dialog),
+        self.sources = SourceMenus(self, self.store)
+        self.sources.chosen.connect(self.open_source)
+        self.actions = add_commands(self, [
+            ("open_file", "Open file…", QKeySequence.StandardKey.Open, self.sources.open_file),
+            ("open_folder", "Open folder…", None, self.sources.open_folder),
+            ("open_stream", "Open stream URL…", None, self.sources.open_stream),
             ("demo", "Demo", None, lambda: self.open_source("demo")),
             ("annotate", "Annotate videos…", "Ctrl+Shift+A", self.open_annotate_dialog),
             ("monitor", "Monitor…", "Ctrl+Shift+M", self.open_monitor),
             ("models", "Models…", "Ctrl+M", self.open_models_dialog),
             ("snapshot", "Snapshot", "S", self.snapshot),
             ("record", "Record", "R", self.toggle_record),
-            ("play", "Play / pause", "Space", self.toggle_pause),
-            ("step", "Step one frame", "Right", self.step),
+            ("play", "Play / pause", "Space", self.playback.toggle_pause),
+            ("step", "Step one frame", "Right", self.playback.step),
             ("fullscreen", "Full screen", "F", self.toggle_fullscreen),
             ("grid", "Grid view", "G", lambda: self.grid_panel.toggle.toggle()),
-            ("about", "About", None, self._about),
+            ("about", "About", None, lambda: QMessageBox.about(self, "About yolo_app", about_text())),
             ("quit", "Quit", QKeySequence.StandardKey.Quit, self.close),
-        ]
-        for key, text, shortcut, slot in entries:
-            action = QAction(text, self)
-            if shortcut is not None:
-                action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.triggered.connect(slot)
-            self.addAction(action)  # shortcuts work in full screen, with the menu bar hidden
-            self.actions[key] = action
-        for key in ("open_file", "open_folder", "open_stream"):
-            menu_file.addAction(self.actions[key])
-        menu_file.addMenu(self.camera_menu)
-        menu_file.addAction(self.actions["demo"])
-        menu_file.addMenu(self.recent_menu)
-        menu_file.addSeparator()
-        menu_file.addAction(self.actions["annotate"])
-        menu_file.addAction(self.actions["monitor"])
-        menu_file.addAction(self.actions["models"])
-        menu_file.addSeparator()
-        menu_file.addAction(self.actions["snapshot"])
-        menu_file.addAction(self.actions["record"])
-        menu_file.addSeparator()
-        menu_file.addAction(self.actions["quit"])
-        menu_view = self.menuBar().addMenu("&View")
+        ])
         self.actions["grid"].setCheckable(True)
-        for key in ("play", "step", "fullscreen", "grid"):
-            menu_view.addAction(self.actions[key])
-        self.menuBar().addMenu("&Help").addAction(self.actions["about"])
-        self._fill_recent()
-
-        toolbar = QToolBar("Main")
-        toolbar.setMovable(False)
-        self.addToolBar(toolbar)
-        toolbar.addAction(self.actions["open_file"])
         camera_button = QPushButton("Camera")
-        camera_button.setMenu(self.camera_menu)
-        toolbar.addWidget(camera_button)
-        toolbar.addAction(self.actions["open_stream"])
-        toolbar.addAction(self.actions["demo"])
-        toolbar.addSeparator()
-        toolbar.addWidget(QLabel(" Model "))
-        toolbar.addWidget(self.model_box)
-        toolbar.addWidget(QLabel(" Device "))
-        toolbar.addWidget(self.device_box)
-        toolbar.addWidget(QLabel(" Backend "))
-        toolbar.addWidget(self.backend_box)
-        toolbar.addWidget(QLabel(" "))
-        toolbar.addWidget(self.compare_box)
-        toolbar.addSeparator()
-        toolbar.addAction(self.actions["snapshot"])
-        toolbar.addAction(self.actions["record"])
+        camera_button.setMenu(self.sources.camera_menu)
+        lay_out(self, self.actions, {CAMERA: self.sources.camera_menu, RECENT: self.sources.recent_menu},
+                {CAMERA: camera_button, MODELS: self.model_bar})
 
     def _connect(self) -> None:
         c = self.controller
@@ -294,7 +181,7 @@ class MainWindow(QMainWindow):
         c.modelLoaded.connect(self._model_loaded)
         c.modelFailed.connect(self._model_failed)
         c.modelUntrusted.connect(self._model_untrusted)
-        c.classifierChanged.connect(lambda name: self.statusBar().showMessage(
+        c.classifierChanged.connect(lambda name: self.status_bar.showMessage(
             f"classifying detections with {name}" if name else "classification off", 5000))
         c.classifierFailed.connect(lambda msg: self.show_error("Cannot load the classifier", msg))
         c.ended.connect(self._ended)
@@ -303,22 +190,8 @@ class MainWindow(QMainWindow):
         self.conf_slider.valueChanged.connect(lambda v: c.update_settings(conf=v))
         self.iou_slider.valueChanged.connect(lambda v: c.update_settings(iou=v))
         self.class_filter.changed.connect(c.set_class_filter)
-        self.play_button.clicked.connect(self.toggle_pause)
-        self.step_button.clicked.connect(self.step)
-        self.replay_button.clicked.connect(self.replay)
-        self.seek_slider.sliderReleased.connect(lambda: self.seek(self.seek_slider.value() / 10))
-        # A click on the track moves the handle a page: seek once the slider has taken its new value.
-        self.seek_slider.actionTriggered.connect(
-            lambda action: QTimer.singleShot(0, lambda: self.seek(self.seek_slider.value() / 10))
-            if action in (QSlider.SliderAction.SliderPageStepAdd.value, QSlider.SliderAction.SliderPageStepSub.value)
-            else None)
-        self.speed_box.currentIndexChanged.connect(lambda i: c.set_realtime(i == 0))
-        self.loop_box.toggled.connect(c.set_loop)
-        self.track_box.toggled.connect(c.set_track)
-        self.model_box.activated.connect(lambda _: self._model_chosen(self.model_box.currentText()))
-        self.compare_box.activated.connect(lambda _: self._compare_chosen(self.compare_box.currentText()))
-        self.device_box.activated.connect(lambda _: c.set_device(self.device_box.currentText()))
-        self.backend_box.activated.connect(lambda _: c.set_device(c.device, self.backend_box.currentText()))
+        self.playback.moved.connect(self.banner.hide)  # a seek or replay: "End of video" no longer holds
+        self.model_bar.compareClosed.connect(self.panes[1].hide)
         self.grid_panel.changed.connect(self._grid_changed)
         self.detections.selected.connect(self._select_row)
         self.panes[0].view.clicked.connect(self._select_at)
@@ -331,58 +204,13 @@ class MainWindow(QMainWindow):
     def _source_opened(self, info: SourceInfo) -> None:
         self.selection = None
         self.banner.hide()
-        self.replay_button.hide()
+        self.playback.source_opened(info)
         self.last_shown.clear()
         self.stop_recording()
-        duration = (info.frame_count / float(info.fps)) if info.frame_count and info.fps else None
-        self.duration = duration
-        self.seek_slider.setEnabled(bool(duration) and not info.live)
-        self.seek_slider.setRange(0, int((duration or 0) * 10))
-        self.step_button.setEnabled(not info.live)
-        self.speed_box.setEnabled(not info.live)
         title = Path(info.uri).name if info.kind.value in ("video", "image", "images", "demo") else info.uri
         self.setWindowTitle(f"yolo_app — {title}")
         if self.source_text:
-            self.store.setValue("source", self.source_text)
-            recent = [self.source_text] + [s for s in self._recent() if s != self.source_text]
-            self.store.setValue("recent", recent[:MAX_RECENT])
-            self._fill_recent()
-
-    def _recent(self) -> list[str]:
-        value = self.store.value("recent", [])
-        return [value] if isinstance(value, str) else list(value or [])
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for text in self._recent():
-            self.recent_menu.addAction(text, lambda t=text: self.open_source(t))
-        self.recent_menu.setEnabled(bool(self._recent()))
-
-    def _open_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", "", MEDIA_FILTER)
-        if path:
-            self.open_source(path)
-
-    def _open_folder_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a folder of images or videos")
-        if path:
-            self.open_source(path)
-
-    def _open_stream_dialog(self) -> None:
-        url, ok = QInputDialog.getText(self, "Open stream", "rtsp://, rtmp:// or http(s):// URL")
-        if ok and url.strip():
-            self.open_source(url.strip())
-
-    def _probe_cameras(self) -> None:
-        self.controller._background("cameras", list_cameras, self._cameras_found)
-
-    def _cameras_found(self, found: object) -> None:
-        self.camera_menu.clear()
-        if isinstance(found, BaseException) or not found:
-            self.camera_menu.addAction("No camera found").setEnabled(False)
-            return
-        for index in found:  # type: ignore[union-attr]
-            self.camera_menu.addAction(f"Camera {index}", lambda i=index: self.open_source(str(i)))
+            self.sources.remember(self.source_text)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
         if event.mimeData().hasUrls():
@@ -414,7 +242,7 @@ class MainWindow(QMainWindow):
         """The zoo table; a row's detector or classifier goes to the live view (non-modal)."""
         if self.models_dialog is None:
             self.models_dialog = ModelsDialog(self)
-            self.models_dialog.useDetector.connect(self._select_model)
+            self.models_dialog.useDetector.connect(self.model_bar.select_model)
             self.models_dialog.useClassifier.connect(self.controller.set_classifier)
             self.models_dialog.stopClassifier.connect(lambda: self.controller.set_classifier(None))
         self.models_dialog.show()
@@ -422,39 +250,13 @@ class MainWindow(QMainWindow):
         return self.models_dialog
 
     # models ------------------------------------------------------------------------------------
-    def _select_model(self, weights: str) -> None:
-        self.model_box.show_weights(weights)
-        self.controller.load_model(weights, 0)
-
-    def _model_chosen(self, text: str) -> None:
-        weights = self.model_box.resolve(text, self, "Choose a model")
-        if weights is None:
-            self.model_box.setCurrentText(Path(self.controller.weights[0] or "").name)
-            return
-        self._select_model(weights)
-
-    def _compare_chosen(self, text: str) -> None:
-        if text == COMPARE_OFF:
-            self.controller.set_compare(None)
-            self.panes[1].hide()
-            return
-        weights = self.compare_box.resolve(text, self, "Second model to compare")
-        if weights is None:
-            self.compare_box.setCurrentText(COMPARE_OFF)
-            return
-        self._start_compare(weights)
-
-    def _start_compare(self, weights: str) -> None:
-        self.compare_box.show_weights(weights)
-        self.controller.set_compare(weights)
-
     def _model_loading(self, branch: int, weights: str) -> None:
-        self.busy.show()
-        self.statusBar().showMessage(f"loading {Path(weights).name}…")
+        self.status_bar.busy.show()
+        self.status_bar.showMessage(f"loading {Path(weights).name}…")
 
     def _model_loaded(self, branch: int, detector: Detector) -> None:
-        self.busy.setVisible(any(d is None for d in self.controller.detectors))
-        self.statusBar().showMessage(f"{detector.model.model_id} ready on {detector.model.device}", 3000)
+        self.status_bar.busy.setVisible(any(d is None for d in self.controller.detectors))
+        self.status_bar.showMessage(f"{detector.model.model_id} ready on {detector.model.device}", 3000)
         if branch == 0:
             self.store.setValue("weights", str(detector.model.path))
             self.class_filter.set_names(list(detector.names.values()), self.controller.class_filter)
@@ -463,12 +265,8 @@ class MainWindow(QMainWindow):
             self.panes[1].show()
 
     def _model_failed(self, branch: int, message: str) -> None:
-        self.busy.setVisible(any(d is None for d in self.controller.detectors[:1]))
-        if branch == 0 and self.controller.detectors[0] is not None:
-            self.model_box.setCurrentText(self.controller.detectors[0].model.model_id)
-        if branch == 1:
-            self.compare_box.setCurrentText(COMPARE_OFF)
-            self.panes[1].hide()
+        self.status_bar.busy.setVisible(any(d is None for d in self.controller.detectors[:1]))
+        self.model_bar.load_failed(branch)
         self.show_error("Cannot load the model", message)
 
     def _model_untrusted(self, branch: int, weights: str, path: str) -> None:
@@ -477,15 +275,10 @@ class MainWindow(QMainWindow):
             self.controller.trust_file(path)
             self.controller.load_model(weights, branch)
             return
-        self.busy.setVisible(False)
-        detectors = self.controller.detectors
-        previous = detectors[branch] if branch < len(detectors) else None
-        box = self.model_box if branch == 0 else self.compare_box
-        box.setCurrentText(previous.model.model_id if previous is not None else "" if branch == 0 else COMPARE_OFF)
-        if branch > 0 and previous is None:
-            self.panes[1].hide()
+        self.status_bar.busy.setVisible(False)
+        self.model_bar.load_declined(branch)
         self.controller.model_declined(branch)
-        self.statusBar().showMessage(f"{Path(path).name} not loaded", 5000)
+        self.status_bar.showMessage(f"{Path(path).name} not loaded", 5000)
 
     # frames ------------------------------------------------------------------------------------
     def _paint(self, branch: int) -> None:
@@ -504,10 +297,7 @@ class MainWindow(QMainWindow):
             self.detections.show_detections(shown.result.detections, detector.names if detector else None)
             self.grid_panel.show_counts(shown.result.counts)
             self._show_selection(shown.result)
-            if not self.seek_slider.isSliderDown() and shown.result.frame.pts_s is not None:
-                self.seek_slider.setValue(int(shown.result.frame.pts_s * 10))
-                total = clock(self.duration) if self.duration else "live"
-                self.time_label.setText(f"{clock(shown.result.frame.pts_s)} / {total}")
+            self.playback.show_position(shown.result.frame.pts_s)
 
     # the grid view and a box's class scores ------------------------------------------------------
     def _grid_changed(self, on: bool, stride: int | None, class_id: int | None) -> None:
@@ -516,64 +306,42 @@ class MainWindow(QMainWindow):
 
     def _select_row(self, row: int) -> None:
         shown = self.last_shown.get(0)
-        if shown is None or row >= len(shown.result.detections):
+        selection = select(shown.result.detections, row) if shown is not None else None
+        if shown is None or selection is None:  # a row the frame no longer has changes nothing
             return
-        ids = shown.result.detections.tracker_id
-        self.selection = (row, None if ids is None else track_id(ids[row]))
+        self.selection = selection
         self._show_selection(shown.result)
 
     def _select_at(self, x: float, y: float) -> None:
-        """A click on the video selects the smallest box under it (or clears the selection)."""
+        """A click on the video (source-frame pixels) selects the box under it, or clears the selection."""
         shown = self.last_shown.get(0)
         if shown is None:
             return
-        boxes = shown.result.detections.xyxy
-        hits = [i for i, (x1, y1, x2, y2) in enumerate(boxes) if x1 <= x <= x2 and y1 <= y <= y2]
-        if not hits:
+        row = hit_test(shown.result.detections, x, y)
+        if row is None:
             self.selection = None
             self._show_selection(shown.result)
             return
-        self._select_row(min(hits, key=lambda i: (boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1])))
-
-    def _selected_row(self, result: Result) -> int | None:
-        """The selection in this frame: the same track when tracking, else the same row."""
-        if self.selection is None:
-            return None
-        row, ident = self.selection
-        det = result.detections
-        if ident is not None and det.tracker_id is not None:
-            rows = [i for i, t in enumerate(det.tracker_id) if track_id(t) == ident]
-            return rows[0] if rows else None
-        return row if row < len(det) else None
+        self._select_row(row)
 
     def _show_selection(self, result: Result) -> None:
-        row = self._selected_row(result)
+        row = follow(self.selection, result.detections)
         self.detections.select_row(row)
-        det = result.detections
-        probs = det.data.get("class_probs")
         detector = self.controller.detectors[0] if self.controller.detectors else None
-        if row is None or probs is None or detector is None:
+        if row is None or detector is None:
             self.scores.show_scores(None, [])
             self.panes[0].view.set_highlight(None)
             return
-        label = detection_labels(det[row:row + 1])[0]
-        self.scores.show_scores(label, top_classes(probs[row], detector.names, len(self.scores.rows)))
-        self.panes[0].view.set_highlight(tuple(float(v) for v in det.xyxy[row]))
+        shown = box_scores(result.detections, row, detector.names, len(self.scores.rows))
+        self.scores.show_scores(shown.heading, [list(score) for score in shown.scores])
+        self.panes[0].view.set_highlight(shown.box)
 
     def _update_status(self) -> None:
         pipeline = self.controller.pipeline
-        labels = self.status_labels
         detectors = self.controller.detectors
-        if pipeline is not None:
-            stats = pipeline.stats(0)
-            labels["capture"].setText(f"capture {stats.capture_fps:.1f} fps")
-            labels["inference"].setText(f"inference {stats.inference_fps:.1f} fps")
-            labels["dropped"].setText(f"dropped {stats.dropped}")
-        labels["display"].setText(f"display {self.display_rate[0].rate():.1f} fps")
-        labels["latency"].setText(f"latency {self.latency[0].percentile(50):.0f} ms")
-        if detectors and detectors[0] is not None:
-            labels["device"].setText(f"{detectors[0].model.device} · {detectors[0].model.runtime}")
-            labels["model"].setText(detectors[0].model.model_id)
+        first = detectors[0] if detectors else None
+        self.status_bar.show_figures(pipeline.stats(0) if pipeline is not None else None, self.display_rate[0].rate(),
+                                     self.latency[0].percentile(50), first.model if first is not None else None)
         for branch, pane in enumerate(self.panes):
             detector = detectors[branch] if branch < len(detectors) else None
             if detector is None or pipeline is None or branch >= len(pipeline.inference):
@@ -585,41 +353,16 @@ class MainWindow(QMainWindow):
             pane.caption.setText(f"{detector.model.model_id} · {stats.inference_fps:.1f} fps · "
                                  f"latency {self.latency[branch].percentile(50):.0f} ms · {count} detections")
         if self.controller.recorder.active:
-            self.rec_label.setText(f"● REC {clock(time.monotonic() - self.record_started)}")
+            self.status_bar.show_recording(time.monotonic() - self.record_started)
 
-    # playback ----------------------------------------------------------------------------------
-    def toggle_pause(self) -> None:
-        if self.replay_button.isVisible():
-            self.replay()
-            return
-        paused = not self.controller.paused
-        self.controller.set_paused(paused)
-        self.play_button.setText("Play" if paused else "Pause")
-
-    def step(self) -> None:
-        self.controller.step()
-        self.play_button.setText("Play")
-
-    def seek(self, seconds: float) -> None:
-        self.replay_button.hide()
-        self.banner.hide()
-        self.controller.seek(seconds)
-
-    def replay(self) -> None:
-        self.replay_button.hide()
-        self.banner.hide()
-        self.controller.set_paused(False)
-        self.play_button.setText("Pause")
-        self.controller.restart(0.0)
-
+    # the end of a source, a dropped one --------------------------------------------------------
     def _ended(self) -> None:
         info = self.controller.info
         if info is not None and info.live:
             self._show_banner("The source ended")
             return
         self._show_banner("End of video")
-        self.replay_button.show()
-        self.play_button.setText("Replay")
+        self.playback.file_ended()
 
     def _state_changed(self, state: str) -> None:
         if state == "reconnecting":
@@ -644,7 +387,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot save the snapshot", str(exc))
             return []
         if written:
-            self.statusBar().showMessage(f"snapshot saved: {written[0]}", 5000)
+            self.status_bar.showMessage(f"snapshot saved: {written[0]}", 5000)
         return written
 
     def toggle_record(self) -> None:
@@ -662,15 +405,15 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot record", str(exc))
             return
         self.record_started = time.monotonic()
-        self.rec_label.setText("● REC 00:00.0")
+        self.status_bar.show_recording(0.0)
         self.actions["record"].setText("Stop recording")
 
     def stop_recording(self) -> tuple[Path, int] | None:
         done = self.controller.recorder.stop()
-        self.rec_label.setText("")
+        self.status_bar.show_recording(None)
         self.actions["record"].setText("Record")
         if done:
-            self.statusBar().showMessage(f"recording saved: {done[0]} ({done[1]} frames)", 8000)
+            self.status_bar.showMessage(f"recording saved: {done[0]} ({done[1]} frames)", 8000)
         return done
 
     def toggle_fullscreen(self) -> None:
@@ -684,9 +427,6 @@ class MainWindow(QMainWindow):
             self.showNormal()
         else:
             super().keyPressEvent(event)
-
-    def _about(self) -> None:
-        QMessageBox.about(self, "About yolo_app", about_text())
 
     def show_error(self, title: str, message: str) -> None:
         """A dialog that does not block the video (the window keeps running behind it)."""
@@ -710,17 +450,3 @@ class MainWindow(QMainWindow):
         self.controller.shutdown()
         event.accept()
 
-
-def about_text() -> str:
-    import av
-    import cv2
-    import supervision
-    import torch
-    import ultralytics
-    from PyQt6.QtCore import PYQT_VERSION_STR, QT_VERSION_STR
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return (f"<b>yolo_app {__version__}</b><br>Real-time object detection with Ultralytics YOLO.<br><br>"
-            f"Ultralytics {ultralytics.__version__}<br>PyTorch {torch.__version__} (GPU: {gpu})<br>"
-            f"supervision {supervision.__version__}<br>OpenCV {cv2.__version__}<br>PyAV {av.__version__}<br>"
-            f"Qt {QT_VERSION_STR}, PyQt {PYQT_VERSION_STR}")

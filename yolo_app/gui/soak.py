@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     video = args.video or str(SHARED_VIDEO if SHARED_VIDEO.is_file() else DEMO_PATH)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(GuiOptions(source=video, weights=args.weights))
-    window.loop_box.setChecked(True)
+    window.playback.loop_box.setChecked(True)
     window.grid_panel.toggle.setChecked(args.grid)
-    window.speed_box.setCurrentIndex(1 if args.fast else 0)
+    window.playback.speed_box.setCurrentIndex(1 if args.fast else 0)
     window.show()
     process = psutil.Process()
     samples: list[tuple[float, float]] = []

@@ -1,10 +1,11 @@
-"""A widget that paints the latest annotated frame, scaled to fit with its aspect ratio kept."""
+"""The video widgets: a view that paints the latest annotated frame, scaled to fit with its aspect ratio
+kept, and a pane that puts a caption over it."""
 
 from __future__ import annotations
 
 from PyQt6.QtCore import QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
-from PyQt6.QtWidgets import QSizePolicy, QWidget
+from PyQt6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 HIGHLIGHT = QColor(255, 255, 255)
 
@@ -69,3 +70,17 @@ class VideoView(QWidget):
         if target.contains(point):
             scale = self.image.width() / target.width()
             self.clicked.emit((point.x() - target.x()) * scale, (point.y() - target.y()) * scale)
+
+
+class VideoPane(QWidget):
+    """One model's view with a caption: model, FPS, latency, detections."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = VideoView()
+        self.caption = QLabel("")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.view, 1)
