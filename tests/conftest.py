@@ -147,3 +147,25 @@ def trained_models(trained_models_info) -> dict[str, Path]:
     (both heads of the end-to-end yolo26n and yolov10n). Use them at their training size,
     trained_models_info["recipe"]["imgsz"] (160; what YOLO(path).predict defaults to)."""
     return dict(trained_models_info["models"])
+
+
+@pytest.fixture
+def open_window(qtbot, clips, weights, tmp_path):
+    """Opens the main window on the person clip (``GuiOptions`` keywords on top), shown and past its first
+    frame, writing into the test's folder; closed after the test."""
+    from yolo_app.gui.main_window import GuiOptions, MainWindow
+
+    opened = []
+
+    def open_(wait_ms: int = 60000, **options):
+        win = MainWindow(GuiOptions(**{"source": str(clips["person"]), "weights": str(weights), **options}))
+        win.output_dir = tmp_path / "out"
+        qtbot.addWidget(win)
+        opened.append(win)
+        win.show()
+        qtbot.waitUntil(lambda: 0 in win.last_shown, timeout=wait_ms)
+        return win
+
+    yield open_
+    for win in opened:
+        win.close()

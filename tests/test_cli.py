@@ -1,6 +1,7 @@
 """`yolo-app annotate` end to end, as a user runs it: outputs, formats, bad input, Ctrl-C."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from ultralytics.utils import ASSETS
 
 from conftest import PERSON_VIDEO, ctrl_c_default, frame_lines, make_clip, read_video, run_cli
 from yolo_app.cli import main
+from yolo_app.settings import PROCESS_ENV
 
 
 jsonl = frame_lines
@@ -226,6 +228,25 @@ def test_plain_yolo_app_opens_the_gui_and_version_works(capsys, monkeypatch):
     assert capsys.readouterr().out.strip() == "yolo-app 0.1.0"
 
 
+def test_importing_the_front_ends_leaves_the_environment_alone_and_torch_unloaded():
+    # A host program may import yolo_app: only a process of ours starting (main) sets our defaults.
+    code = ("import os, sys; before = dict(os.environ); "
+            "import yolo_app.cli, yolo_app.monitor.config, yolo_app.annotate_setup; "
+            "print(dict(os.environ) == before, 'torch' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k not in PROCESS_ENV}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.stdout.split() == ["True", "False"], proc.stderr
+
+
+def test_main_sets_the_process_defaults_the_user_did_not_set(monkeypatch):
+    for name in PROCESS_ENV:
+        monkeypatch.setenv(name, "")  # so that monkeypatch restores what the test found afterwards
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("YOLO_VERBOSE", "true")
+    assert main(["--version"]) == 0
+    assert {k: os.environ[k] for k in PROCESS_ENV} == {**PROCESS_ENV, "YOLO_VERBOSE": "true"}
+
+
 @pytest.mark.parametrize("args, message", [
     (["gui", "--screenshot", "x.png"], "--screenshot needs --quit-after"),
     (["gui", "--conf", "2", "--quit-after", "1"], "conf must be between 0 and 1"),
@@ -238,8 +259,6 @@ def test_gui_options_are_checked_before_a_window_opens(capsys, args, message):
 
 
 def test_the_gui_without_a_display_says_so_in_one_line(tmp_path):
-    import os
-
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     proc = subprocess.run([sys.executable, "-m", "yolo_app", "gui", "demo"], capture_output=True, text=True,
                           env=env, timeout=60)

@@ -21,14 +21,8 @@ pytestmark = pytest.mark.usefixtures("isolated_qt_settings")
 
 
 @pytest.fixture
-def window(qtbot, clips, weights, tmp_path):
-    win = MainWindow(GuiOptions(source=str(clips["person"]), weights=str(weights)))
-    win.output_dir = tmp_path / "out"
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: 0 in win.last_shown, timeout=WAIT_MS)
-    yield win
-    win.close()
+def window(open_window):
+    return open_window(WAIT_MS)
 
 
 def engine_threads():

@@ -10,7 +10,6 @@ pytest.importorskip("pytestqt")
 
 from conftest import SHARED_WEIGHTS  # noqa: E402
 from yolo_app.engine.render import detection_labels  # noqa: E402
-from yolo_app.gui.main_window import GuiOptions, MainWindow  # noqa: E402
 from yolo_app.zoo.classifier import default_transform, save_checkpoint  # noqa: E402
 
 WAIT_MS = 60000
@@ -20,14 +19,8 @@ pytestmark = pytest.mark.usefixtures("isolated_qt_settings")
 
 
 @pytest.fixture
-def window(qtbot, clips, weights, tmp_path):
-    win = MainWindow(GuiOptions(source=str(clips["person"]), weights=str(weights), backend="torch"))
-    win.output_dir = tmp_path / "out"
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: 0 in win.last_shown, timeout=WAIT_MS)
-    yield win
-    win.close()
+def window(open_window):
+    return open_window(WAIT_MS, backend="torch")
 
 
 def test_models_dialog_lists_the_zoo_and_adds_a_weights_file_that_then_classifies_live(

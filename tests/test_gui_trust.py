@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 
 from yolo_app.gui import pickers  # noqa: E402
 from yolo_app.gui.annotate_dialog import AnnotateDialog  # noqa: E402
-from yolo_app.gui.main_window import GuiOptions, MainWindow, app_settings  # noqa: E402
+from yolo_app.gui.main_window import app_settings  # noqa: E402
 from yolo_app.gui.model_bar import COMPARE_OFF  # noqa: E402
 from yolo_app.gui.pickers import BROWSE  # noqa: E402
 from yolo_app.gui.trust import LOAD_ANYWAY  # noqa: E402
@@ -70,14 +70,8 @@ def answers(monkeypatch):
 
 
 @pytest.fixture
-def window(qtbot, clips, weights, tmp_path):
-    win = MainWindow(GuiOptions(source=str(clips["person"]), weights=str(weights), backend="torch"))
-    win.output_dir = tmp_path / "out"
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: 0 in win.last_shown, timeout=WAIT_MS)
-    yield win
-    win.close()
+def window(open_window):
+    return open_window(WAIT_MS, backend="torch")
 
 
 def test_cancel_keeps_the_model_and_load_anyway_loads_it_once_per_session(qtbot, window, checkpoint, answers,

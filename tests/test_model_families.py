@@ -143,6 +143,21 @@ def test_annotate_says_which_head_runs_in_the_summary_and_the_record(trained_mod
     assert (header["head"], header["backend"]) == ("end2end", "onnx")
 
 
+@pytest.mark.usefixtures("isolated_qt_settings")
+def test_the_window_says_the_end_to_end_head_runs_and_its_grid_counts_read_top_k(qtbot, open_window, trained_models):
+    from PyQt6.QtCore import Qt
+
+    from test_gui import show_frame_at
+
+    window = open_window(weights=str(trained_models["yolo26n"]), backend="torch")
+    assert window.status_bar.labels["device"].text() == "cpu · torch fp32, end-to-end head (top-k, no NMS)"
+    qtbot.keyClick(window, Qt.Key.Key_G)
+    shown = show_frame_at(qtbot, window, 1.5)
+    assert shown.result.counts.head == "end2end"
+    assert window.grid_panel.counts.text() == (f"5040 candidates > {shown.result.counts.above_conf} above conf > "
+                                               f"{len(shown.result.detections)} kept (top-k, no NMS)")
+
+
 def test_an_export_and_a_contradicting_backend_is_one_line(trained_models, tmp_path):
     from ultralytics import YOLO
 

@@ -4,30 +4,24 @@ failures to exit codes (0 ok, 1 runtime failure, 2 bad input or usage, 130 inter
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from yolo_app import __version__
+from yolo_app.annotate_setup import build_annotate
 from yolo_app.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, YoloAppError
+from yolo_app.settings import (BACKENDS, DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, PRECISIONS,
+                               set_process_env)
 
 if TYPE_CHECKING:
     from yolo_app.engine.readers import FrameReader
     from yolo_app.engine.sources import SourceSpec
     from yolo_app.export import ExportOptions
 
-# Every package Ultralytics may need is declared in pyproject.toml: never pip-install behind the user's back.
-os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-os.environ.setdefault("YOLO_VERBOSE", "false")
-os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # backend chatter is not for users; our errors say what failed
-
 log = logging.getLogger("yolo_app")
 EXPORT_FORMATS = "csv, mot, coco, yolo, cvat, crops"
-PRECISION_CHOICES = ("auto", "fp16", "fp32", "bf16")  # engine.models.PRECISIONS, without importing torch
-BACKEND_CHOICES = ("auto", "torch", "onnx", "openvino", "tensorrt")  # engine.backends.BACKENDS, without importing torch
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,17 +50,17 @@ def _add_trust_option(p: argparse.ArgumentParser) -> None:
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", "-w", default="yolov8n.pt",
+    p.add_argument("--weights", "-w", default=DEFAULT_WEIGHTS,
                    help="model path or name, searched in ./weights, the app's weights/ and $YOLO_APP_WEIGHTS "
                         "(default: %(default)s)")
     _add_trust_option(p)
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
-    p.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="what runs the network: auto (TensorRT or PyTorch on an NVIDIA GPU, OpenVINO or ONNX "
                         "Runtime on a CPU), torch, onnx, openvino, tensorrt; exports are cached (default: auto)")
-    p.add_argument("--conf", type=float, default=0.25, help="confidence threshold, 0-1 (default: %(default)s)")
-    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold, 0-1 (default: %(default)s)")
-    p.add_argument("--imgsz", type=int, default=640,
+    p.add_argument("--conf", type=float, default=DEFAULT_CONF, help="confidence threshold, 0-1 (default: %(default)s)")
+    p.add_argument("--iou", type=float, default=DEFAULT_IOU, help="NMS IoU threshold, 0-1 (default: %(default)s)")
+    p.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ,
                    help="network input size, a multiple of 32 (default: %(default)s)")
     p.add_argument("--classes", default=None,
                    help="comma-separated class names or ids to keep, e.g. person,car or 0,2 (default: all)")
@@ -92,7 +86,7 @@ def _fraction(text: str) -> float:
 
 
 def _add_precision(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--precision", default="auto", choices=list(PRECISION_CHOICES),
+    p.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="network precision: auto = fp16 on a CUDA GPU; on a CPU, OpenVINO's own default (bf16 "
                         "where the CPU computes it natively, AMX or AVX512-BF16: about 2x faster, boxes within "
                         "~1 px of PyTorch's; what Ultralytics' OpenVINO runs use), fp32 elsewhere; fp32 = "
@@ -184,10 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("source", nargs="?", default=None,
                      help="what to open first (default: the last source, else the demo)")
     gui.add_argument("--weights", "-w", default=None, help="model path or name (default: the last one, "
-                                                          "else yolov8n.pt)")
+                                                          f"else {DEFAULT_WEIGHTS})")
     _add_trust_option(gui)
     gui.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: the last one)")
-    gui.add_argument("--backend", default=None, choices=BACKEND_CHOICES,
+    gui.add_argument("--backend", default=None, choices=BACKENDS,
                      help="auto, torch, onnx, openvino or tensorrt (default: the last one, else auto)")
     gui.add_argument("--conf", type=float, default=None, help="confidence threshold, 0-1")
     gui.add_argument("--iou", type=float, default=None, help="NMS IoU threshold, 0-1")
@@ -226,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "epoch and ends with the new weights' path and validation mAP50-95. The new weights work "
                     "at once in annotate, gui and monitor, with their own class names.")
     train.add_argument("--data", type=Path, required=True, help="the dataset's data.yaml")
-    train.add_argument("--weights", "-w", default="yolov8n.pt", help="starting weights (default: %(default)s)")
+    train.add_argument("--weights", "-w", default=DEFAULT_WEIGHTS, help="starting weights (default: %(default)s)")
     _add_trust_option(train)
     train.add_argument("--epochs", type=_positive_int, default=10, help="(default: %(default)s)")
     train.add_argument("--imgsz", type=int, default=640, help="training image size (default: %(default)s)")
@@ -266,10 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "and ratios.")
     bench.add_argument("source", nargs="?", default=None,
                        help="video file or demo (default: the person video in ../shared/videos, else the demo)")
-    bench.add_argument("--weights", "-w", default="yolov8n.pt", help="model path or name (default: %(default)s)")
+    bench.add_argument("--weights", "-w", default=DEFAULT_WEIGHTS, help="model path or name (default: %(default)s)")
     _add_trust_option(bench)
-    bench.add_argument("--imgsz", type=int, default=640, help="network input size (default: %(default)s)")
-    bench.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
+    bench.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ, help="network input size (default: %(default)s)")
+    bench.add_argument("--backend", default="auto", choices=BACKENDS,
                        help="the backend our annotate runs, and Ultralytics' same-backend run uses (default: auto)")
     bench.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     _add_precision(bench)
@@ -323,49 +317,11 @@ def cmd_annotate(args: argparse.Namespace) -> int:
             first_reader.close()  # no-op when the pipeline already closed it
 
 
-def _classifier_stage(args: argparse.Namespace):
-    """The --classify second stage on the detector's device, or None."""
-    if not args.classify:
-        return None
-    from yolo_app.zoo.classifier import build_stage
-
-    return build_stage(args.classify, args.classify_classes, args.device)
-
-
 def _export_choice(args: argparse.Namespace, text: str | None) -> tuple[list[str], ExportOptions]:
     from yolo_app.export import ExportOptions, parse_formats
 
     options = ExportOptions(every=args.every, min_conf=args.min_conf, val_fraction=args.val_fraction)
     return (parse_formats(text) if text else []), options
-
-
-def build_annotate(args: argparse.Namespace):
-    """The detector and options of an annotate run from its arguments: here, and on each Ray worker
-    (``yolo_app.distributed``), so that both run the very same settings."""
-    from yolo_app.annotate import AnnotateOptions
-    from yolo_app.engine.inference import DetectionSettings, Detector, file_batch
-    from yolo_app.engine.models import load_model
-    from yolo_app.engine.types import FramePolicy
-
-    settings = DetectionSettings(conf=args.conf, iou=args.iou, imgsz=args.imgsz, max_det=args.max_det)
-    stage = _classifier_stage(args)  # before the detector: its backend export can take a minute
-    model = load_model(args.weights, args.device, backend=args.backend, precision=args.precision,
-                       trust=getattr(args, "trust_weights", False))  # a Ray worker's setup may predate it
-    batch = args.batch or file_batch(model)
-    if args.classes:
-        wanted = [c for c in args.classes.split(",") if c.strip()]
-        settings = dataclasses.replace(settings, classes=model.class_ids(wanted))
-    if args.grid_overlay:
-        grid_class = model.class_ids([args.grid_class])[0] if args.grid_class else None
-        settings = dataclasses.replace(settings, grid=True, grid_class=grid_class,
-                                       grid_stride=None if args.grid_overlay == "all" else int(args.grid_overlay))
-    if stage is not None:
-        stage.check_classes(model.names)
-    options = AnnotateOptions(out_dir=args.out, video=not args.no_video, max_frames=args.max_frames,
-                              codec=args.codec, batch=batch, track=args.track, resume=args.resume,
-                              top_k=args.top_k, classify=stage,
-                              policy=FramePolicy(args.frame_policy) if args.frame_policy else None)
-    return Detector(model, settings), options
 
 
 def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_reader: FrameReader | None,
@@ -492,6 +448,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    set_process_env()  # before anything loads Ultralytics or OpenCV; here, not on import
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

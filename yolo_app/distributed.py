@@ -91,8 +91,10 @@ _SETUPS: dict[str, Any] = {}  # per worker process: the loaded detector of each 
 def _setup(setup: dict[str, Any]):
     key = repr(sorted(setup.items()))
     if key not in _SETUPS:
-        from yolo_app.cli import build_annotate
+        from yolo_app.annotate_setup import build_annotate
+        from yolo_app.settings import set_process_env
 
+        set_process_env()  # a worker is a process of ours too: before its first model load imports Ultralytics
         _SETUPS[key] = build_annotate(argparse.Namespace(**setup))
     return _SETUPS[key]
 

@@ -37,10 +37,10 @@ import numpy as np
 import torch
 
 from yolo_app.errors import RuntimeFailure, UserError
+from yolo_app.settings import BACKENDS
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "torch", "onnx", "openvino", "tensorrt")
 CACHE_ENV = "YOLO_APP_CACHE"
 PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
 EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}

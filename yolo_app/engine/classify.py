@@ -1,4 +1,5 @@
-"""The second-stage thread: classify each detection's crop (``zoo.classifier.ClassifierStage``).
+"""The second-stage thread: classify each detection's crop with any ``Stage`` a front end passes in
+(``zoo.classifier.ClassifierStage`` today; the engine does not import it).
 
 Files (``FramePolicy.ALL``): a lossless stage between inference and the sinks; every result waits for
 its classifications, in order. Live sources (``LATEST``): the stage is off the display path. Results
@@ -9,9 +10,10 @@ a slow classifier lowers how often labels refresh, never the frame rate.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import supervision as sv
@@ -26,7 +28,19 @@ MIN_IOU = 0.3  # a live box takes the classification of a classified box it over
 
 
 class Stage(Protocol):
+    """What the engine needs of a second stage: the result with a ``classification`` column added
+    (``with_classification``); it runs on the stage's own thread."""
+
     def apply(self, result: Result) -> Result: ...
+
+
+def with_classification(det: sv.Detections, values: Sequence[dict | None]) -> sv.Detections:
+    """A shallow copy of ``det`` with a ``classification`` column (frames and results are never mutated)."""
+    column = np.empty(len(det), dtype=object)
+    column[:] = list(values)
+    out = copy.copy(det)
+    out.data = {**det.data, "classification": column}
+    return out
 
 
 class LatestClassifications:
@@ -41,8 +55,6 @@ class LatestClassifications:
             self._known = detections
 
     def attach(self, result: Result) -> Result:
-        from yolo_app.zoo.classifier import with_classification
-
         with self._lock:
             known = self._known
         det = result.detections

@@ -28,6 +28,7 @@ from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Frame, GridScores, HeadCounts, Letterbox, Result, Timings
 from yolo_app.engine.worker import Worker
 from yolo_app.errors import UserError
+from yolo_app.settings import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,9 @@ FILE_BATCH = 8  # frames per inference call for files on CUDA (196 vs 89 FPS, H1
 class DetectionSettings:
     """Ultralytics' predict options, names and defaults."""
 
-    conf: float = 0.25
-    iou: float = 0.7
-    imgsz: int = 640
+    conf: float = DEFAULT_CONF
+    iou: float = DEFAULT_IOU
+    imgsz: int = DEFAULT_IMGSZ
     classes: tuple[int, ...] | None = None
     max_det: int = 300
     grid: bool = False  # also return the head's per-cell scores (the grid view)

@@ -21,12 +21,12 @@ from yolo_app.engine.backends import openvino_native_bf16, quiet_ultralytics, re
 from yolo_app.engine.exported import FORMAT_NAMES, exported_format, read_exported
 from yolo_app.engine.heads import HEAD_END2END, HEAD_LABELS, HEAD_NMS, SUPPORTED, detect_head, head_kind, run_one_to_one
 from yolo_app.errors import RuntimeFailure, UserError
+from yolo_app.settings import DEFAULT_WEIGHTS, PRECISIONS
 
 log = logging.getLogger(__name__)
 
 APP_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 WEIGHTS_ENV = "YOLO_APP_WEIGHTS"
-DEFAULT_WEIGHTS = "yolov8n.pt"
 MODEL_SUFFIXES = (".pt", ".onnx", ".engine")  # and OpenVINO model folders (exported.py)
 
 
@@ -190,13 +190,6 @@ def configure_cpu_threads(model: LoadedModel, torch_networks: bool = False) -> N
     if model.device.type == "cpu":
         runs_network = model.backend == "torch" or torch_networks
         torch.set_num_threads(max(1, os.cpu_count() or 1) if runs_network else 1)
-
-
-# --precision -> (half, bf16), None where the device and backend decide. auto: fp16 on CUDA; on a CPU,
-# OpenVINO in its own default precision (bf16 where the CPU computes it natively, as Ultralytics'
-# OpenVINO runs get), fp32 everywhere else.
-PRECISIONS: dict[str, tuple[bool | None, bool | None]] = {
-    "auto": (None, None), "fp16": (True, False), "fp32": (False, False), "bf16": (False, True)}
 
 
 def load_model(spec: str, device: str | torch.device = "auto", backend: str = "torch",

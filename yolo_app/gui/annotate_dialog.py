@@ -51,6 +51,7 @@ from yolo_app.export import EXPORTERS, ExportOptions
 from yolo_app.gui.panels import ThresholdSlider
 from yolo_app.gui.pickers import MEDIA_FILTER, ModelPicker
 from yolo_app.gui.trust import NeedsTrust, TrustedFiles, ask_to_trust
+from yolo_app.settings import DEFAULT_CONF, DEFAULT_IOU
 from yolo_app.terminal import format_duration
 
 TITLE = "Annotate videos"
@@ -214,8 +215,8 @@ class AnnotateDialog(QDialog):
         self.device_box.addItems(available_devices())
         self.backend_box = QComboBox()
         self.backend_box.addItems(BACKENDS)
-        self.conf_slider = ThresholdSlider("conf", 0.25)
-        self.iou_slider = ThresholdSlider("IoU", 0.7)
+        self.conf_slider = ThresholdSlider("conf", DEFAULT_CONF)
+        self.iou_slider = ThresholdSlider("IoU", DEFAULT_IOU)
         self.track_box = QCheckBox("Track (ByteTrack ids)")
         self.video_box = QCheckBox("Write annotated video")
         self.video_box.setChecked(True)

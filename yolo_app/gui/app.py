@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from yolo_app.errors import EXIT_OK, RuntimeFailure, UserError
-
-
-def has_display() -> bool:
-    if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+from yolo_app.gui.display import has_display
+from yolo_app.settings import DEFAULT_CONF, DEFAULT_IOU
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -30,8 +25,8 @@ def run_gui(args: argparse.Namespace) -> int:
     from yolo_app.engine.inference import DetectionSettings
     from yolo_app.gui.main_window import GuiOptions, MainWindow
 
-    DetectionSettings(conf=args.conf if args.conf is not None else 0.25,
-                      iou=args.iou if args.iou is not None else 0.7)  # bad values fail here, before a window
+    DetectionSettings(conf=args.conf if args.conf is not None else DEFAULT_CONF,
+                      iou=args.iou if args.iou is not None else DEFAULT_IOU)  # bad values fail here, before a window
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("yolo-app")
     app.setOrganizationName("yolo_app")

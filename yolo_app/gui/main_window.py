@@ -36,6 +36,7 @@ from yolo_app.gui.source_menu import SourceMenus
 from yolo_app.gui.status_bar import StatusBar
 from yolo_app.gui.trust import TrustedFiles, ask_to_trust
 from yolo_app.gui.video_view import VideoPane
+from yolo_app.settings import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         options = options or GuiOptions()
         self.store = app_settings()
-        conf = options.conf if options.conf is not None else float(self.store.value("conf", 0.25))
-        iou = options.iou if options.iou is not None else float(self.store.value("iou", 0.7))
+        conf = options.conf if options.conf is not None else float(self.store.value("conf", DEFAULT_CONF))
+        iou = options.iou if options.iou is not None else float(self.store.value("iou", DEFAULT_IOU))
         settings = DetectionSettings(conf=conf, iou=iou)
         self.bridge = ResultBridge()
         device = options.device or str(self.store.value("device", "auto"))
@@ -93,7 +94,7 @@ class MainWindow(QMainWindow):
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self._update_status)
         self._status_timer.start(500)
-        weights = options.weights or str(self.store.value("weights", "yolov8n.pt"))
+        weights = options.weights or str(self.store.value("weights", DEFAULT_WEIGHTS))
         self.model_bar.select_model(weights)
         if options.compare:
             self.model_bar.start_compare(options.compare)

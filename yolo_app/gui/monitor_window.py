@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHeaderV
 from yolo_app.engine.models import LoadedModel
 from yolo_app.errors import EXIT_OK, RuntimeFailure, UserError, YoloAppError, describe
 from yolo_app.gui.bridge import to_qimage
+from yolo_app.gui.display import has_display
 from yolo_app.gui.events_panel import EventsPanel
 from yolo_app.gui.geometry_editor import LINE, SELECT, ZONE, GeometryView, shapes_of, split
 from yolo_app.monitor.config import MonitorConfig, load_config, save_geometry
@@ -481,8 +482,6 @@ def open_monitor_dialog(parent: QWidget) -> MonitorWindow | None:
 def run_monitor_gui(args: argparse.Namespace) -> int:
     """``yolo-app gui --monitor CONFIG``: the monitoring window on its own."""
     from PyQt6.QtWidgets import QApplication
-
-    from yolo_app.gui.app import has_display
 
     if not has_display():
         raise UserError("no display to open a window on (for headless monitoring use `yolo-app monitor`)")

@@ -16,21 +16,22 @@ import os
 import sys
 import time
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("YOLO_VERBOSE", "false")
-os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+from yolo_app.settings import DEFAULT_WEIGHTS, set_process_env
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m yolo_app.gui.soak", description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", default=None)
-    parser.add_argument("--weights", default="yolov8n.pt")
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--warmup", type=float, default=60.0)
     parser.add_argument("--grid", action="store_true", help="with the grid view on")
     parser.add_argument("--fast", action="store_true",
                         help="play as fast as possible instead of in real time (the display then waits on inference)")
     args = parser.parse_args(argv)
+    # Here, not on import: before Qt, Ultralytics and OpenCV load, and only when it runs as a benchmark.
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    set_process_env()
 
     import psutil
     from PyQt6.QtCore import QEventLoop, QTimer

@@ -15,6 +15,7 @@ import yaml
 
 from yolo_app.errors import UserError
 from yolo_app.monitor.events import EVENT_TYPES
+from yolo_app.settings import BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, PRECISIONS
 
 Point = tuple[float, float]
 
@@ -84,10 +85,10 @@ class Retention:
 class MonitorConfig:
     path: Path
     cameras: tuple[Camera, ...]
-    model: str = "yolov8n.pt"
+    model: str = DEFAULT_WEIGHTS
     conf: float = 0.4
-    iou: float = 0.7
-    imgsz: int = 640
+    iou: float = DEFAULT_IOU
+    imgsz: int = DEFAULT_IMGSZ
     device: str = "auto"
     backend: str = "auto"
     precision: str = "auto"
@@ -253,9 +254,9 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
     if not storage.is_absolute():
         storage = path.resolve().parent / storage  # relative to the config file, not to wherever it runs
     return MonitorConfig(
-        path=path, cameras=cameras, model=top.get("model", "yolov8n.pt", _text),
-        conf=top.get("conf", 0.4, _number(0.0, 1.0)), iou=top.get("iou", 0.7, _number(0.0, 1.0)),
-        imgsz=top.get("imgsz", 640, _number(32, 4096, integer=True)), device=top.get("device", "auto", _text),
+        path=path, cameras=cameras, model=top.get("model", DEFAULT_WEIGHTS, _text),
+        conf=top.get("conf", 0.4, _number(0.0, 1.0)), iou=top.get("iou", DEFAULT_IOU, _number(0.0, 1.0)),
+        imgsz=top.get("imgsz", DEFAULT_IMGSZ, _number(32, 4096, integer=True)), device=top.get("device", "auto", _text),
         backend=top.get("backend", "auto", _backend), precision=top.get("precision", "auto", _precision),
         storage=storage, retention=retention,
         classify=top.get("classify", None, _text), classify_classes=top.get("classify_classes", (), _names),
@@ -263,18 +264,14 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
 
 
 def _backend(value: Any) -> str:
-    from yolo_app.cli import BACKEND_CHOICES
-
-    if value not in BACKEND_CHOICES:
-        raise ValueError(f"must be one of {', '.join(BACKEND_CHOICES)}, not {value!r}")
+    if value not in BACKENDS:
+        raise ValueError(f"must be one of {', '.join(BACKENDS)}, not {value!r}")
     return value
 
 
 def _precision(value: Any) -> str:
-    from yolo_app.cli import PRECISION_CHOICES
-
-    if value not in PRECISION_CHOICES:
-        raise ValueError(f"must be one of {', '.join(PRECISION_CHOICES)}, not {value!r}")
+    if value not in PRECISIONS:
+        raise ValueError(f"must be one of {', '.join(PRECISIONS)}, not {value!r}")
     return value
 
 

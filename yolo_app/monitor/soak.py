@@ -17,15 +17,14 @@ from pathlib import Path
 
 import psutil
 
-from yolo_app.monitor.config import load_config
-from yolo_app.monitor.runner import Monitor
+from yolo_app.settings import DEFAULT_WEIGHTS, set_process_env
 
 SHARED_VIDEO = Path(__file__).resolve().parents[3] / "shared" / "videos" / "one-by-one-person-detection.mp4"
 
 
 def soak_config(video: Path, storage: Path) -> dict:
     """A camera on the looping video with the zone, line and alerts of the person video."""
-    return {"model": "yolov8n.pt", "conf": 0.4, "storage": str(storage), "retention": {"days": 1, "max_gb": 1},
+    return {"model": DEFAULT_WEIGHTS, "conf": 0.4, "storage": str(storage), "retention": {"days": 1, "max_gb": 1},
             "cameras": [{"name": "hall", "source": str(video), "loop": True, "classes": ["person"],
                          "motion": {"enabled": True, "threshold": 0.01},
                          "zones": [{"name": "table", "polygon": [[380, 340], [560, 340], [560, 432], [380, 432]]}],
@@ -40,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--warmup", type=float, default=60.0)
     args = parser.parse_args(argv)
+    set_process_env()  # as the CLI's main does: before the monitor's imports load Ultralytics and OpenCV
+
+    from yolo_app.monitor.config import load_config
+    from yolo_app.monitor.runner import Monitor
+
     if not args.video.is_file():
         print(f"soak: no such video: {args.video}", file=sys.stderr)
         return 2

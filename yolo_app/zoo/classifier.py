@@ -10,7 +10,6 @@ each model's own: resize the short side, centre-crop, normalise with its mean/st
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import math
@@ -20,9 +19,9 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-import supervision as sv
 import torch
 
+from yolo_app.engine.classify import with_classification  # the column the engine's stage thread carries
 from yolo_app.engine.models import select_device
 from yolo_app.engine.types import Result
 from yolo_app.errors import UserError
@@ -332,15 +331,6 @@ class ClassifierStage:
         for i, c in zip(chosen, found):
             values[i] = c.as_dict()
         return dataclasses.replace(result, detections=with_classification(det, values))
-
-
-def with_classification(det: sv.Detections, values: Sequence[dict | None]) -> sv.Detections:
-    """A shallow copy of ``det`` with a ``classification`` column (frames and results are never mutated)."""
-    column = np.empty(len(det), dtype=object)
-    column[:] = list(values)
-    out = copy.copy(det)
-    out.data = {**det.data, "classification": column}
-    return out
 
 
 def build_stage(spec: str, classes: str | None, device: str | torch.device = "auto") -> ClassifierStage:
