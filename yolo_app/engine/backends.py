@@ -1,8 +1,9 @@
 """Inference backends: the same network run by PyTorch, ONNX Runtime, OpenVINO or TensorRT.
 
 Every backend takes the letterboxed uint8 BGR batch ``(B, H, W, 3)`` our detector prepares and returns
-the head's raw output ``(B, 4 + classes, candidates)``, so letterbox, NMS, class scores and the grid
-view are shared and identical whatever runs the network. Each runner turns the pixels into the
+the head's output ``(B, 4 + classes, candidates)`` (an end-to-end head's decoded one-to-one output:
+engine/heads.py), so letterbox, NMS or top-k, class scores and the grid view are shared and identical
+whatever runs the network. Each runner turns the pixels into the
 network's input its own cheapest way: OpenVINO inside the compiled graph, PyTorch on the device after
 an uint8 upload, ONNX Runtime in one OpenCV pass. Exports are made by Ultralytics' own exporters, once
 per model, input shape, precision and batch, into the user's cache folder (never beside a weights file the app
@@ -49,7 +50,8 @@ EXPORT_FORMS = ("", "e2e", "e2e-topk")  # see ExportCache
 CPU_BACKENDS = ("openvino", "onnx")  # the order only matters when one of them is not installed
 AUTO_TIMING_RUNS = 10
 
-Runner = Callable[[np.ndarray], torch.Tensor]  # letterboxed uint8 BGR (B, H, W, 3) -> (B, 4 + nc, candidates)
+# letterboxed uint8 BGR (B, H, W, 3) -> (B, 4 + nc, candidates); (B, k, 6) rows from an Ultralytics end-to-end export
+Runner = Callable[[np.ndarray], torch.Tensor]
 
 
 def cache_dir() -> Path:
@@ -234,8 +236,8 @@ def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: 
     log.warning("timing %s on this CPU for %s (first time only)", " and ".join(candidates), weights.name)
     sample = np.zeros((1, imgsz, imgsz, 3), np.uint8)
     timings: dict[str, float] = {}
+    form = "e2e" if end2end else ""
     for backend in candidates:
-        form = "e2e" if end2end else ""
         run = make_runner(backend, cache.get(backend, (imgsz, imgsz), form=form), torch.device("cpu"), False, bf16)
         for _ in range(3):  # warm-up: first calls allocate and tune
             run(sample)

@@ -20,8 +20,8 @@ import supervision as sv
 import torch
 
 from yolo_app.engine.backends import ExportCache, OpenVinoRunner, Runner, TorchRunner, make_runner
-from yolo_app.engine.heads import HEAD_END2END, in_graph_top_k, non_max_suppression, one_to_one_top_k
 from yolo_app.engine.channel import Channel, ChannelClosed
+from yolo_app.engine.heads import HEAD_END2END, in_graph_top_k, non_max_suppression, one_to_one_top_k
 from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.stats import LatencyMeter, RateMeter
 from yolo_app.engine.tracking import Tracker
@@ -196,8 +196,8 @@ class Detector:
         return [Detected(d, timings, counts, grid) for d, counts, grid in found]
 
     def forward(self, batch: np.ndarray) -> torch.Tensor:
-        """The head's raw output (B, 4 + nc, candidates) for a letterboxed uint8 BGR batch (B, H, W, 3),
-        from whichever backend runs the network."""
+        """The head's output for a letterboxed uint8 BGR batch (B, H, W, 3), from whichever backend runs the
+        network: (B, 4 + nc, candidates), or (B, k, 6) rows from an Ultralytics end-to-end export."""
         if self._torch is not None and self.model.backend == "torch":
             return self._torch(batch)
         return self._runner(batch.shape[1], batch.shape[2])(batch)
