@@ -150,7 +150,9 @@ def test_the_window_says_the_end_to_end_head_runs_and_its_grid_counts_read_top_k
     from test_gui import show_frame_at
 
     window = open_window(weights=str(trained_models["yolo26n"]), backend="torch")
-    assert window.status_bar.labels["device"].text() == "cpu · torch fp32, end-to-end head (top-k, no NMS)"
+    label = window.status_bar.labels["device"]  # refreshed every half second with the other figures
+    qtbot.waitUntil(lambda: label.text() != "", timeout=10000)
+    assert label.text() == "cpu · torch fp32, end-to-end head (top-k, no NMS)"
     qtbot.keyClick(window, Qt.Key.Key_G)
     shown = show_frame_at(qtbot, window, 1.5)
     assert shown.result.counts.head == "end2end"
