@@ -103,12 +103,7 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="yolo-app", description="Real-time video object detection with Ultralytics YOLO.")
-    parser.add_argument("--version", action="version", version=f"yolo-app {__version__}")
-    parser.add_argument("--debug", action="store_true", help="log details and show tracebacks")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
+def _add_annotate(commands: argparse._SubParsersAction) -> None:
     annotate = commands.add_parser(
         "annotate", help="detect objects in videos, images, folders, cameras or streams; write annotated "
                          "media and a JSONL record",
@@ -160,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default: 3000; never with --track)")
     annotate.set_defaults(func=cmd_annotate)
 
+
+def _add_export(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser(
         "export", help="make exports from a detections JSONL without running the model again",
         description="Read NAME.detections.jsonl (written by annotate) and write the chosen formats beside it: "
@@ -171,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_options(export)
     export.set_defaults(func=cmd_export)
 
+
+def _add_gui(commands: argparse._SubParsersAction) -> None:
     gui = commands.add_parser(
         "gui", help="open the desktop window (also what plain `yolo-app` does)",
         description="Watch detections live: open a camera, file, folder, stream or the demo, pick a model, "
@@ -196,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="open the monitoring window of a monitor.yaml (zones, lines, live counts, events)")
     gui.set_defaults(func=cmd_gui)
 
+
+def _add_models(commands: argparse._SubParsersAction) -> None:
     models = commands.add_parser(
         "models", help="the model zoo: detectors and classifiers with published figures, and which are here",
         description="Lists detectors (YOLOv8, YOLOv9, YOLOv10, YOLO11, YOLO12 and YOLO26, with COCO mAP50-95 and "
@@ -214,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "cache); needs a network")
     models.set_defaults(func=cmd_models)
 
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train", help="fine-tune a detector on a YOLO dataset (e.g. annotate --export yolo, corrected)",
         description="Fine-tunes --weights on DATA (a YOLO data.yaml) with Ultralytics' trainer; prints each "
@@ -230,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     train.set_defaults(func=cmd_train)
 
+
+def _add_train_classifier(commands: argparse._SubParsersAction) -> None:
     train_cls = commands.add_parser(
         "train-classifier", help="transfer-learn a classifier on a folder per class (e.g. annotate --export crops)",
         description="A pre-trained backbone, a new head for DATA's classes, a train/val split per class, "
@@ -253,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_cls.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     train_cls.set_defaults(func=cmd_train_classifier)
 
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser(
         "bench", help="compare Ultralytics' predict with our annotate on one video (FPS and ratio)",
         description="Times Ultralytics YOLO.predict(stream=True) and `yolo-app annotate` (with video and "
@@ -271,6 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="repeat each measurement and report the median (default: %(default)s)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     bench.set_defaults(func=cmd_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="yolo-app", description="Real-time video object detection with Ultralytics YOLO.")
+    parser.add_argument("--version", action="version", version=f"yolo-app {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log details and show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_annotate(commands)
+    _add_export(commands)
+    _add_gui(commands)
+    _add_models(commands)
+    _add_train(commands)
+    _add_train_classifier(commands)
+    _add_bench(commands)
 
     from yolo_app.monitor.cli import add_commands as add_monitor_commands
 
@@ -428,15 +449,13 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from yolo_app.gui.app import run_gui
+    from yolo_app.gui.app import run_gui, run_monitor_gui
 
     if args.classify_classes and not args.classify:
         raise UserError("--classify-classes needs --classify")
     if args.screenshot and args.quit_after is None:
         raise UserError("--screenshot needs --quit-after SECONDS (the moment the picture is taken)")
     if args.monitor is not None:
-        from yolo_app.gui.monitor_window import run_monitor_gui
-
         return run_monitor_gui(args)
     return run_gui(args)
 

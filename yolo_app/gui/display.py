@@ -1,5 +1,5 @@
-"""Whether a window can open here: asked before Qt starts by both windows' entry points (gui.app,
-gui.monitor_window), so it lives apart from them and neither imports the other for it."""
+"""Whether a window can open here: asked before Qt starts by both windows' entry points (gui.app's
+run_gui and run_monitor_gui), without importing Qt or the windows themselves."""
 
 from __future__ import annotations
 

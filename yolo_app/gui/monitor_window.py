@@ -9,13 +9,8 @@ Closing the window stops the monitor on a background thread, so the GUI never wa
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import sys
 import threading
-import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -26,9 +21,8 @@ from PyQt6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHeaderV
                              QVBoxLayout, QWidget)
 
 from yolo_app.engine.models import LoadedModel
-from yolo_app.errors import EXIT_OK, RuntimeFailure, UserError, YoloAppError, describe
+from yolo_app.errors import UserError, YoloAppError, describe
 from yolo_app.gui.bridge import to_qimage
-from yolo_app.gui.display import has_display
 from yolo_app.gui.events_panel import EventsPanel
 from yolo_app.gui.geometry_editor import LINE, SELECT, ZONE, GeometryView, shapes_of, split
 from yolo_app.monitor.config import MonitorConfig, load_config, save_geometry
@@ -478,33 +472,3 @@ def open_monitor_dialog(parent: QWidget) -> MonitorWindow | None:
     window.show()
     return window
 
-
-def run_monitor_gui(args: argparse.Namespace) -> int:
-    """``yolo-app gui --monitor CONFIG``: the monitoring window on its own."""
-    from PyQt6.QtWidgets import QApplication
-
-    if not has_display():
-        raise UserError("no display to open a window on (for headless monitoring use `yolo-app monitor`)")
-    config = load_config(args.monitor)  # a bad config fails here, one line, before any window
-    if getattr(args, "trust_weights", False):  # gui --trust-weights: as the config's trust_weights: true
-        config = dataclasses.replace(config, trust_weights=True)
-    screenshot = Path(args.screenshot) if getattr(args, "screenshot", None) else None
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("yolo-app")
-    window = MonitorWindow(config)
-    window.show()
-    saved: list[bool] = []
-    if getattr(args, "quit_after", None) is not None:
-        def finish() -> None:
-            if screenshot is not None:
-                saved.append(window.grab().save(str(screenshot)))
-            window.close()
-
-        QTimer.singleShot(int(args.quit_after * 1000), finish)
-    app.exec()
-    started = time.monotonic()
-    if not window.wait_stopped():
-        print(f"yolo-app: the monitor did not stop in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    if screenshot is not None and not all(saved):
-        raise RuntimeFailure(f"could not write the screenshot {screenshot}")
-    return EXIT_OK
