@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -280,6 +281,8 @@ def test_a_dropped_camera_is_marked_offline_reconnected_and_detection_goes_on(tm
         store = EventStore(db, readonly=True)
         try:
             return store.query(type=kind)
+        except sqlite3.OperationalError:  # the monitor has created the file but not yet its tables
+            return []
         finally:
             store.close()
 
