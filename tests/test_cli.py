@@ -16,7 +16,7 @@ from ultralytics.utils import ASSETS
 
 from conftest import PERSON_VIDEO, ctrl_c_default, frame_lines, make_clip, read_video, run_cli
 from yolo_app.cli import main
-from yolo_app.settings import PROCESS_ENV
+from yolo_app.settings import PROCESS_ENV, GuiOptions
 
 
 jsonl = frame_lines
@@ -219,11 +219,12 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_partial_outputs(tmp_path):
 
 def test_plain_yolo_app_opens_the_gui_and_version_works(capsys, monkeypatch):
     import yolo_app.gui.app
+    from yolo_app.gui.app import Launch
 
     opened = []
-    monkeypatch.setattr(yolo_app.gui.app, "run_gui", lambda args: opened.append(args) or 0)
+    monkeypatch.setattr(yolo_app.gui.app, "run_gui", lambda options, launch: opened.append((options, launch)) or 0)
     assert main([]) == 0
-    assert opened and opened[0].command == "gui" and opened[0].source is None
+    assert opened == [(GuiOptions(), Launch())]  # no source: the window opens the last one, else the demo
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == "yolo-app 0.1.0"
 
@@ -231,7 +232,7 @@ def test_plain_yolo_app_opens_the_gui_and_version_works(capsys, monkeypatch):
 def test_importing_the_front_ends_leaves_the_environment_alone_and_torch_unloaded():
     # A host program may import yolo_app: only a process of ours starting (main) sets our defaults.
     code = ("import os, sys; before = dict(os.environ); "
-            "import yolo_app.cli, yolo_app.monitor.config, yolo_app.annotate_setup; "
+            "import yolo_app.cli, yolo_app.monitor.config, yolo_app.factory, yolo_app.settings; "
             "print(dict(os.environ) == before, 'torch' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k not in PROCESS_ENV}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)

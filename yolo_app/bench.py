@@ -9,7 +9,6 @@ one it prints, start-up excluded) over that ceiling; the whole-process figure is
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -19,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -29,14 +29,16 @@ from yolo_app import __version__
 from yolo_app.engine.backends import ExportCache
 from yolo_app.engine.heads import HEAD_END2END
 from yolo_app.engine.capture import Playback
-from yolo_app.engine.inference import DetectionSettings, Detector, file_batch, letterbox_geometry
-from yolo_app.engine.models import LoadedModel, configure_cpu_threads, load_model
+from yolo_app.engine.inference import Detector, file_batch, letterbox_geometry
+from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.pipeline import Pipeline
 from yolo_app.engine.readers import AvReader
 from yolo_app.engine.sinks import Sink
 from yolo_app.engine.sources import DEMO_PATH, SourceSpec
 from yolo_app.engine.types import FramePolicy, Result, SourceKind
 from yolo_app.errors import EXIT_OK, RuntimeFailure, UserError
+from yolo_app.factory import build_detector
+from yolo_app.settings import DEFAULT_IMGSZ, DetectionOptions, ModelSettings
 
 SHARED_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "videos" / "one-by-one-person-detection.mp4"
 
@@ -97,18 +99,31 @@ def _run_seconds(stdout: str) -> float:
     return float(found.group(1))
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    if args.source == "demo":
+@dataclass(frozen=True)
+class BenchSettings:
+    """One `yolo-app bench`: the video (None: the shared person video, else the demo), the model as annotate
+    would run it, and how often each measurement repeats."""
+
+    source: str | None = None
+    model: ModelSettings = ModelSettings()
+    imgsz: int = DEFAULT_IMGSZ
+    runs: int = 1
+    json: bool = False
+
+
+def run_bench(settings: BenchSettings) -> int:
+    if settings.source == "demo":
         source = DEMO_PATH
     else:
-        source = Path(args.source) if args.source else (SHARED_VIDEO if SHARED_VIDEO.is_file() else DEMO_PATH)
+        source = Path(settings.source) if settings.source else (SHARED_VIDEO if SHARED_VIDEO.is_file() else DEMO_PATH)
     if not source.is_file():
         raise UserError(f"no such video: {source}")
     frames, (height, width) = _probe(source)
-    trust = getattr(args, "trust_weights", False)
-    model = load_model(args.weights, args.device, backend=args.backend, precision=args.precision, trust=trust)
+    imgsz, trust = settings.imgsz, settings.model.trust
+    detector = build_detector(settings.model, DetectionOptions(imgsz=imgsz)).detector
+    model = detector.model
     weights = model.path
-    input_hw = model.input_hw or letterbox_geometry(height, width, args.imgsz, model.stride, True).input_hw
+    input_hw = model.input_hw or letterbox_geometry(height, width, imgsz, model.stride, True).input_hw
     if model.exported:  # the user's own export: both sides run that file
         exported: Path | None = model.path
     elif model.backend != "torch":
@@ -119,16 +134,16 @@ def run_bench(args: argparse.Namespace) -> int:
         exported = ExportCache(weights).get(model.backend, input_hw, form="e2e-topk" if form else "")
     else:
         exported = None
-    bare_fps = _bare_fps(model, input_hw)
-    live = _live_latency(model, source, args.imgsz)
+    bare_fps = _bare_fps(detector, input_hw)
+    live = _live_latency(detector, source)
     py = sys.executable
-    ours = [py, "-m", "yolo_app", "annotate", str(source), "--weights", str(weights), "--imgsz", str(args.imgsz),
-            "--backend", model.backend, "--device", args.device, "--precision", args.precision,
+    ours = [py, "-m", "yolo_app", "annotate", str(source), "--weights", str(weights), "--imgsz", str(imgsz),
+            "--backend", model.backend, "--device", settings.model.device, "--precision", settings.model.precision,
             *(["--trust-weights"] if trust else [])]
     steps = {
-        "ultralytics": [py, "-c", ULTRALYTICS_SCRIPT, str(weights), str(source), str(args.imgsz)],
+        "ultralytics": [py, "-c", ULTRALYTICS_SCRIPT, str(weights), str(source), str(imgsz)],
         "ultralytics_same_backend": [py, "-c", ULTRALYTICS_SCRIPT, str(exported or weights), str(source),
-                                     ",".join(map(str, input_hw)) if exported else str(args.imgsz)],
+                                     ",".join(map(str, input_hw)) if exported else str(imgsz)],
     }
     walls: dict[str, list[float]] = {key: [] for key in (*steps, "annotate", "annotate_novideo")}
     runs: dict[str, list[float]] = {"annotate": [], "annotate_novideo": []}
@@ -136,7 +151,7 @@ def run_bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="yolo_app_bench_") as tmp:
         steps["annotate"] = [*ours, "--out", tmp]
         steps["annotate_novideo"] = [*ours, "--out", tmp, "--no-video"]
-        for _ in range(args.runs):
+        for _ in range(settings.runs):
             for key, cmd in steps.items():
                 wall, rss, stdout = _timed(cmd)
                 walls[key].append(wall)
@@ -146,8 +161,8 @@ def run_bench(args: argparse.Namespace) -> int:
     fps = {k: frames / statistics.median(v) for k, v in walls.items()}
     run_fps = {k: frames / statistics.median(v) for k, v in runs.items()}
     report = {
-        "video": str(source), "frames": frames, "weights": weights.name, "imgsz": args.imgsz,
-        "input_hw": list(input_hw), "backend": model.backend, "runs": args.runs,
+        "video": str(source), "frames": frames, "weights": weights.name, "imgsz": imgsz,
+        "input_hw": list(input_hw), "backend": model.backend, "runs": settings.runs,
         "ultralytics_fps": round(fps["ultralytics"], 2),
         "ultralytics_same_backend_fps": round(fps["ultralytics_same_backend"], 2),
         "inference_fps": round(bare_fps, 2),
@@ -169,7 +184,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "precision": "fp16" if model.half else "bf16" if model.bf16 else "fp32",
         "versions": _versions(),
     }
-    if args.json:
+    if settings.json:
         print(json.dumps(report))
     else:
         print(_table(report))
@@ -187,11 +202,10 @@ def _probe(video: Path) -> tuple[int, tuple[int, int]]:
         raise UserError(f"{video}: not a readable video") from None
 
 
-def _bare_fps(model: LoadedModel, input_hw: tuple[int, int]) -> float:
+def _bare_fps(detector: Detector, input_hw: tuple[int, int]) -> float:
     """The backend alone on letterboxed input, after warm-up, in the batch annotate uses for files (on
     OpenVINO: its streams, several frames in flight): the ceiling for any pipeline."""
-    configure_cpu_threads(model)
-    detector = Detector(model)
+    model = detector.model
     batch = np.zeros((file_batch(model), *input_hw, 3), np.uint8)
     rounds = max(1, BARE_ITERATIONS // len(batch))
     with torch.inference_mode():
@@ -205,12 +219,11 @@ def _bare_fps(model: LoadedModel, input_hw: tuple[int, int]) -> float:
     return rounds * len(batch) / (time.perf_counter() - start)
 
 
-def _live_latency(model: LoadedModel, source: Path, imgsz: int) -> dict[str, float | int]:
+def _live_latency(detector: Detector, source: Path) -> dict[str, float | int]:
     """Play the video in real time into a size-1 slot, as a camera would, and measure how long each
     frame takes from capture to result. Target: p95 within one inference period plus one frame period."""
     reader = AvReader(SourceSpec(SourceKind.VIDEO, str(source), source.stem))
     fps = float(reader.info.fps or 30)
-    detector = Detector(model, DetectionSettings(imgsz=imgsz))
     probe = _LatencyProbe()
     pipeline = Pipeline(reader, detector, [probe], policy=FramePolicy.LATEST,
                         max_frames=int(LIVE_SECONDS * fps), playback=Playback(realtime=True))

@@ -10,18 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from yolo_app import __version__
-from yolo_app.annotate_setup import build_annotate
 from yolo_app.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, YoloAppError
-from yolo_app.settings import (BACKENDS, DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, PRECISIONS,
-                               set_process_env)
+from yolo_app.settings import (BACKENDS, CODECS, DATASET_FORMATS, DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU,
+                               DEFAULT_MAX_DET, DEFAULT_TOP_K, DEFAULT_WEIGHTS, EXPORT_FORMATS, FRAME_POLICIES,
+                               PRECISIONS, AnnotateSettings, ClassifySettings, DetectionOptions, ExportOptions,
+                               GridOverlay, GuiOptions, ModelSettings, parse_formats, set_process_env, split_names)
 
 if TYPE_CHECKING:
     from yolo_app.engine.readers import FrameReader
     from yolo_app.engine.sources import SourceSpec
-    from yolo_app.export import ExportOptions
 
 log = logging.getLogger("yolo_app")
-EXPORT_FORMATS = "csv, mot, coco, yolo, cvat, crops"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,7 +63,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="network input size, a multiple of 32 (default: %(default)s)")
     p.add_argument("--classes", default=None,
                    help="comma-separated class names or ids to keep, e.g. person,car or 0,2 (default: all)")
-    p.add_argument("--max-det", type=_positive_int, default=300,
+    p.add_argument("--max-det", type=_positive_int, default=DEFAULT_MAX_DET,
                    help="most detections kept per frame (default: %(default)s)")
 
 
@@ -117,12 +116,12 @@ def _add_annotate(commands: argparse._SubParsersAction) -> None:
     annotate.add_argument("--max-frames", type=_positive_int, default=None,
                           help="stop after N frames per source (default: all; live sources run until Ctrl-C)")
     annotate.add_argument("--no-video", action="store_true", help="write only the JSONL detections")
-    annotate.add_argument("--codec", default="auto", choices=["auto", "libx264", "mpeg4"],
+    annotate.add_argument("--codec", default="auto", choices=CODECS,
                           help="video codec: auto = H.264 when available, else MPEG-4 (default: %(default)s)")
-    annotate.add_argument("--frame-policy", choices=["latest", "all"], default=None,
+    annotate.add_argument("--frame-policy", choices=FRAME_POLICIES, default=None,
                           help="latest: drop old frames to keep up (live default); all: every frame, in "
                                "order (file default)")
-    annotate.add_argument("--top-k", type=int, default=3, metavar="K",
+    annotate.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K",
                           help="each detection's K best classes with their scores in the JSONL, as "
                                "\"top_classes\" (0: none; default: %(default)s)")
     annotate.add_argument("--grid-overlay", nargs="?", const="all", default=None, choices=["all", "8", "16", "32"],
@@ -135,7 +134,7 @@ def _add_annotate(commands: argparse._SubParsersAction) -> None:
     annotate.add_argument("--track", action="store_true",
                           help="add ByteTrack ids: labels '#12 person 0.91', \"track_id\" in the JSONL")
     annotate.add_argument("--export", default=None, metavar="FORMATS",
-                          help=f"also write these formats beside the JSONL, comma-separated: {EXPORT_FORMATS} "
+                          help=f"also write these formats beside the JSONL, comma-separated: {', '.join(EXPORT_FORMATS)} "
                                "(mot needs --track)")
     _add_export_options(annotate)
     annotate.add_argument("--batch", type=_positive_int, default=None,
@@ -163,7 +162,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
                     "csv -> NAME.detections.csv (one row per detection), mot -> NAME.mot.txt (MOT Challenge, "
                     "needs a record made with --track).")
     export.add_argument("record", type=Path, help="a NAME.detections.jsonl file")
-    export.add_argument("--to", required=True, metavar="FORMATS", help=f"comma-separated: {EXPORT_FORMATS}")
+    export.add_argument("--to", required=True, metavar="FORMATS", help=f"comma-separated: {', '.join(EXPORT_FORMATS)}")
     export.add_argument("--out", "-o", type=Path, default=None, help="output folder (default: beside the record)")
     _add_export_options(export)
     export.set_defaults(func=cmd_export)
@@ -182,6 +181,9 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
     gui.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: the last one)")
     gui.add_argument("--backend", default=None, choices=BACKENDS,
                      help="auto, torch, onnx, openvino or tensorrt (default: the last one, else auto)")
+    gui.add_argument("--precision", default=None, choices=list(PRECISIONS),
+                     help="network precision: auto, fp16, fp32 or bf16 (default: the last one, else auto; see "
+                          "annotate --help)")
     gui.add_argument("--conf", type=float, default=None, help="confidence threshold, 0-1")
     gui.add_argument("--iou", type=float, default=None, help="NMS IoU threshold, 0-1")
     gui.add_argument("--compare", default=None, metavar="W2", help="a second model shown beside the first, "
@@ -299,6 +301,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def model_settings(args: argparse.Namespace) -> ModelSettings:
+    return ModelSettings(args.weights, args.device, args.backend, getattr(args, "precision", "auto"),
+                         args.trust_weights)
+
+
+def annotate_settings(args: argparse.Namespace) -> AnnotateSettings:
+    """``annotate``'s options as typed settings; every check of their values happens here or in them."""
+    if args.grid_class and not args.grid_overlay:
+        raise UserError("--grid-class needs --grid-overlay")
+    if args.classify_classes and not args.classify:
+        raise UserError("--classify-classes needs --classify")
+    grid = None
+    if args.grid_overlay:
+        grid = GridOverlay(None if args.grid_overlay == "all" else int(args.grid_overlay), args.grid_class)
+    return AnnotateSettings(
+        sources=(args.source,), out_dir=args.out, model=model_settings(args),
+        detection=DetectionOptions(args.conf, args.iou, args.imgsz, args.max_det, split_names(args.classes)),
+        classify=ClassifySettings(args.classify, split_names(args.classify_classes)) if args.classify else None,
+        grid=grid, track=args.track, top_k=args.top_k, video=not args.no_video, max_frames=args.max_frames,
+        codec=args.codec, frame_policy=args.frame_policy, batch=args.batch, resume=args.resume,
+        exports=parse_formats(args.export), export_options=_export_options(args), ray=args.ray,
+        ray_chunk=args.ray_chunk)
+
+
 def cmd_annotate(args: argparse.Namespace) -> int:
     # Sources, exports and the output folder are checked and the first source opened before the model
     # loads: bad input fails in seconds, not after an hour of footage.
@@ -306,54 +332,38 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from yolo_app.engine.sinks import prepare_out_dir
     from yolo_app.engine.sources import parse_source
     from yolo_app.engine.types import SourceKind
-    from yolo_app.export import DATASET_FORMATS
 
-    formats, export_options = _export_choice(args, args.export)
-    if args.top_k < 0:
-        raise UserError(f"--top-k must be 0 or more, got {args.top_k}")
-    if args.grid_class and not args.grid_overlay:
-        raise UserError("--grid-class needs --grid-overlay")
-    if args.classify_classes and not args.classify:
-        raise UserError("--classify-classes needs --classify")
-    if "mot" in formats and not args.track:
-        raise UserError("--export mot needs --track (MOT rows are tracks)")
+    settings = annotate_settings(args)
     specs = parse_source(args.source)
-    needs_frames = [f for f in formats if f in DATASET_FORMATS]
+    needs_frames = [f for f in settings.exports if f in DATASET_FORMATS]
     if needs_frames and specs[0].kind in (SourceKind.CAMERA, SourceKind.STREAM):
         raise UserError(f"--export {','.join(needs_frames)} needs the source's frames again, and a live source "
                         f"cannot be read twice: record it to a file first, then annotate that")
-    prepare_out_dir(args.out)
-    if args.ray_chunk is not None and args.ray is None:
-        raise UserError("--ray-chunk needs --ray")
-    if args.ray is not None:
+    prepare_out_dir(settings.out_dir)
+    if settings.ray is not None:
         from yolo_app.distributed import annotate_on_ray
 
-        return annotate_on_ray(args, specs, formats, export_options)
+        return annotate_on_ray(settings, specs)
     # A folder: each file is opened in turn, and a bad one is reported and skipped.
     first_reader = open_reader(specs[0]) if len(specs) == 1 else None
     try:
-        return _annotate_specs(args, specs, first_reader, formats, export_options)
+        return _annotate_specs(settings, specs, first_reader)
     finally:
         if first_reader is not None:
             first_reader.close()  # no-op when the pipeline already closed it
 
 
-def _export_choice(args: argparse.Namespace, text: str | None) -> tuple[list[str], ExportOptions]:
-    from yolo_app.export import ExportOptions, parse_formats
-
-    options = ExportOptions(every=args.every, min_conf=args.min_conf, val_fraction=args.val_fraction)
-    return (parse_formats(text) if text else []), options
+def _export_options(args: argparse.Namespace) -> ExportOptions:
+    return ExportOptions(every=args.every, min_conf=args.min_conf, val_fraction=args.val_fraction)
 
 
-def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_reader: FrameReader | None,
-                    formats: list[str], export_options: ExportOptions) -> int:
-    from yolo_app.batch import AnnotateJob, FileOutcome
-    from yolo_app.engine.models import configure_cpu_threads
+def _annotate_specs(settings: AnnotateSettings, specs: list[SourceSpec], first_reader: FrameReader | None) -> int:
+    from yolo_app.annotate_job import AnnotateJob, FileOutcome
+    from yolo_app.factory import build_annotate
     from yolo_app.terminal import TerminalProgress
 
-    detector, options = build_annotate(args)
+    detector, options = build_annotate(settings)
     model, stage = detector.model, options.classify
-    configure_cpu_threads(model, torch_networks=stage is not None)
     print(f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.runtime}", flush=True)
     if stage is not None:
         print(f"classifying crops with {stage.classifier.name} ({len(stage.classifier.classes)} classes)", flush=True)
@@ -372,13 +382,13 @@ def _annotate_specs(args: argparse.Namespace, specs: list[SourceSpec], first_rea
         if outcome.error is not None:  # one bad file must not stop the others
             print(f"yolo-app: error: {outcome.spec.name}: {outcome.error}", file=sys.stderr)
 
-    job = AnnotateJob(specs, detector, options, formats, export_options,
+    job = AnnotateJob(specs, detector, options, list(settings.exports), settings.export_options,
                       on_progress=progress, on_outcome=report, first_reader=first_reader)
     try:
         result = job.run()
     except KeyboardInterrupt:
         progress.close()
-        print(f"yolo-app: interrupted; partial outputs kept as *.partial.* in {args.out} "
+        print(f"yolo-app: interrupted; partial outputs kept as *.partial.* in {settings.out_dir} "
               f"(add --resume to the same command to continue)", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
@@ -396,9 +406,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from yolo_app.engine.sinks import prepare_out_dir
     from yolo_app.export import export_record
 
-    formats, options = _export_choice(args, args.to)
+    formats, options = parse_formats(args.to), _export_options(args)
     out_dir = prepare_out_dir(args.out) if args.out else None
-    for path in export_record(args.record, formats, out_dir, options):
+    for path in export_record(args.record, list(formats), out_dir, options):
         print(path)
     return EXIT_OK
 
@@ -415,7 +425,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         return EXIT_OK
     entries = catalog.zoo_table(args.kind)
     if args.measure:
-        from yolo_app.zoo.measure import measure_all
+        from yolo_app.zoo_timings import measure_all
 
         entries = measure_all(entries, args.device, report=lambda line: print(line, file=sys.stderr, flush=True),
                               trust=args.trust_weights)
@@ -449,21 +459,22 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from yolo_app.gui.app import run_gui, run_monitor_gui
+    from yolo_app.gui.app import Launch, run_gui, run_monitor_gui
 
-    if args.classify_classes and not args.classify:
-        raise UserError("--classify-classes needs --classify")
-    if args.screenshot and args.quit_after is None:
-        raise UserError("--screenshot needs --quit-after SECONDS (the moment the picture is taken)")
+    options = GuiOptions(source=args.source, weights=args.weights, device=args.device, backend=args.backend,
+                         precision=args.precision, conf=args.conf, iou=args.iou, compare=args.compare,
+                         classify=args.classify, classify_classes=args.classify_classes,
+                         trust_weights=args.trust_weights)
+    launch = Launch(args.quit_after, Path(args.screenshot) if args.screenshot else None)
     if args.monitor is not None:
-        return run_monitor_gui(args)
-    return run_gui(args)
+        return run_monitor_gui(args.monitor, launch, trust_weights=args.trust_weights)
+    return run_gui(options, launch)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from yolo_app.bench import run_bench
+    from yolo_app.bench import BenchSettings, run_bench
 
-    return run_bench(args)
+    return run_bench(BenchSettings(args.source, model_settings(args), args.imgsz, args.runs, args.json))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,6 @@ a tracker's ids depend on every frame before.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -34,11 +33,12 @@ from typing import TYPE_CHECKING, Any
 from yolo_app.engine.sources import SourceSpec
 from yolo_app.engine.types import SourceInfo, SourceKind
 from yolo_app.errors import EXIT_INTERRUPTED, RuntimeFailure, UserError, YoloAppError, describe
+from yolo_app.settings import AnnotateSettings
 
 # The engine (and torch) loads when work starts, so that a bad --ray address fails in a second.
 if TYPE_CHECKING:
     from yolo_app.annotate import AnnotateReport, FrameRange
-    from yolo_app.batch import FileOutcome, JobResult
+    from yolo_app.annotate_job import FileOutcome, JobResult
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +85,20 @@ class TaskResult:
 
 # ---- on the workers ----
 
-_SETUPS: dict[str, Any] = {}  # per worker process: the loaded detector of each setup, reused by its next tasks
+_SETUPS: dict[AnnotateSettings, Any] = {}  # per worker process: the detector of each setup, reused by its next tasks
 
 
-def _setup(setup: dict[str, Any]):
-    key = repr(sorted(setup.items()))
-    if key not in _SETUPS:
-        from yolo_app.annotate_setup import build_annotate
+def _setup(setup: AnnotateSettings):
+    if setup not in _SETUPS:
+        from yolo_app.factory import build_annotate
         from yolo_app.settings import set_process_env
 
         set_process_env()  # a worker is a process of ours too: before its first model load imports Ultralytics
-        _SETUPS[key] = build_annotate(argparse.Namespace(**setup))
-    return _SETUPS[key]
+        _SETUPS[setup] = build_annotate(setup)
+    return _SETUPS[setup]
 
 
-def describe_setup(setup: dict[str, Any]) -> tuple[str, dict] | TaskResult:
+def describe_setup(setup: AnnotateSettings) -> tuple[str, dict] | TaskResult:
     """Load the model on a worker: its description line and the record header's model fields."""
     from yolo_app.annotate import record_header
 
@@ -115,7 +114,7 @@ def describe_setup(setup: dict[str, Any]) -> tuple[str, dict] | TaskResult:
     return f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.runtime}", header
 
 
-def run_task(setup: dict[str, Any], task: Task) -> TaskResult:
+def run_task(setup: AnnotateSettings, task: Task) -> TaskResult:
     from yolo_app.annotate import annotate_source
 
     began = time.monotonic()
@@ -210,34 +209,33 @@ class FileRun:
 
 
 class RayAnnotateJob:
-    def __init__(self, args: argparse.Namespace, specs: list[SourceSpec], formats: list[str], export_options) -> None:
-        self.args = args
+    def __init__(self, settings: AnnotateSettings, specs: list[SourceSpec]) -> None:
+        self.settings = settings
         self.specs = [_absolute(s) for s in specs]
-        self.formats = formats
-        self.export_options = export_options
-        self.out = args.out.resolve()
-        self.chunk = args.ray_chunk or DEFAULT_CHUNK
+        self.out = Path(settings.out_dir).resolve()
+        self.chunk = settings.ray_chunk or DEFAULT_CHUNK
         self.fail = os.environ.get(TEST_FAIL_ENV, "").split(":")  # test only
 
-    def setup(self, gpus: float) -> dict[str, Any]:
-        setup = {k: v for k, v in vars(self.args).items() if k != "func"}
-        setup["out"] = self.out
+    def setup(self, gpus: float) -> AnnotateSettings:
+        """The settings each worker builds its detector from: paths absolute (workers have other working
+        folders and no search path), the GPU Ray gives a task (as cuda:0)."""
+        model = self.settings.model
         try:
             from yolo_app.engine.models import resolve_weights
 
-            setup["weights"] = str(resolve_weights(self.args.weights).resolve())  # no search path on workers
+            model = dataclasses.replace(model, weights=str(resolve_weights(model.weights).resolve()))
         except YoloAppError:
             pass  # not here: the workers' own search path may have it
         if gpus:
-            setup["device"] = "cuda"  # Ray gives each task its GPU as cuda:0
-        return setup
+            model = dataclasses.replace(model, device="cuda")
+        return dataclasses.replace(self.settings, out_dir=self.out, model=model)
 
     def run(self) -> int:
         import ray
 
-        from yolo_app.batch import FileOutcome, JobResult
+        from yolo_app.annotate_job import FileOutcome, JobResult
 
-        gpus = 1 if self.args.device not in ("cpu", "mps") and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        gpus = 1 if self.settings.model.device not in ("cpu", "mps") and ray.cluster_resources().get("GPU", 0) >= 1 else 0
         setup = self.setup(gpus)
         options = {"num_cpus": 1, "num_gpus": gpus, "max_retries": CRASH_RETRIES, "retry_exceptions": False}
         described = ray.remote(describe_setup).options(**options).remote(setup)
@@ -303,12 +301,12 @@ class RayAnnotateJob:
 
     def plan(self, spec: SourceSpec, header: dict) -> FileRun:
         from yolo_app.annotate import FrameRange, _made_alike, output_paths
-        from yolo_app.batch import probe_frame_count
+        from yolo_app.annotate_job import probe_frame_count
 
         run = FileRun(spec)
         count = probe_frame_count(spec) if spec.kind is SourceKind.VIDEO else None
-        total = min(count, self.args.max_frames or count) if count else None
-        if total is None or total <= self.chunk or self.args.track:
+        total = min(count, self.settings.max_frames or count) if count else None
+        if total is None or total <= self.chunk or self.settings.track:
             run.tasks.append(Task(0, spec))
             return run
         times = frame_times(spec.uri)
@@ -319,17 +317,17 @@ class RayAnnotateJob:
         video_path, jsonl_path = output_paths(spec, self._options())
         run.work = self.out / f"{spec.name}.ray"
         source_header = {**header, "source": spec.uri}
-        if self.args.resume and not run.work.exists() and jsonl_path.is_file() and \
-                (video_path.is_file() or self.args.no_video) and _made_alike(jsonl_path, source_header):
+        if self.settings.resume and not run.work.exists() and jsonl_path.is_file() and \
+                (video_path.is_file() or not self.settings.video) and _made_alike(jsonl_path, source_header):
             run.work = None  # complete: the worker's own --resume check reports it skipped
             run.tasks.append(Task(0, spec))
             return run
         ranges = [(a, min(a + self.chunk, total)) for a in range(0, total, self.chunk)]
         st = Path(spec.uri).stat()
         plan = {"version": 1, "source": [spec.uri, st.st_size, st.st_mtime_ns], "ranges": ranges, "header": header,
-                "video": not self.args.no_video, "codec": self.args.codec}
+                "video": self.settings.video, "codec": self.settings.codec}
         old = _load_plan(run.work)
-        if old is not None and self.args.resume:
+        if old is not None and self.settings.resume:
             changed = [k for k in plan if old.get(k) != json.loads(json.dumps(plan[k]))]
             if changed:
                 raise UserError(f"cannot resume {spec.name}: {', '.join(changed)} differ from the interrupted run "
@@ -353,17 +351,17 @@ class RayAnnotateJob:
     def _options(self):
         from yolo_app.annotate import AnnotateOptions
 
-        return AnnotateOptions(out_dir=self.out, video=not self.args.no_video)
+        return AnnotateOptions(out_dir=self.out, video=self.settings.video)
 
     def _range_done(self, spec: SourceSpec, work_dir: Path) -> bool:
         from yolo_app.annotate import output_paths
 
         video, jsonl = output_paths(spec, dataclasses.replace(self._options(), out_dir=work_dir))
-        return jsonl.is_file() and (self.args.no_video or video.is_file())
+        return jsonl.is_file() and (not self.settings.video or video.is_file())
 
     def _finish(self, result: JobResult, run: FileRun) -> None:
         from yolo_app.annotate import AnnotateReport, output_paths
-        from yolo_app.batch import FileOutcome
+        from yolo_app.annotate_job import FileOutcome
 
         outcome = FileOutcome(run.spec)
         if run.errors:
@@ -384,11 +382,11 @@ class RayAnnotateJob:
             print(outcome.report.summary() if run.split else run.results[0].summary, flush=True)
             for warning in outcome.report.warnings:
                 print(f"yolo-app: warning: {warning}", flush=True)
-            if self.formats:
+            if self.settings.exports:
                 from yolo_app.export import export_record
 
-                outcome.exported = export_record(output_paths(run.spec, self._options())[1], self.formats,
-                                                 self.out, self.export_options)
+                outcome.exported = export_record(output_paths(run.spec, self._options())[1],
+                                                 list(self.settings.exports), self.out, self.settings.export_options)
                 print("  exported: " + ", ".join(str(p) for p in outcome.exported), flush=True)
         except YoloAppError as exc:
             outcome.error, outcome.exit_code = str(exc), exc.exit_code
@@ -430,7 +428,7 @@ class RayAnnotateJob:
                     for text in lines[1:]:
                         report.frames += 1
                         report.per_class.update(d["class_name"] for d in json.loads(text)["detections"])
-            if not self.args.no_video:
+            if self.settings.video:
                 video = AtomicPath(video_path)
                 segments = [output_paths(spec, options)[0] for options in parts]
                 audio = spec.uri if spec.kind is SourceKind.VIDEO else None
@@ -461,7 +459,7 @@ def _absolute(spec: SourceSpec) -> SourceSpec:
     return dataclasses.replace(spec, uri=str(Path(spec.uri).resolve()), paths=tuple(p.resolve() for p in spec.paths))
 
 
-def annotate_on_ray(args: argparse.Namespace, specs: list[SourceSpec], formats: list[str], export_options) -> int:
+def annotate_on_ray(settings: AnnotateSettings, specs: list[SourceSpec]) -> int:
     live = [s.uri for s in specs if s.kind in (SourceKind.CAMERA, SourceKind.STREAM)]
     if live:
         raise UserError(f"--ray annotates files; {live[0]} is a live source (run it without --ray)")
@@ -469,8 +467,8 @@ def annotate_on_ray(args: argparse.Namespace, specs: list[SourceSpec], formats: 
         import ray
     except ImportError:
         raise UserError("--ray needs the ray package (pip install ray)") from None
-    connect(args.ray)
+    connect(settings.ray)
     try:
-        return RayAnnotateJob(args, specs, formats, export_options).run()
+        return RayAnnotateJob(settings, specs).run()
     finally:
         ray.shutdown()

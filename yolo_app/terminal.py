@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from yolo_app.batch import JobProgress
+from yolo_app.annotate_job import JobProgress
 
 
 class TerminalProgress:

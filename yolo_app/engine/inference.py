@@ -28,7 +28,7 @@ from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Frame, GridScores, HeadCounts, Letterbox, Result, Timings
 from yolo_app.engine.worker import Worker
 from yolo_app.errors import UserError
-from yolo_app.settings import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU
+from yolo_app.settings import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_MAX_DET, GRID_STRIDES, check_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +44,15 @@ class DetectionSettings:
     iou: float = DEFAULT_IOU
     imgsz: int = DEFAULT_IMGSZ
     classes: tuple[int, ...] | None = None
-    max_det: int = 300
+    max_det: int = DEFAULT_MAX_DET
     grid: bool = False  # also return the head's per-cell scores (the grid view)
     grid_class: int | None = None  # the grid view's heat map for this class; None: the best class
     grid_stride: int | None = None  # the grid view's one stride; None: all
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.conf <= 1.0:
-            raise UserError(f"conf must be between 0 and 1, got {self.conf}")
-        if not 0.0 <= self.iou <= 1.0:
-            raise UserError(f"iou must be between 0 and 1, got {self.iou}")
-        if self.imgsz <= 0 or self.imgsz % 32:
-            raise UserError(f"imgsz must be a positive multiple of 32 (e.g. 320, 640), got {self.imgsz}")
-        if self.max_det < 1:
-            raise UserError(f"max_det must be at least 1, got {self.max_det}")
-        if self.grid_stride not in (None, 8, 16, 32, 64):
-            raise UserError(f"grid stride must be 8, 16 or 32 (the detection levels), got {self.grid_stride}")
+        check_thresholds(self.conf, self.iou, self.imgsz, self.max_det)
+        if self.grid_stride not in (None, *GRID_STRIDES):
+            raise UserError(f"grid stride must be 8, 16, 32 or 64 (the detection levels), got {self.grid_stride}")
 
 
 def file_batch(model: LoadedModel) -> int:

@@ -21,7 +21,7 @@ from yolo_app.engine.backends import openvino_native_bf16, quiet_ultralytics, re
 from yolo_app.engine.exported import FORMAT_NAMES, exported_format, read_exported
 from yolo_app.engine.heads import HEAD_END2END, HEAD_LABELS, HEAD_NMS, SUPPORTED, detect_head, head_kind, run_one_to_one
 from yolo_app.errors import RuntimeFailure, UserError
-from yolo_app.settings import DEFAULT_WEIGHTS, PRECISIONS
+from yolo_app.settings import PRECISIONS
 
 log = logging.getLogger(__name__)
 

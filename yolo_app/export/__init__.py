@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from yolo_app.errors import UserError
 from yolo_app.export.coco import write_coco
 from yolo_app.export.crops import write_crops
 from yolo_app.export.cvat import write_cvat
-from yolo_app.export.options import ExportOptions
+from yolo_app.settings import DATASET_FORMATS, EXPORT_FORMATS, ExportOptions, parse_formats
 from yolo_app.export.record import Record, read_record
 from yolo_app.export.tables import write_csv, write_mot
 from yolo_app.export.yolo import write_yolo
@@ -32,17 +31,8 @@ EXPORTERS: dict[str, tuple[str, Writer]] = {
     "crops": ("{stem}_crops", write_crops),
 }
 
-
-DATASET_FORMATS = ("coco", "yolo", "crops")  # made from the source's frames, read again after the run
-
-
-def parse_formats(text: str) -> list[str]:
-    """``"csv,mot"`` -> ["csv", "mot"]; an unknown name is a UserError listing the known ones."""
-    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in EXPORTERS]
-    if unknown or not formats:
-        raise UserError(f"unknown export format '{', '.join(unknown) or text}'; available: {', '.join(EXPORTERS)}")
-    return list(dict.fromkeys(formats))
+assert tuple(EXPORTERS) == EXPORT_FORMATS, "settings.EXPORT_FORMATS names the formats written here"
+__all__ = ["DATASET_FORMATS", "EXPORTERS", "ExportOptions", "export_record", "parse_formats"]
 
 
 def export_record(jsonl: Path, formats: list[str], out_dir: Path | None = None,

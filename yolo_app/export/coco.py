@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from yolo_app.engine.sinks import AtomicPath
-from yolo_app.export.options import ExportOptions
+from yolo_app.settings import ExportOptions
 from yolo_app.export.dataset import atomic_folder, frame_stems, kept_lines, write_jpeg
 from yolo_app.export.frames import source_frames
 from yolo_app.export.record import Record

@@ -1,19 +1,16 @@
 """The "Annotate videos…" dialog: the annotate job over many files, in the background, beside the live view.
 
-The dialog only gathers settings and shows progress. A BatchRunner thread parses the sources, loads its
-own model (never the live view's detector) and runs an AnnotateJob; the job's progress, each file's
-outcome and the end come back as queued signals, so no widget is touched off the GUI thread.
+The dialog only gathers settings (AnnotateSettings, as the command line builds them) and shows progress;
+a JobRunner (gui/annotate_runner.py) runs the job on its own thread and reports through queued signals.
 """
 
 from __future__ import annotations
 
-import threading
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from PyQt6.QtCore import QObject, QSettings, QStandardPaths, QUrl, pyqtSignal
+from PyQt6.QtCore import QSettings, QStandardPaths, QUrl
 from PyQt6.QtGui import QColor, QDesktopServices, QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import (
     QAbstractItemView,
@@ -37,114 +34,23 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from yolo_app.annotate import AnnotateOptions
-from yolo_app.batch import AnnotateJob, FileOutcome, JobProgress, JobResult
-from yolo_app.engine.inference import DetectionSettings, Detector, file_batch
-from yolo_app.engine.backends import BACKENDS
-from yolo_app.engine.exported import exported_format
-from yolo_app.engine.models import (DEFAULT_WEIGHTS, UntrustedWeights, available_devices, configure_cpu_threads,
-                                    load_model, resolve_weights)
+from yolo_app.annotate_job import FileOutcome, JobProgress, JobResult
+from yolo_app.engine.models import available_devices
 from yolo_app.engine.sinks import prepare_out_dir
-from yolo_app.engine.sources import parse_source
 from yolo_app.errors import UserError, YoloAppError, describe
-from yolo_app.export import EXPORTERS, ExportOptions
+from yolo_app.gui.annotate_runner import JobRunner
 from yolo_app.gui.panels import ThresholdSlider
 from yolo_app.gui.pickers import MEDIA_FILTER, ModelPicker
-from yolo_app.gui.trust import NeedsTrust, TrustedFiles, ask_to_trust
-from yolo_app.settings import DEFAULT_CONF, DEFAULT_IOU
+from yolo_app.gui.trust import TrustedFiles, ask_to_trust
+from yolo_app.settings import (BACKENDS, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_WEIGHTS, EXPORT_FORMATS, PRECISIONS,
+                               AnnotateSettings, DetectionOptions, ExportOptions, ModelSettings)
 from yolo_app.terminal import format_duration
 
 TITLE = "Annotate videos"
 JOIN_TIMEOUT_S = 5.0
 # The main window's settings: the defaults until a run saves the dialog's own.
-LIVE_KEYS = frozenset({"weights", "device", "backend", "conf", "iou"})
+LIVE_KEYS = frozenset({"weights", "device", "backend", "precision", "conf", "iou"})
 WARNING_COLOR, ERROR_COLOR = QColor("#b7791f"), QColor("#c0392b")
-
-
-@dataclass(frozen=True)
-class BatchRequest:
-    """One run as the form described it, checked on the GUI thread and handed to the worker."""
-
-    sources: tuple[str, ...]
-    weights: str
-    device: str
-    backend: str
-    settings: DetectionSettings
-    options: AnnotateOptions
-    formats: tuple[str, ...]
-    export_options: ExportOptions
-    trust: bool = False  # the model file may be unpickled fully (the user said "Load anyway" or --trust-weights)
-
-
-class BatchRunner(QObject):
-    """One run at a time on a worker thread; everything it reports arrives as a queued signal."""
-
-    started = pyqtSignal(int, str)  # files, "model on device"
-    progress = pyqtSignal(object)  # JobProgress
-    outcome = pyqtSignal(object)  # FileOutcome
-    finished = pyqtSignal(object)  # JobResult
-    failed = pyqtSignal(str)  # one line: the run could not start (a source, the model) or broke
-    untrusted = pyqtSignal(object, str)  # the request, its model file: it needs full unpickling (ask first)
-
-    def __init__(self, parent: QObject | None = None, trusted: TrustedFiles | None = None) -> None:
-        super().__init__(parent)
-        self.trusted = trusted or TrustedFiles()
-        self._thread: threading.Thread | None = None
-        self._job: AnnotateJob | None = None
-        self._cancel = threading.Event()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self, request: BatchRequest) -> None:
-        self._cancel.clear()
-        self._job = None
-        # Not a daemon: exit must not cut a file's outputs off mid-write; closing the dialog cancels and joins.
-        self._thread = threading.Thread(target=self._run, args=(request,), name="annotate-job", daemon=False)
-        self._thread.start()
-
-    def cancel(self) -> None:
-        """Stop now, also while the model loads; the current file is left partial and resumable."""
-        self._cancel.set()
-        job = self._job
-        if job is not None:
-            job.cancel()
-
-    def join(self, timeout: float) -> bool:
-        """Wait for the worker to end; True when it has."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.running
-
-    def _run(self, request: BatchRequest) -> None:
-        try:
-            self._job = self._prepare(request)
-            if self._cancel.is_set():  # cancelled before the job existed: it returns at once
-                self._job.cancel()
-            result = self._job.run()
-        except NeedsTrust as exc:
-            self.untrusted.emit(request, str(exc.path))
-            return
-        except Exception as exc:  # noqa: BLE001 - shown as one line, never a traceback
-            self.failed.emit(describe(exc))
-            return
-        self.finished.emit(result)
-
-    def _prepare(self, request: BatchRequest) -> AnnotateJob:
-        specs = [spec for text in request.sources for spec in parse_source(text)]
-        path = resolve_weights(request.weights)
-        try:
-            own = exported_format(path) is not None  # an export (ONNX, OpenVINO, TensorRT) runs on its own backend
-            model = load_model(str(path), request.device, backend="auto" if own else request.backend,
-                               trust=request.trust or self.trusted.allows(path))
-        except UntrustedWeights as exc:
-            raise NeedsTrust(path, str(exc)) from None
-        configure_cpu_threads(model)
-        self.started.emit(len(specs), f"{model.model_id} on {model.device} with {model.runtime}")
-        options = dataclasses.replace(request.options, batch=file_batch(model))  # as the CLI's default
-        return AnnotateJob(specs, Detector(model, request.settings), options, list(request.formats),
-                           request.export_options, on_progress=self.progress.emit, on_outcome=self.outcome.emit)
 
 
 class AnnotateDialog(QDialog):
@@ -154,7 +60,7 @@ class AnnotateDialog(QDialog):
         super().__init__(parent)
         self.store = store
         self.trusted = trusted or TrustedFiles()  # shared with the main window: one "Load anyway" per file
-        self.runner = BatchRunner(self, self.trusted)
+        self.runner = JobRunner(self, self.trusted)
         self.files = 0  # sources of the current run, once parsed
         self.out_dir: Path | None = None  # of the last run started
         self.setWindowTitle(TITLE)
@@ -215,6 +121,8 @@ class AnnotateDialog(QDialog):
         self.device_box.addItems(available_devices())
         self.backend_box = QComboBox()
         self.backend_box.addItems(BACKENDS)
+        self.precision_box = QComboBox()
+        self.precision_box.addItems(PRECISIONS)
         self.conf_slider = ThresholdSlider("conf", DEFAULT_CONF)
         self.iou_slider = ThresholdSlider("IoU", DEFAULT_IOU)
         self.track_box = QCheckBox("Track (ByteTrack ids)")
@@ -230,6 +138,8 @@ class AnnotateDialog(QDialog):
         model_row.addWidget(self.device_box)
         model_row.addWidget(QLabel("Backend"))
         model_row.addWidget(self.backend_box)
+        model_row.addWidget(QLabel("Precision"))
+        model_row.addWidget(self.precision_box)
         checks = QHBoxLayout()
         for box in (self.track_box, self.video_box, self.resume_box):
             checks.addWidget(box)
@@ -242,7 +152,7 @@ class AnnotateDialog(QDialog):
         return group
 
     def _exports_group(self) -> QGroupBox:
-        self.export_boxes = {name: QCheckBox(name) for name in EXPORTERS}
+        self.export_boxes = {name: QCheckBox(name) for name in EXPORT_FORMATS}
         if "mot" in self.export_boxes:
             self.export_boxes["mot"].setToolTip("MOT Challenge rows are tracks: needs Track")
         self.every_spin = QSpinBox()
@@ -321,6 +231,7 @@ class AnnotateDialog(QDialog):
             "weights": (self._weights, self._show_model, str),
             "device": (self.device_box.currentText, self.device_box.setCurrentText, str),
             "backend": (self.backend_box.currentText, self.backend_box.setCurrentText, str),
+            "precision": (self.precision_box.currentText, self.precision_box.setCurrentText, str),
             "conf": (self.conf_slider.value, self.conf_slider.set_value, float),
             "iou": (self.iou_slider.value, self.iou_slider.set_value, float),
             "track": (self.track_box.isChecked, self.track_box.setChecked, bool),
@@ -400,7 +311,7 @@ class AnnotateDialog(QDialog):
         if path:
             self.out_edit.setText(path)
 
-    def _request(self) -> BatchRequest:
+    def _request(self) -> AnnotateSettings:
         """The run the form describes; a UserError (one line) names what is missing or wrong."""
         sources = tuple(self.sources())
         if not sources:
@@ -410,14 +321,14 @@ class AnnotateDialog(QDialog):
         out_dir = prepare_out_dir(Path(self.out_edit.text().strip()).expanduser())
         track = self.track_box.isChecked()
         formats = tuple(n for n, b in self.export_boxes.items() if b.isChecked() and (track or n != "mot"))
-        return BatchRequest(
-            sources, self._weights(), self.device_box.currentText(), self.backend_box.currentText(),
-            DetectionSettings(conf=self.conf_slider.value(), iou=self.iou_slider.value()),
-            AnnotateOptions(out_dir=out_dir, video=self.video_box.isChecked(), track=track,
-                            resume=self.resume_box.isChecked()),
-            formats,
-            ExportOptions(every=self.every_spin.value(), min_conf=self.min_conf_spin.value(),
-                          val_fraction=self.val_spin.value()))
+        return AnnotateSettings(
+            sources, out_dir,
+            model=ModelSettings(self._weights(), self.device_box.currentText(), self.backend_box.currentText(),
+                                self.precision_box.currentText()),
+            detection=DetectionOptions(conf=self.conf_slider.value(), iou=self.iou_slider.value()),
+            track=track, video=self.video_box.isChecked(), resume=self.resume_box.isChecked(), exports=formats,
+            export_options=ExportOptions(every=self.every_spin.value(), min_conf=self.min_conf_spin.value(),
+                                         val_fraction=self.val_spin.value()))
 
     # the run -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -427,12 +338,12 @@ class AnnotateDialog(QDialog):
             QMessageBox.warning(self, TITLE, describe(exc))
             return
         self._save()
-        self.out_dir, self.files = request.options.out_dir, 0
+        self.out_dir, self.files = request.out_dir, 0
         self.log.clear()
         self.summary.setText("")
         for bar in (self.file_bar, self.overall_bar):
             bar.setRange(0, 0)  # busy until the first progress
-        self.file_label.setText(f"Loading {Path(request.weights).name} on {request.device}…")
+        self.file_label.setText(f"Loading {Path(request.model.weights).name} on {request.model.device}…")
         self.overall_label.setText("")
         self._set_running(True)
         self.runner.start(request)
@@ -488,11 +399,11 @@ class AnnotateDialog(QDialog):
         self.summary.setText(summary)
         self._set_running(False)
 
-    def _untrusted(self, request: BatchRequest, path: str) -> None:
+    def _untrusted(self, request: AnnotateSettings, path: str) -> None:
         """The model file needs full unpickling: run with it only if the user says so, else nothing runs."""
         if ask_to_trust(self, Path(path)):
             self.trusted.add(path)
-            self.runner.start(dataclasses.replace(request, trust=True))
+            self.runner.start(dataclasses.replace(request, model=dataclasses.replace(request.model, trust=True)))
             return
         self._log(f"{Path(path).name} not loaded: nothing was run")
         self.summary.setText("Not started")

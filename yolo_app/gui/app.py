@@ -2,59 +2,51 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from yolo_app.errors import EXIT_OK, RuntimeFailure, UserError
 from yolo_app.gui.display import has_display
-from yolo_app.settings import DEFAULT_CONF, DEFAULT_IOU
+from yolo_app.settings import GuiOptions
 
 
-def run_gui(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Launch:
+    """How long the window stays open and what it saves first (for docs and tests)."""
+
+    quit_after: float | None = None  # seconds; None: until the user closes it
+    screenshot: Path | None = None  # a PNG of the whole window, taken just before it closes
+
+    def __post_init__(self) -> None:
+        if self.screenshot is not None and self.quit_after is None:
+            raise UserError("--screenshot needs --quit-after SECONDS (the moment the picture is taken)")
+        if self.screenshot is not None and not self.screenshot.parent.is_dir():
+            raise UserError(f"cannot save a screenshot in {self.screenshot.parent}: no such folder")
+
+
+def run_gui(options: GuiOptions, launch: Launch = Launch()) -> int:
     if not has_display():
         raise UserError("no display to open a window on (for headless work use `yolo-app annotate`; "
                         "for screenshots run under xvfb-run or set QT_QPA_PLATFORM=offscreen)")
-    screenshot = Path(args.screenshot) if args.screenshot else None
-    if screenshot is not None and not screenshot.parent.is_dir():
-        raise UserError(f"cannot save a screenshot in {screenshot.parent}: no such folder")
-
-    from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
-    from yolo_app.engine.inference import DetectionSettings
-    from yolo_app.gui.main_window import GuiOptions, MainWindow
+    from yolo_app.gui.main_window import MainWindow
 
-    DetectionSettings(conf=args.conf if args.conf is not None else DEFAULT_CONF,
-                      iou=args.iou if args.iou is not None else DEFAULT_IOU)  # bad values fail here, before a window
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("yolo-app")
     app.setOrganizationName("yolo_app")
-    window = MainWindow(GuiOptions(source=args.source, weights=args.weights, device=args.device, backend=args.backend,
-                                   conf=args.conf, iou=args.iou, compare=args.compare,
-                                   classify=args.classify, classify_classes=args.classify_classes,
-                                   trust_weights=args.trust_weights))
+    window = MainWindow(options)
     window.show()
-    saved: list[bool] = []
-    if args.quit_after is not None:
-        def finish() -> None:
-            if screenshot is not None:
-                saved.append(window.grab().save(str(screenshot)))
-            window.close()
-            app.quit()
-
-        QTimer.singleShot(int(args.quit_after * 1000), finish)
-    app.exec()
-    if screenshot is not None and not all(saved):
-        raise RuntimeFailure(f"could not write the screenshot {screenshot}")
+    _run(app, window, launch, quit_app=True)
+    _check_saved(launch, window)
     return EXIT_OK
 
 
-def run_monitor_gui(args: argparse.Namespace) -> int:
+def run_monitor_gui(config_path: Path, launch: Launch = Launch(), trust_weights: bool = False) -> int:
     """``yolo-app gui --monitor CONFIG``: the monitoring window on its own."""
-    from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
     from yolo_app.gui.monitor_window import MonitorWindow
@@ -62,26 +54,37 @@ def run_monitor_gui(args: argparse.Namespace) -> int:
 
     if not has_display():
         raise UserError("no display to open a window on (for headless monitoring use `yolo-app monitor`)")
-    config = load_config(args.monitor)  # a bad config fails here, one line, before any window
-    if getattr(args, "trust_weights", False):  # gui --trust-weights: as the config's trust_weights: true
-        config = dataclasses.replace(config, trust_weights=True)
-    screenshot = Path(args.screenshot) if getattr(args, "screenshot", None) else None
+    config = load_config(config_path)  # a bad config fails here, one line, before any window
+    if trust_weights:  # gui --trust-weights: as the config's trust_weights: true
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, trust=True))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("yolo-app")
     window = MonitorWindow(config)
     window.show()
-    saved: list[bool] = []
-    if getattr(args, "quit_after", None) is not None:
-        def finish() -> None:
-            if screenshot is not None:
-                saved.append(window.grab().save(str(screenshot)))
-            window.close()
-
-        QTimer.singleShot(int(args.quit_after * 1000), finish)
-    app.exec()
+    _run(app, window, launch, quit_app=False)
     started = time.monotonic()
     if not window.wait_stopped():
         print(f"yolo-app: the monitor did not stop in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    if screenshot is not None and not all(saved):
-        raise RuntimeFailure(f"could not write the screenshot {screenshot}")
+    _check_saved(launch, window)
     return EXIT_OK
+
+
+def _run(app, window, launch: Launch, quit_app: bool) -> None:
+    """Qt's event loop until the window closes (or ``launch.quit_after``); the screenshot, if asked for."""
+    from PyQt6.QtCore import QTimer
+
+    if launch.quit_after is not None:
+        def finish() -> None:
+            if launch.screenshot is not None:
+                window.setProperty("screenshot_saved", window.grab().save(str(launch.screenshot)))
+            window.close()
+            if quit_app:
+                app.quit()
+
+        QTimer.singleShot(int(launch.quit_after * 1000), finish)
+    app.exec()
+
+
+def _check_saved(launch: Launch, window) -> None:
+    if launch.screenshot is not None and not window.property("screenshot_saved"):
+        raise RuntimeFailure(f"could not write the screenshot {launch.screenshot}")

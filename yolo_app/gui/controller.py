@@ -15,17 +15,18 @@ from typing import Any, Callable
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from yolo_app.engine.capture import Playback
-from yolo_app.engine.exported import exported_format
 from yolo_app.engine.inference import DetectionSettings, Detector
-from yolo_app.engine.models import UntrustedWeights, configure_cpu_threads, load_model, resolve_weights
+from yolo_app.engine.models import UntrustedWeights, configure_cpu_threads, resolve_weights
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sources import SourceSpec, parse_source
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import FramePolicy, SourceInfo
 from yolo_app.errors import YoloAppError, describe
+from yolo_app.factory import build_detector, follows_file, load_classifier
 from yolo_app.gui.bridge import DisplaySink, Recorder, ResultBridge
 from yolo_app.gui.trust import NeedsTrust, TrustedFiles
+from yolo_app.settings import ClassifySettings, DetectionOptions, ModelSettings, split_names
 
 
 class ViewerController(QObject):
@@ -44,13 +45,14 @@ class ViewerController(QObject):
 
     def __init__(self, bridge: ResultBridge, device: str = "auto",
                  settings: DetectionSettings | None = None, backend: str = "auto",
-                 trusted: TrustedFiles | None = None) -> None:
+                 trusted: TrustedFiles | None = None, precision: str = "auto") -> None:
         super().__init__()
         self.trusted = trusted or TrustedFiles()  # files the user chose to load anyway (session only)
         self.bridge = bridge
         self.recorder = Recorder()
         self.device = device
         self.backend = backend
+        self.precision = precision
         self.settings = settings or DetectionSettings()
         self.class_filter: set[str] | None = None  # names, so it carries across models
         self.detectors: list[Detector | None] = [None]
@@ -160,19 +162,19 @@ class ViewerController(QObject):
             self.detectors.append(None)
             self.weights.append(None)
         self.modelLoading.emit(branch, weights)
-        device, backend, settings = self.device, self.backend, self.settings
+        device, backend, precision, settings = self.device, self.backend, self.precision, self.settings
         hw = (self.info.height, self.info.width) if self.info else (640, 640)
 
         def work() -> Detector:
             path = resolve_weights(weights)
-            own = exported_format(path) is not None  # an export (ONNX, OpenVINO, TensorRT) runs on its own backend
-            try:
-                model = load_model(str(path), device, backend="auto" if own else backend,
-                                   trust=self.trusted.allows(path))
+            model = follows_file(ModelSettings(str(path), device, backend, precision, self.trusted.allows(path)))
+            try:  # thresholds as they are now; the class filter (names) is applied per model when it is ready
+                detector = build_detector(model, DetectionOptions(settings.conf, settings.iou, settings.imgsz,
+                                                                  settings.max_det)).detector
             except UntrustedWeights as exc:
                 raise NeedsTrust(path, str(exc)) from None
-            configure_cpu_threads(model, torch_networks=self.classifier is not None)
-            detector = Detector(model, dataclasses.replace(settings, classes=None))
+            if self.classifier is not None:  # a second stage on torch wants every core too
+                configure_cpu_threads(detector.model, torch_networks=True)
             detector.warmup(*hw)  # off the GUI thread (a first export included): the swap below is instant
             return detector
 
@@ -215,10 +217,9 @@ class ViewerController(QObject):
             self._tokens["classifier"] = self._tokens.get("classifier", 0) + 1  # a load under way is dropped
             self._classifier_ready(None)
             return
-        from yolo_app.zoo.classifier import build_stage
-
         device = self.detectors[0].model.device if self.detectors[0] is not None else self.device
-        self._background("classifier", lambda: build_stage(spec, classes, device), self._classifier_ready)
+        classify = ClassifySettings(spec, split_names(classes))
+        self._background("classifier", lambda: load_classifier(classify, str(device)), self._classifier_ready)
 
     def _classifier_ready(self, outcome: Any) -> None:
         if isinstance(outcome, BaseException):
@@ -231,10 +232,11 @@ class ViewerController(QObject):
         if self.pipeline is not None:
             self.restart()
 
-    def set_device(self, device: str, backend: str | None = None) -> None:
-        """Run the models on another device or backend: each is loaded again there."""
+    def set_device(self, device: str, backend: str | None = None, precision: str | None = None) -> None:
+        """Run the models on another device, backend or precision: each is loaded again so."""
         self.device = device
         self.backend = backend or self.backend
+        self.precision = precision or self.precision
         for branch, weights in enumerate(self.weights):
             if weights:
                 self.load_model(weights, branch)

@@ -9,7 +9,6 @@ through the ResultBridge.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -36,21 +35,7 @@ from yolo_app.gui.source_menu import SourceMenus
 from yolo_app.gui.status_bar import StatusBar
 from yolo_app.gui.trust import TrustedFiles, ask_to_trust
 from yolo_app.gui.video_view import VideoPane
-from yolo_app.settings import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_WEIGHTS
-
-
-@dataclass(frozen=True)
-class GuiOptions:
-    source: str | None = None
-    weights: str | None = None
-    device: str | None = None
-    backend: str | None = None
-    conf: float | None = None
-    iou: float | None = None
-    compare: str | None = None
-    classify: str | None = None  # the second stage, as --classify ARCH[:WEIGHTS]
-    classify_classes: str | None = None
-    trust_weights: bool = False  # --trust-weights: unpickle any checkpoint without asking
+from yolo_app.settings import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_WEIGHTS, GuiOptions
 
 
 def app_settings() -> QSettings:
@@ -68,8 +53,9 @@ class MainWindow(QMainWindow):
         self.bridge = ResultBridge()
         device = options.device or str(self.store.value("device", "auto"))
         backend = options.backend or str(self.store.value("backend", "auto"))
+        precision = options.precision or str(self.store.value("precision", "auto"))
         self.trusted = TrustedFiles(everything=options.trust_weights)  # this session's "Load anyway" files
-        self.controller = ViewerController(self.bridge, device, settings, backend, self.trusted)
+        self.controller = ViewerController(self.bridge, device, settings, backend, self.trusted, precision)
         self.output_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
                                or Path.home()) / "yolo_app"
         self.display_rate = [RateMeter(), RateMeter()]
@@ -445,6 +431,7 @@ class MainWindow(QMainWindow):
         self.store.setValue("iou", self.iou_slider.value())
         self.store.setValue("device", self.controller.device)
         self.store.setValue("backend", self.controller.backend)
+        self.store.setValue("precision", self.controller.precision)
         self.store.sync()
         self._status_timer.stop()
         self.stop_recording()

@@ -1,4 +1,4 @@
-"""The toolbar's model pickers: detector, device, backend and a second model to compare.
+"""The toolbar's model pickers: detector, device, backend, precision and a second model to compare.
 
 They ask the controller for a model and show what it loaded: a failed, cancelled or declined load puts the
 picker back on the model still running, so the pickers never claim a model that is not there.
@@ -11,10 +11,10 @@ from pathlib import Path
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from yolo_app.engine.backends import BACKENDS
 from yolo_app.engine.models import available_devices
 from yolo_app.gui.controller import ViewerController
 from yolo_app.gui.pickers import ModelPicker
+from yolo_app.settings import BACKENDS, PRECISIONS
 
 COMPARE_OFF = "Compare: off"
 
@@ -35,10 +35,16 @@ class ModelBar(QWidget):
         self.backend_box.setCurrentText(controller.backend)
         self.backend_box.setToolTip("What runs the network; auto: OpenVINO or ONNX Runtime on a CPU, TensorRT or "
                                     "PyTorch on an NVIDIA GPU. The first use of an export takes a few seconds.")
+        self.precision_box = QComboBox()
+        self.precision_box.addItems(PRECISIONS)
+        self.precision_box.setCurrentText(controller.precision)
+        self.precision_box.setToolTip("The network's number format; auto: fp16 on a CUDA GPU, OpenVINO's own default "
+                                      "on a CPU (bf16 where the CPU computes it natively), fp32 elsewhere. fp32 gives "
+                                      "PyTorch's numbers exactly.")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for caption, box in ((" Model ", self.model_box), (" Device ", self.device_box),
-                             (" Backend ", self.backend_box), (" ", self.compare_box)):
+                             (" Backend ", self.backend_box), (" ", self.precision_box), (" ", self.compare_box)):
             layout.addWidget(QLabel(caption))
             layout.addWidget(box)
         c = controller
@@ -47,6 +53,7 @@ class ModelBar(QWidget):
         self.compare_box.activated.connect(lambda _: self.compare_chosen(self.compare_box.currentText()))
         self.device_box.activated.connect(lambda _: c.set_device(self.device_box.currentText()))
         self.backend_box.activated.connect(lambda _: c.set_device(c.device, self.backend_box.currentText()))
+        self.precision_box.activated.connect(lambda _: c.set_device(c.device, precision=self.precision_box.currentText()))
 
     def select_model(self, weights: str) -> None:
         """Load ``weights`` as the detector (the picker, Browse…, the Models dialog, the command line)."""

@@ -89,7 +89,7 @@ class MonitorWindow(QMainWindow):
 
     # construction --------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.view = GeometryView(f"Loading {self.config.model}…")
+        self.view = GeometryView(f"Loading {self.config.model.weights}…")
         self.camera_box = QComboBox()
         self.camera_box.addItems([c.name for c in self.config.cameras])
         self.counts = QTableWidget(0, 3)
@@ -244,7 +244,7 @@ class MonitorWindow(QMainWindow):
         self._shown_state = None
         last = self._last_frame.get(name)
         if last is None:
-            self.view.clear("Connecting…" if self.monitor is not None else f"Loading {self.config.model}…")
+            self.view.clear("Connecting…" if self.monitor is not None else f"Loading {self.config.model.weights}…")
         self._fill_counts()
         self._paint()
 

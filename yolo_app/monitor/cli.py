@@ -64,8 +64,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if args.status_port is not None and not 0 <= args.status_port <= 65535:
         raise UserError(f"--status-port {args.status_port}: not a port number (0-65535)")
     config = load_config(args.config)
-    if getattr(args, "trust_weights", False):
-        config = dataclasses.replace(config, trust_weights=True)
+    if args.trust_weights:  # as the config's trust_weights: true
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, trust=True))
     monitor = Monitor(config, status_port=args.status_port)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())  # SIGTERM: finish clips, exit 0

@@ -15,7 +15,10 @@ import yaml
 
 from yolo_app.errors import UserError
 from yolo_app.monitor.events import EVENT_TYPES
-from yolo_app.settings import BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, PRECISIONS
+from yolo_app.settings import (BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, PRECISIONS, ClassifySettings,
+                               DetectionOptions, ModelSettings)
+
+MONITOR_CONF = 0.4  # above annotate's 0.25: an event wakes someone up, so a doubtful box should not make one
 
 Point = tuple[float, float]
 
@@ -85,18 +88,11 @@ class Retention:
 class MonitorConfig:
     path: Path
     cameras: tuple[Camera, ...]
-    model: str = DEFAULT_WEIGHTS
-    conf: float = 0.4
-    iou: float = DEFAULT_IOU
-    imgsz: int = DEFAULT_IMGSZ
-    device: str = "auto"
-    backend: str = "auto"
-    precision: str = "auto"
+    model: ModelSettings = ModelSettings()  # trust: the config's trust_weights
+    detection: DetectionOptions = DetectionOptions(conf=MONITOR_CONF)  # each camera filters its own classes
     storage: Path = Path("monitor-data")
     retention: Retention = Retention()
-    classify: str | None = None  # ARCH[:WEIGHTS] of a second-stage classifier for what the detector finds
-    classify_classes: tuple[str, ...] = ()  # the detector classes it runs on (empty: all)
-    trust_weights: bool = False  # load a model checkpoint that needs full unpickling (only a file you trust)
+    classify: ClassifySettings | None = None  # a second-stage classifier for what the detector finds
     raw: dict = field(default_factory=dict, compare=False, repr=False)  # as read, for saving edits back
 
     def camera(self, name: str) -> Camera:
@@ -253,14 +249,27 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
     storage = Path(top.get("storage", "monitor-data", _text)).expanduser()
     if not storage.is_absolute():
         storage = path.resolve().parent / storage  # relative to the config file, not to wherever it runs
-    return MonitorConfig(
-        path=path, cameras=cameras, model=top.get("model", DEFAULT_WEIGHTS, _text),
-        conf=top.get("conf", 0.4, _number(0.0, 1.0)), iou=top.get("iou", DEFAULT_IOU, _number(0.0, 1.0)),
-        imgsz=top.get("imgsz", DEFAULT_IMGSZ, _number(32, 4096, integer=True)), device=top.get("device", "auto", _text),
+    model = ModelSettings(
+        weights=top.get("model", DEFAULT_WEIGHTS, _text), device=top.get("device", "auto", _text),
         backend=top.get("backend", "auto", _backend), precision=top.get("precision", "auto", _precision),
-        storage=storage, retention=retention,
-        classify=top.get("classify", None, _text), classify_classes=top.get("classify_classes", (), _names),
-        trust_weights=top.get("trust_weights", False, _flag), raw=raw)
+        trust=top.get("trust_weights", False, _flag))
+    detection = DetectionOptions(
+        conf=top.get("conf", MONITOR_CONF, _number(0.0, 1.0)), iou=top.get("iou", DEFAULT_IOU, _number(0.0, 1.0)),
+        imgsz=top.get("imgsz", DEFAULT_IMGSZ, _imgsz))
+    classify_spec = top.get("classify", None, _text)
+    classify_classes = top.get("classify_classes", (), _names)
+    if classify_classes and not classify_spec:
+        top.fail("needs classify (the classifier to run on these classes)", at="classify_classes")
+    classify = ClassifySettings(classify_spec, classify_classes) if classify_spec else None
+    return MonitorConfig(path=path, cameras=cameras, model=model, detection=detection, storage=storage,
+                         retention=retention, classify=classify, raw=raw)
+
+
+def _imgsz(value: Any) -> int:
+    size = _number(32, 4096, integer=True)(value)
+    if size % 32:
+        raise ValueError(f"must be a multiple of 32 (e.g. 320, 640), not {value!r}")
+    return size
 
 
 def _backend(value: Any) -> str:
@@ -343,7 +352,8 @@ def check_classes(config: MonitorConfig, names: dict[int, str]) -> None:
     """Class names in the config must exist in the model (a typo would silently match nothing)."""
     known = set(names.values())
     for i, cam in enumerate(config.cameras):
-        wanted = [("classes", c) for c in cam.classes] + [("classify_classes", c) for c in config.classify_classes]
+        classify_classes = config.classify.classes if config.classify else ()
+        wanted = [("classes", c) for c in cam.classes] + [("classify_classes", c) for c in classify_classes]
         wanted += [(f"alerts[{j}].classes", c) for j, a in enumerate(cam.alerts) for c in a.classes]
         for where, name in wanted:
             if name not in known:
@@ -351,7 +361,7 @@ def check_classes(config: MonitorConfig, names: dict[int, str]) -> None:
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 field = where if where == "classify_classes" else f"cameras[{i}].{where}"
                 raise UserError(f"{config.path}: {field}: unknown class '{name}' for model "
-                                f"{config.model}{hint}")
+                                f"{config.model.weights}{hint}")
 
 
 def save_geometry(config: MonitorConfig, camera: str, zones: list[Zone], lines: list[Line]) -> MonitorConfig:

@@ -23,8 +23,7 @@ import numpy as np
 from yolo_app.engine.capture import Playback
 from yolo_app.engine.classify import Stage
 from yolo_app.engine.inference import DetectionSettings, Detector
-from yolo_app.engine.exported import exported_format
-from yolo_app.engine.models import LoadedModel, configure_cpu_threads, load_model, resolve_weights
+from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.render import FrameRenderer
@@ -33,6 +32,7 @@ from yolo_app.engine.sources import parse_source
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import FramePolicy, Result
 from yolo_app.errors import describe
+from yolo_app.factory import build_detector
 from yolo_app.monitor.alerts import WebhookSender
 from yolo_app.monitor.config import Camera, Line, MonitorConfig, Zone, check_classes
 from yolo_app.monitor.events import Event, EventStore, iso, utc_now
@@ -42,7 +42,6 @@ from yolo_app.monitor.overlay import draw_geometry
 from yolo_app.monitor.retention import RetentionWorker
 from yolo_app.monitor.status import StatusServer
 from yolo_app.monitor.zones import Crossing, LineCounter, ZoneWatcher
-from yolo_app.zoo.classifier import build_stage
 
 log = logging.getLogger(__name__)
 
@@ -310,22 +309,11 @@ class Monitor:
     def __init__(self, config: MonitorConfig, status_port: int | None = None,
                  model: LoadedModel | None = None) -> None:
         self.config = config
-        # The classifier first: a missing weights file must fail before the detector's export.
-        classifier = build_stage(config.classify, ",".join(config.classify_classes) or None,
-                                 config.device) if config.classify else None
-        if model is None:
-            # Class names first, from the plain checkpoint: a typo must not wait for a backend export. (An
-            # exported model runs on its own backend, with nothing to export: it loads once, below.)
-            if exported_format(resolve_weights(config.model)) is None:
-                plain = load_model(config.model, "cpu", backend="torch", trust=config.trust_weights)
-                check_classes(config, plain.names)
-            model = load_model(config.model, config.device, backend=config.backend,
-                               precision=config.precision, trust=config.trust_weights)
-        check_classes(config, model.names)
-        if classifier is not None:
-            classifier.check_classes(model.names)
-        self.model = model
-        configure_cpu_threads(self.model, torch_networks=classifier is not None)
+        # Loading makes no backend export (that waits for the first frame's size): the class names in the
+        # config are checked against the model's before anything slow happens.
+        ready = build_detector(config.model, config.detection, classify=config.classify, loaded=model)
+        check_classes(config, ready.detector.model.names)
+        self.model, classifier = ready.detector.model, ready.classifier
         config.storage.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(config.storage / "events.db")
         self.webhooks = WebhookSender()
@@ -336,7 +324,7 @@ class Monitor:
         self.started_at = utc_now()
         self._running = False
         self._started = time.monotonic()
-        base = DetectionSettings(conf=config.conf, iou=config.iou, imgsz=config.imgsz)
+        base = ready.detector.settings
         self.cameras = {
             cam.name: CameraMonitor(cam, self.model, dataclasses.replace(
                 base, classes=self.model.class_ids(list(cam.classes)) if cam.classes else None),

@@ -331,9 +331,3 @@ class ClassifierStage:
         for i, c in zip(chosen, found):
             values[i] = c.as_dict()
         return dataclasses.replace(result, detections=with_classification(det, values))
-
-
-def build_stage(spec: str, classes: str | None, device: str | torch.device = "auto") -> ClassifierStage:
-    """For front ends (annotate, gui, monitor): ``--classify`` and ``--classify-classes`` as given."""
-    wanted = [c for c in (classes or "").split(",") if c.strip()] or None
-    return ClassifierStage(load_classifier(spec, device), wanted)

@@ -36,12 +36,12 @@ def measure(entry: ZooEntry, device: str = "auto", runs: int = RUNS, trust: bool
     if entry.weights_path is None:
         raise ValueError(f"{entry.name}: no weights here")
     if entry.kind == "detector":
-        from yolo_app.engine.inference import Detector
-        from yolo_app.engine.models import configure_cpu_threads, load_model
+        from yolo_app.factory import build_detector
+        from yolo_app.settings import ModelSettings
 
-        model = load_model(entry.weights_path, device, backend="torch", trust=trust)
-        configure_cpu_threads(model)
-        detector = Detector(model)
+        # The published figures are PyTorch's: time the checkpoint as it is, on PyTorch.
+        detector = build_detector(ModelSettings(str(entry.weights_path), device, "torch", trust=trust)).detector
+        model = detector.model
         frame = np.full((640, 640, 3), 114, dtype=np.uint8)
         return _median_ms(lambda: detector.detect([frame]), runs), str(model.device)
     from yolo_app.zoo.classifier import load_classifier

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from yolo_app.annotate import AnnotateOptions
-from yolo_app.batch import AnnotateJob
+from yolo_app.annotate_job import AnnotateJob
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.sources import parse_source
 from yolo_app.terminal import TerminalProgress, format_duration

@@ -1,0 +1,94 @@
+"""The one way from settings to a ready detector: every front end (annotate, its Ray workers, the GUI's
+views and "Annotate videos…" dialog, the monitor, bench, the zoo's timings) loads models through here.
+
+Order matters for the user: the classifier's weights are checked before the detector loads (a missing
+file must not wait behind an export that can take a minute), class names are matched to the model's own
+before anything runs, and the CPU thread plan is set for what will actually run on the CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from yolo_app.settings import AnnotateSettings, ClassifySettings, DetectionOptions, ModelSettings
+
+if TYPE_CHECKING:
+    from yolo_app.annotate import AnnotateOptions
+    from yolo_app.engine.inference import Detector
+    from yolo_app.engine.models import LoadedModel
+    from yolo_app.zoo.classifier import ClassifierStage
+
+
+@dataclass(frozen=True)
+class ReadyDetector:
+    """A loaded detector with its thresholds and class filter set, and the second stage beside it."""
+
+    detector: Detector
+    classifier: ClassifierStage | None = None
+
+
+def load_classifier(classify: ClassifySettings | None, device: str = "auto") -> ClassifierStage | None:
+    """The second stage on ``device`` (the detector's), or None when there is none."""
+    if classify is None:
+        return None
+    from yolo_app.zoo.classifier import ClassifierStage, load_classifier as load
+
+    return ClassifierStage(load(classify.spec, device), list(classify.classes) or None)
+
+
+def follows_file(model: ModelSettings) -> ModelSettings:
+    """For a front end whose backend is a standing preference (the GUI's picker): an exported file
+    (ONNX, OpenVINO, TensorRT) runs on its own backend instead of contradicting it. On the command line
+    a contradiction is the user's mistake and is reported."""
+    from yolo_app.engine.exported import exported_format
+    from yolo_app.engine.models import resolve_weights
+
+    if model.backend != "auto" and exported_format(resolve_weights(model.weights)) is not None:
+        return dataclasses.replace(model, backend="auto")
+    return model
+
+
+def build_detector(model: ModelSettings, detection: DetectionOptions = DetectionOptions(), *,
+                   classify: ClassifySettings | None = None, grid_class: str | None = None,
+                   grid_stride: int | None = None, grid: bool = False,
+                   loaded: LoadedModel | None = None) -> ReadyDetector:
+    """Load ``model`` and set it up: thresholds, class filter (names or ids, checked against the model),
+    an optional grid view and second stage, and the CPU threads. Failures are one-line UserErrors.
+    ``loaded``: that model, already loaded (a monitor restarted with edited zones keeps its model)."""
+    from yolo_app.engine.inference import DetectionSettings, Detector
+    from yolo_app.engine.models import configure_cpu_threads, load_model
+
+    classifier = load_classifier(classify, str(loaded.device) if loaded is not None else model.device)
+    if loaded is None:
+        loaded = load_model(model.weights, model.device, backend=model.backend, precision=model.precision,
+                            trust=model.trust)
+    settings = DetectionSettings(
+        conf=detection.conf, iou=detection.iou, imgsz=detection.imgsz, max_det=detection.max_det,
+        classes=loaded.class_ids(list(detection.classes)) if detection.classes else None,
+        grid=grid, grid_class=loaded.class_ids([grid_class])[0] if grid_class else None, grid_stride=grid_stride)
+    if classifier is not None:
+        classifier.check_classes(loaded.names)
+    configure_cpu_threads(loaded, torch_networks=classifier is not None)
+    return ReadyDetector(Detector(loaded, settings), classifier)
+
+
+def build_annotate(settings: AnnotateSettings) -> tuple[Detector, AnnotateOptions]:
+    """The detector and run options of an annotate run: the CLI's, the GUI dialog's and each Ray
+    worker's, so all three run the very same thing."""
+    from yolo_app.annotate import AnnotateOptions
+    from yolo_app.engine.inference import file_batch
+    from yolo_app.engine.types import FramePolicy
+
+    grid = settings.grid
+    ready = build_detector(settings.model, settings.detection, classify=settings.classify, grid=grid is not None,
+                           grid_class=grid.class_name if grid else None, grid_stride=grid.stride if grid else None)
+    detector = ready.detector
+    options = AnnotateOptions(
+        out_dir=Path(settings.out_dir), video=settings.video, max_frames=settings.max_frames, codec=settings.codec,
+        batch=settings.batch or file_batch(detector.model), track=settings.track, resume=settings.resume,
+        top_k=settings.top_k, classify=ready.classifier,
+        policy=FramePolicy(settings.frame_policy) if settings.frame_policy else None)
+    return detector, options
