@@ -4,11 +4,11 @@ import time
 import pytest
 
 from yolo_app.engine.channel import Channel, ChannelClosed
-from yolo_app.engine.types import FramePolicy
+from yolo_app.engine.types import ChannelPolicy
 
 
 def test_latest_policy_keeps_only_the_newest_and_counts_every_replaced_item():
-    ch = Channel(1, FramePolicy.LATEST)
+    ch = Channel(1, ChannelPolicy.LATEST)
     for i in range(5):
         assert ch.put(i)
     assert ch.dropped == 4
@@ -17,7 +17,7 @@ def test_latest_policy_keeps_only_the_newest_and_counts_every_replaced_item():
 
 
 def test_all_policy_blocks_the_producer_until_there_is_room_and_keeps_order():
-    ch = Channel(2, FramePolicy.ALL)
+    ch = Channel(2, ChannelPolicy.ALL)
     done = threading.Event()
 
     def produce():
@@ -35,7 +35,7 @@ def test_all_policy_blocks_the_producer_until_there_is_room_and_keeps_order():
 
 
 def test_get_drains_what_is_queued_after_close_then_raises_closed():
-    ch = Channel(4, FramePolicy.ALL)
+    ch = Channel(4, ChannelPolicy.ALL)
     ch.put("a")
     ch.put("b")
     ch.close()
@@ -47,12 +47,12 @@ def test_get_drains_what_is_queued_after_close_then_raises_closed():
 
 def test_get_times_out_when_nothing_arrives():
     with pytest.raises(TimeoutError):
-        Channel(1, FramePolicy.ALL).get(timeout=0.05)
+        Channel(1, ChannelPolicy.ALL).get(timeout=0.05)
 
 
 @pytest.mark.parametrize("side", ["getter", "putter"])
 def test_cancel_wakes_a_blocked_getter_or_putter_at_once(side):
-    ch = Channel(1, FramePolicy.ALL)
+    ch = Channel(1, ChannelPolicy.ALL)
     outcome = {}
     if side == "putter":
         ch.put("fills the channel")

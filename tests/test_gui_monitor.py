@@ -13,6 +13,7 @@ from PyQt6.QtCore import Qt  # noqa: E402
 from PyQt6.QtWidgets import QWidget  # noqa: E402
 
 from conftest import read_video  # noqa: E402
+from yolo_app.engine.supervisor import SourceState  # noqa: E402
 from yolo_app.gui.events_panel import ALL_CAMERAS, ALL_TYPES, ClipPlayer  # noqa: E402
 from yolo_app.gui.geometry_editor import LINE, ZONE  # noqa: E402
 from yolo_app.gui import monitor_window  # noqa: E402
@@ -106,7 +107,7 @@ def test_the_live_view_shows_frames_and_says_when_a_camera_is_not_live(qtbot, wi
     cam = window.monitor.cameras["door"]
     cam.stop()  # the camera's thread ends; then pretend its stream dropped
     assert cam.join(10)
-    cam.state = "reconnecting"
+    cam.source.state = SourceState.RECONNECTING
     qtbot.waitUntil(lambda: view.banner == "Reconnecting…", timeout=5000)
     grey = pixels(view.image).astype(int)
     assert np.abs(grey[..., 0] - grey[..., 2]).max() == 0  # the last frame, greyed: plainly not live
@@ -247,7 +248,7 @@ def test_closing_the_window_stops_the_monitor_without_blocking(qtbot, window):
 
 def test_file_monitor_opens_the_chosen_config(qtbot, config_path, tmp_path, monkeypatch, model):
     real_monitor = monitor_window.Monitor
-    monkeypatch.setattr(monitor_window, "Monitor", lambda config, model=None: real_monitor(config, model=shared))
+    monkeypatch.setattr(monitor_window, "Monitor", lambda config, model=None, **kw: real_monitor(config, model=shared, **kw))
     shared = model  # the session's model: loading the weights again would only cost time
     parent = QWidget()
     qtbot.addWidget(parent)

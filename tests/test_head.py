@@ -9,7 +9,7 @@ from conftest import read_video, run_cli
 from test_inference import same_terms
 from yolo_app.engine.grid import anchor_cell, cell_rect, draw_grid_view, heat_map, level_shapes, to_source
 from yolo_app.engine.inference import DetectionSettings, Detector
-from yolo_app.engine.sinks import top_classes
+from yolo_app.engine.record import top_classes
 
 
 @pytest.fixture(scope="module")

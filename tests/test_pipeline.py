@@ -12,7 +12,7 @@ from yolo_app.engine.pipeline import Pipeline
 from yolo_app.engine.readers import open_reader
 from yolo_app.engine.sinks import JsonlSink, Sink, TallySink, VideoSink
 from yolo_app.engine.sources import parse_source
-from yolo_app.engine.types import FramePolicy
+from yolo_app.engine.types import ChannelPolicy
 from yolo_app.errors import RuntimeFailure, UserError
 
 
@@ -61,7 +61,7 @@ def test_stop_ends_every_thread_within_two_seconds_and_marks_outputs_partial(cli
 
 
 def test_stop_on_a_live_source_with_the_latest_policy_is_prompt(clips, model):
-    pipeline = pipeline_for(clips["bottle"], model, [SlowSink(0.3)], policy=FramePolicy.LATEST,
+    pipeline = pipeline_for(clips["bottle"], model, [SlowSink(0.3)], policy=ChannelPolicy.LATEST,
                             playback=Playback(realtime=True))
     pipeline.start()
     time.sleep(0.8)
@@ -103,7 +103,7 @@ def test_a_capture_failure_mid_video_reaches_the_caller_as_a_clear_error(tmp_pat
 
 def test_a_graceful_finish_keeps_outputs_complete(clips, model, tmp_path):
     jsonl = JsonlSink(tmp_path / "live.detections.jsonl")
-    pipeline = pipeline_for(clips["bottle"], model, [jsonl], policy=FramePolicy.LATEST,
+    pipeline = pipeline_for(clips["bottle"], model, [jsonl], policy=ChannelPolicy.LATEST,
                             playback=Playback(realtime=True))
     pipeline.start()
     time.sleep(0.5)

@@ -1,9 +1,11 @@
 """annotate --ray: files and frame ranges as tasks on a (local) Ray cluster give the single-process outputs."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,14 +16,39 @@ ray = pytest.importorskip("ray")
 FAST = ["--imgsz", "320"]
 
 
+FAULTS_DIR = Path(__file__).parent / "ray_faults"  # its sitecustomize makes chosen range tasks fail
+
+
 @pytest.fixture(scope="module")
-def cluster():
-    """One local Ray for the module; the CLI attaches to it by address, as it would to a real cluster."""
+def faults(tmp_path_factory):
+    """The JSON file the cluster's workers read their faults from: {"NAME:START": TIMES}."""
+    return tmp_path_factory.mktemp("faults") / "faults.json"
+
+
+@pytest.fixture(scope="module")
+def cluster(faults):
+    """One local Ray for the module; the CLI attaches to it by address, as it would to a real cluster. Its
+    workers inherit this environment: the fault injector's folder on PYTHONPATH and where its plan is."""
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "YOLO_APP_TEST_FAULTS")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(FAULTS_DIR), saved["PYTHONPATH"]) if p)
+    os.environ["YOLO_APP_TEST_FAULTS"] = str(faults)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def fail_tasks(faults):
+    """Make range tasks fail: fail_tasks({"person:12": 1}); cleared after the test."""
+    yield lambda plan: faults.write_text(json.dumps(plan))
+    faults.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +68,9 @@ def single(folder, tmp_path_factory):
     return out
 
 
-def run_ray(cluster, source, out, *extra, env=None):
+def run_ray(cluster, source, out, *extra):
     return subprocess.run([sys.executable, "-m", "yolo_app", "annotate", str(source), "--out", str(out), *FAST,
-                           "--ray", cluster, "--ray-chunk", "12", *extra],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+                           "--ray", cluster, "--ray-chunk", "12", *extra], capture_output=True, text=True, timeout=300)
 
 
 def ran_ranges(stdout, name):
@@ -53,9 +79,11 @@ def ran_ranges(stdout, name):
 
 
 @pytest.mark.slow
-def test_two_videos_split_into_ranges_give_the_single_process_record_exactly(cluster, folder, single, tmp_path):
-    # The task of person's second range fails once (a test-only hook): it is retried and the run completes.
-    proc = run_ray(cluster, folder, tmp_path, env={"YOLO_APP_RAY_FAIL": "person:12"})
+def test_two_videos_split_into_ranges_give_the_single_process_record_exactly(cluster, folder, single, tmp_path,
+                                                                              fail_tasks):
+    # The task of person's second range fails once: it is retried and the run completes.
+    fail_tasks({"person:12": 1})
+    proc = run_ray(cluster, folder, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "task 5/7 person frames 12-23: failed, retrying (1/2): injected failure" in proc.stdout
     assert ran_ranges(proc.stdout, "person") == ["0-11", "12-23", "24-35", "36-39"]
@@ -72,9 +100,10 @@ def test_two_videos_split_into_ranges_give_the_single_process_record_exactly(clu
 
 
 @pytest.mark.slow
-def test_resume_runs_only_the_missing_ranges_then_stitches(cluster, folder, single, tmp_path):
+def test_resume_runs_only_the_missing_ranges_then_stitches(cluster, folder, single, tmp_path, fail_tasks):
     # A task that keeps failing: its file fails (exit 1), the other ranges finish and stay for --resume.
-    proc = run_ray(cluster, folder / "person.mp4", tmp_path, "--no-video", env={"YOLO_APP_RAY_FAIL": "person:12:9"})
+    fail_tasks({"person:12": 9})
+    proc = run_ray(cluster, folder / "person.mp4", tmp_path, "--no-video")
     assert proc.returncode == 1
     assert "person frames 12-23: failed, retrying (2/2)" in proc.stdout
     assert "person frames 12-23: failed: injected failure" in proc.stdout
@@ -85,6 +114,7 @@ def test_resume_runs_only_the_missing_ranges_then_stitches(cluster, folder, sing
     assert not (tmp_path / "person.detections.jsonl").exists()
     shutil.rmtree(work / "00000024-00000036")  # as if that range had been lost too
 
+    fail_tasks({})
     proc = run_ray(cluster, folder / "person.mp4", tmp_path, "--no-video", "--resume")
     assert proc.returncode == 0, proc.stderr
     assert ran_ranges(proc.stdout, "person") == ["12-23", "24-35"]

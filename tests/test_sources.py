@@ -12,7 +12,7 @@ from ultralytics.utils import ASSETS
 from conftest import BOTTLE_VIDEO, PERSON_VIDEO, make_clip
 from yolo_app.engine.readers import open_reader
 from yolo_app.engine.sources import DEMO_PATH, parse_source
-from yolo_app.engine.types import FramePolicy, SourceKind
+from yolo_app.engine.types import ChannelPolicy, SourceKind
 from yolo_app.errors import UserError
 
 
@@ -35,7 +35,7 @@ def test_a_real_video_reports_kind_size_rate_count_and_not_live():
     reader.close()
     assert (info.kind, info.width, info.height, info.fps, info.frame_count, info.live) == (
         SourceKind.VIDEO, 768, 432, Fraction(10), 1394, False)
-    assert info.default_policy is FramePolicy.ALL
+    assert info.default_policy is ChannelPolicy.ALL
 
 
 def test_container_timestamps_and_a_fractional_rate_come_through():

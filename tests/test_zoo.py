@@ -25,7 +25,7 @@ from yolo_app.engine.readers import open_reader
 from yolo_app.engine.render import detection_labels
 from yolo_app.engine.sinks import Sink
 from yolo_app.engine.sources import parse_source
-from yolo_app.engine.types import FramePolicy
+from yolo_app.engine.types import ChannelPolicy
 from yolo_app.errors import RuntimeFailure
 from yolo_app.zoo import catalog
 from yolo_app.zoo.classifier import (ClassifierStage, default_transform, load_classifier, save_checkpoint,
@@ -277,14 +277,14 @@ def test_live_classifier_never_holds_back_results_and_labels_with_the_latest_cro
     results = []
 
     class Keep(Sink):
-        policy = FramePolicy.LATEST
+        policy = ChannelPolicy.LATEST
 
         def write(self, result):
             results.append(result)
 
     reader = open_reader(parse_source(str(clips["person"]))[0])
     pipeline = Pipeline(reader, branches=[Branch(Detector(model), [Keep()], classifier=stage)],
-                        policy=FramePolicy.LATEST, playback=Playback(realtime=True, loop=True))
+                        policy=ChannelPolicy.LATEST, playback=Playback(realtime=True, loop=True))
     pipeline.start()
     try:
         # The classifier is stuck, yet results keep reaching the view, unlabelled for now.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -21,15 +20,16 @@ from typing import TYPE_CHECKING, Callable
 from yolo_app.engine.checkpoint import (SEGMENT_FRAMES, Checkpointer, SegmentedVideoSink, drop_segments_from,
                                          load_state, tracker_state)
 from yolo_app.engine.inference import Detector
+from yolo_app.engine import record
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sinks import ImageSink, JsonlSink, Sink, TallySink, VideoSink, partial_path
 from yolo_app.engine.sources import SourceSpec
 from yolo_app.engine.stats import PipelineStats
+from yolo_app.engine.supervisor import SourceEvent, SourceState, SourceSupervisor
 from yolo_app.engine.tracking import Tracker
-from yolo_app.engine.types import FramePolicy, SourceInfo, SourceKind
+from yolo_app.engine.types import ChannelPolicy, SourceInfo, SourceKind
 from yolo_app.errors import UserError
-from yolo_app.export.record import RECORD_TAG, RECORD_VERSION
 
 if TYPE_CHECKING:
     from yolo_app.zoo.classifier import ClassifierStage
@@ -43,7 +43,7 @@ class AnnotateOptions:
     video: bool = True  # False: the JSONL record only
     max_frames: int | None = None
     codec: str = "auto"
-    policy: FramePolicy | None = None  # None: by source kind (live -> latest, files -> all)
+    policy: ChannelPolicy | None = None  # None: by source kind (live -> latest, files -> all)
     batch: int = 1
     track: bool = False  # ByteTrack ids, a fresh tracker per source
     resume: bool = False  # continue an interrupted run from its checkpoint; skip finished sources
@@ -108,19 +108,7 @@ class FrameRange:
 
 
 def record_header(info: SourceInfo, detector: Detector, options: AnnotateOptions) -> dict:
-    """The JSONL's first line: enough to make every export later without the model or the run."""
-    model, settings = detector.model, detector.settings
-    return {
-        "record": RECORD_TAG, "version": RECORD_VERSION,
-        "source": info.uri if info.live else str(Path(info.uri).resolve()), "kind": info.kind.value, "live": info.live,
-        "width": info.width, "height": info.height,
-        "fps": None if info.fps is None else float(info.fps), "frame_count": info.frame_count,
-        "model": model.model_id, "backend": model.backend, "precision": model.precision, "head": model.head,
-        "task": model.task,
-        "names": {str(k): v for k, v in model.names.items()},
-        "settings": dataclasses.asdict(settings), "track": options.track, "top_k": options.top_k,
-        "classify": options.classify_info(),
-    }
+    return record.header(info, detector, track=options.track, top_k=options.top_k, classify=options.classify_info())
 
 
 def output_paths(spec: SourceSpec, options: AnnotateOptions) -> tuple[Path, Path]:
@@ -133,7 +121,7 @@ def resume_dir(spec: SourceSpec, options: AnnotateOptions) -> Path:
 
 def resumable(info: SourceInfo, options: AnnotateOptions) -> bool:
     """Checkpoints need every frame in order from a source that can be read again: files, not live."""
-    return not info.live and info.kind is not SourceKind.IMAGE and options.policy in (None, FramePolicy.ALL)
+    return not info.live and info.kind is not SourceKind.IMAGE and options.policy in (None, ChannelPolicy.ALL)
 
 
 def fingerprint(spec: SourceSpec, detector: Detector, options: AnnotateOptions) -> dict:
@@ -171,7 +159,7 @@ def find_resume_point(spec: SourceSpec, detector: Detector, options: AnnotateOpt
         return ResumePoint()
     if state is None:
         done = jsonl_path.is_file() and (video_path.is_file() or not options.video or spec.kind is SourceKind.IMAGES)
-        if done and not work.exists() and _made_alike(jsonl_path, header):
+        if done and not work.exists() and record.made_alike(jsonl_path, header):
             return None
         shutil.rmtree(work, ignore_errors=True)
         return ResumePoint()
@@ -209,7 +197,6 @@ def build_sinks(spec: SourceSpec, info: SourceInfo, options: AnnotateOptions, he
         for sink in sinks:
             sink.close(False)
         raise UserError(f"cannot write to {options.out_dir}: {exc.strerror or exc}") from None
-    sinks.append(TallySink())
     return sinks
 
 
@@ -226,6 +213,8 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
     report = AnnotateReport(spec)
     reader = reader or open_reader(spec)
     info = reader.info
+    if info.live:  # a camera or stream that drops is reopened; the record goes on, the log says what happened
+        reader = SourceSupervisor(spec, reader, on_event=_log_source_event)
     try:
         header = record_header(info, detector, options)
         checkpointer, start = _plan_checkpoints(spec, info, detector, options, header)
@@ -237,8 +226,9 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
             report.outputs = [p for p in output_paths(spec, options) if p.exists()]
             return report
         if start.frames_done:
-            reader.continue_after(start.frames_done, start.last_pts)  # type: ignore[attr-defined]
-        sinks = build_sinks(spec, info, options, header, checkpointer, start)
+            reader.continue_after(start.frames_done, start.last_pts)
+        tally = TallySink()  # the summary's counts
+        sinks = [*build_sinks(spec, info, options, header, checkpointer, start), tally]
     except BaseException:
         reader.close()
         raise
@@ -247,7 +237,6 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
         checkpointer.tracker = tracker
     if tracker is not None and start.tracker:
         tracker.restore(start.tracker)
-    tally = next(s for s in sinks if isinstance(s, TallySink))
     if start.jsonl_offset is not None:
         _recount(tally, output_paths(spec, options)[1], start.jsonl_offset)
     report.resumed_at = start.frames_done if frames is None else 0
@@ -273,22 +262,11 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
         report.per_class = tally.per_class
         report.tracks = len(tally.tracks) if options.track else None
         report.complete = pipeline.completed
-        report.outputs = _outputs(sinks, report.complete)
-        report.warnings = [w for w in (getattr(s, "warning", None) for s in sinks) if w]
+        report.outputs = [path for sink in sinks for path in sink.outputs(report.complete)]
+        report.warnings = [warning for sink in sinks for warning in sink.warnings()]
         if checkpointer is not None and (report.complete or checkpointer.frames_done == 0):
             checkpointer.discard()  # done, or stopped before the first checkpoint: nothing to resume
     return report
-
-
-def _made_alike(jsonl_path: Path, header: dict) -> bool:
-    """Whether a finished record was made by the same model with the same settings as this run."""
-    try:
-        with jsonl_path.open(encoding="utf-8") as fh:
-            old = json.loads(fh.readline())
-    except (OSError, ValueError):
-        return False
-    keys = ("source", "model", "backend", "precision", "head", "settings", "track", "top_k", "classify")
-    return isinstance(old, dict) and all(old.get(k) == header.get(k) for k in keys)
 
 
 def _plan_checkpoints(spec: SourceSpec, info: SourceInfo, detector: Detector, options: AnnotateOptions,
@@ -305,24 +283,15 @@ def _plan_checkpoints(spec: SourceSpec, info: SourceInfo, detector: Detector, op
     return Checkpointer(resume_dir(spec, options), fingerprint(spec, detector, options), parties), start
 
 
+def _log_source_event(event: SourceEvent) -> None:
+    if event.state in (SourceState.RECONNECTING, SourceState.OFFLINE) or event.outage_s is not None:
+        log.warning(event.describe())
+
+
 def _recount(tally: TallySink, jsonl_path: Path, offset: int | None) -> None:
     """The summary covers the whole file: count the frames the interrupted run kept."""
     part = jsonl_path.with_name(jsonl_path.name + ".part")
     with part.open("rb") as fh:
         kept = fh.read(offset)
-    for text in kept.splitlines():
-        line = json.loads(text)
-        if "detections" in line:
-            dets = line["detections"]
-            ids = [d.get("track_id") for d in dets] if dets and "track_id" in dets[0] else None
-            tally.count([d["class_name"] for d in dets], ids)
-
-
-def _outputs(sinks: list[Sink], complete: bool) -> list[Path]:
-    paths: list[Path] = []
-    for sink in sinks:
-        if isinstance(sink, (VideoSink, SegmentedVideoSink, JsonlSink)):
-            paths.append(sink.path if complete else partial_path(sink.path))
-        elif isinstance(sink, ImageSink):
-            paths.extend(sink.written[:1] if len(sink.written) == 1 else [sink.out_dir])
-    return paths
+    for names, ids in record.labels_in(kept):
+        tally.count(names, ids)

@@ -35,7 +35,7 @@ from yolo_app.engine.pipeline import Pipeline
 from yolo_app.engine.readers import AvReader
 from yolo_app.engine.sinks import Sink
 from yolo_app.engine.sources import DEMO_PATH, SourceSpec
-from yolo_app.engine.types import FramePolicy, Result, SourceKind
+from yolo_app.engine.types import ChannelPolicy, Result, SourceKind
 from yolo_app.errors import EXIT_OK, RuntimeFailure, UserError
 from yolo_app.factory import build_detector
 from yolo_app.settings import DEFAULT_IMGSZ, DetectionOptions, ModelSettings
@@ -60,7 +60,7 @@ LIVE_SECONDS = 15.0  # live-mode latency: the video played in real time, newest 
 class _LatencyProbe(Sink):
     """Records capture->result latency and per-frame processing time of a live-mode run."""
 
-    policy = FramePolicy.LATEST
+    policy = ChannelPolicy.LATEST
     name = "latency"
 
     def __init__(self) -> None:
@@ -225,7 +225,7 @@ def _live_latency(detector: Detector, source: Path) -> dict[str, float | int]:
     reader = AvReader(SourceSpec(SourceKind.VIDEO, str(source), source.stem))
     fps = float(reader.info.fps or 30)
     probe = _LatencyProbe()
-    pipeline = Pipeline(reader, detector, [probe], policy=FramePolicy.LATEST,
+    pipeline = Pipeline(reader, detector, [probe], policy=ChannelPolicy.LATEST,
                         max_frames=int(LIVE_SECONDS * fps), playback=Playback(realtime=True))
     pipeline.run()
     stats = pipeline.stats()

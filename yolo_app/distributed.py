@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
 import socket
 import sys
@@ -49,8 +48,6 @@ CRASH_RETRIES = 2  # Ray re-runs a task whose worker process died this many time
 REACH_TIMEOUT_S = 5.0
 SETUP_TIMEOUT_S = 900.0  # the first model load on a worker may export a backend (a minute or more)
 PLAN_FILE = "plan.json"
-TEST_FAIL_ENV = "YOLO_APP_RAY_FAIL"  # test only: "NAME:START[:TIMES]" fails that range's task TIMES times (1)
-HEADER_KEYS = ("model", "backend", "task", "names", "settings", "track", "top_k", "classify")
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,6 @@ class Task:
     spec: SourceSpec
     frames: FrameRange | None = None
     work_dir: Path | None = None
-    fail_times: int = 0  # test only (TEST_FAIL_ENV)
 
     def label(self, total: int) -> str:
         where = f" frames {self.frames.start}-{self.frames.stop - 1}" if self.frames else ""
@@ -101,6 +97,7 @@ def _setup(setup: AnnotateSettings):
 def describe_setup(setup: AnnotateSettings) -> tuple[str, dict] | TaskResult:
     """Load the model on a worker: its description line and the record header's model fields."""
     from yolo_app.annotate import record_header
+    from yolo_app.engine.record import MADE_BY
 
     try:
         detector, options = _setup(setup)
@@ -110,7 +107,7 @@ def describe_setup(setup: AnnotateSettings) -> tuple[str, dict] | TaskResult:
         return TaskResult(error=describe(exc), exit_code=1)
     model = detector.model
     info = SourceInfo(SourceKind.VIDEO, "", 0, 0, None, None, live=True)
-    header = {k: v for k, v in record_header(info, detector, options).items() if k in HEADER_KEYS}
+    header = {k: v for k, v in record_header(info, detector, options).items() if k in MADE_BY}
     return f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.runtime}", header
 
 
@@ -123,10 +120,6 @@ def run_task(setup: AnnotateSettings, task: Task) -> TaskResult:
         if task.frames is not None:
             task.work_dir.mkdir(parents=True, exist_ok=True)
             options = dataclasses.replace(options, out_dir=task.work_dir, resume=False, max_frames=None)
-            failed = len(list(task.work_dir.glob("failed-*")))
-            if failed < task.fail_times:  # the test hook: fail the first attempts, counted on disk
-                (task.work_dir / f"failed-{failed}").touch()
-                raise RuntimeFailure(f"injected failure ({TEST_FAIL_ENV}, test only)")
         report = annotate_source(task.spec, detector, options, frames=task.frames)
     except YoloAppError as exc:
         return TaskResult(str(exc), exc.exit_code, not isinstance(exc, UserError), time.monotonic() - began)
@@ -214,7 +207,6 @@ class RayAnnotateJob:
         self.specs = [_absolute(s) for s in specs]
         self.out = Path(settings.out_dir).resolve()
         self.chunk = settings.ray_chunk or DEFAULT_CHUNK
-        self.fail = os.environ.get(TEST_FAIL_ENV, "").split(":")  # test only
 
     def setup(self, gpus: float) -> AnnotateSettings:
         """The settings each worker builds its detector from: paths absolute (workers have other working
@@ -300,7 +292,8 @@ class RayAnnotateJob:
         return result.exit_code
 
     def plan(self, spec: SourceSpec, header: dict) -> FileRun:
-        from yolo_app.annotate import FrameRange, _made_alike, output_paths
+        from yolo_app.annotate import FrameRange, output_paths
+        from yolo_app.engine.record import made_alike
         from yolo_app.annotate_job import probe_frame_count
 
         run = FileRun(spec)
@@ -318,7 +311,7 @@ class RayAnnotateJob:
         run.work = self.out / f"{spec.name}.ray"
         source_header = {**header, "source": spec.uri}
         if self.settings.resume and not run.work.exists() and jsonl_path.is_file() and \
-                (video_path.is_file() or not self.settings.video) and _made_alike(jsonl_path, source_header):
+                (video_path.is_file() or not self.settings.video) and made_alike(jsonl_path, source_header):
             run.work = None  # complete: the worker's own --resume check reports it skipped
             run.tasks.append(Task(0, spec))
             return run
@@ -344,8 +337,7 @@ class RayAnnotateJob:
             work_dir = run.work / f"{a:08d}-{b:08d}"
             if self._range_done(spec, work_dir):
                 continue
-            fail = int((self.fail + ["1"])[2]) if self.fail[:2] == [spec.name, str(a)] else 0
-            run.tasks.append(Task(0, spec, FrameRange(a, b, times[a - 1] if a else None), work_dir, fail))
+            run.tasks.append(Task(0, spec, FrameRange(a, b, times[a - 1] if a else None), work_dir))
         return run
 
     def _options(self):
@@ -400,6 +392,7 @@ class RayAnnotateJob:
     def stitch(self, run: FileRun) -> AnnotateReport:
         """The record and video of a split file from its ranges, in frame order; then NAME.ray goes."""
         from yolo_app.annotate import AnnotateReport, output_paths
+        from yolo_app.engine.record import RangePart, join_ranges
         from yolo_app.engine.remux import join_segments
         from yolo_app.engine.sinks import AtomicPath
 
@@ -410,24 +403,11 @@ class RayAnnotateJob:
         report = AnnotateReport(spec, complete=True)
         record = AtomicPath(jsonl_path)
         try:
-            with record.part.open("wb") as fh:
-                header = None
-                for (a, b), first_time, options in zip(plan["ranges"], run.first_times, parts):
-                    lines = output_paths(spec, options)[1].read_bytes().splitlines(keepends=True)
-                    header = header or lines[0]
-                    if lines[0] != header:
-                        raise RuntimeFailure(f"{spec.name}: the workers' records differ (model, backend or "
-                                             f"settings) between ranges; annotate it again")
-                    first = json.loads(lines[1]) if len(lines) > 1 else {}
-                    if len(lines) - 1 != b - a or first.get("frame") != a or first.get("time") != round(first_time, 6):
-                        raise RuntimeFailure(f"{spec.name}: frames {a}-{b - 1} did not come back whole and in "
-                                             f"place; annotate it again")
-                    if fh.tell() == 0:
-                        fh.write(header)
-                    fh.writelines(lines[1:])
-                    for text in lines[1:]:
-                        report.frames += 1
-                        report.per_class.update(d["class_name"] for d in json.loads(text)["detections"])
+            ranges = [RangePart(output_paths(spec, options)[1], a, b, first_time)
+                      for (a, b), first_time, options in zip(plan["ranges"], run.first_times, parts)]
+            for names in join_ranges(spec.name, ranges, record.part):
+                report.frames += 1
+                report.per_class.update(names)
             if self.settings.video:
                 video = AtomicPath(video_path)
                 segments = [output_paths(spec, options)[0] for options in parts]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from yolo_app.settings import AnnotateSettings, ClassifySettings, DetectionOptions, ModelSettings
+from yolo_app.settings import AnnotateSettings, ClassifySettings, DetectionOptions, GridOverlay, ModelSettings
 
 if TYPE_CHECKING:
     from yolo_app.annotate import AnnotateOptions
@@ -52,25 +52,40 @@ def follows_file(model: ModelSettings) -> ModelSettings:
 
 
 def build_detector(model: ModelSettings, detection: DetectionOptions = DetectionOptions(), *,
-                   classify: ClassifySettings | None = None, grid_class: str | None = None,
-                   grid_stride: int | None = None, grid: bool = False,
+                   classify: ClassifySettings | None = None, grid: GridOverlay | None = None,
+                   check_names: Callable[[dict[int, str]], None] | None = None,
                    loaded: LoadedModel | None = None) -> ReadyDetector:
     """Load ``model`` and set it up: thresholds, class filter (names or ids, checked against the model),
     an optional grid view and second stage, and the CPU threads. Failures are one-line UserErrors.
-    ``loaded``: that model, already loaded (a monitor restarted with edited zones keeps its model)."""
+    ``check_names``: more class names to check (a monitor config's); ``loaded``: that model, already
+    loaded (a monitor restarted with edited zones keeps its model)."""
+    from yolo_app.engine.exported import exported_format
     from yolo_app.engine.inference import DetectionSettings, Detector
-    from yolo_app.engine.models import configure_cpu_threads, load_model
+    from yolo_app.engine.models import configure_cpu_threads, load_model, resolve_weights
 
     classifier = load_classifier(classify, str(loaded.device) if loaded is not None else model.device)
+
+    def settings_for(names: LoadedModel) -> DetectionSettings:
+        """The model's DetectionSettings; every class name the user gave checked against its names."""
+        if check_names is not None:
+            check_names(names.names)
+        if classifier is not None:
+            classifier.check_classes(names.names)
+        return DetectionSettings(
+            conf=detection.conf, iou=detection.iou, imgsz=detection.imgsz, max_det=detection.max_det,
+            classes=names.class_ids(list(detection.classes)) if detection.classes else None,
+            grid=grid is not None, grid_class=names.class_ids([grid.class_name])[0] if grid and grid.class_name
+            else None, grid_stride=grid.stride if grid else None)
+
     if loaded is None:
+        names_given = detection.classes or (grid and grid.class_name) or (classify and classify.classes) or check_names
+        if names_given and model.backend != "torch" and exported_format(resolve_weights(model.weights)) is None:
+            # Picking a backend (auto times them) and exporting take minutes the first time: a typo in a
+            # class name is caught first, on the checkpoint itself.
+            settings_for(load_model(model.weights, "cpu", backend="torch", trust=model.trust))
         loaded = load_model(model.weights, model.device, backend=model.backend, precision=model.precision,
                             trust=model.trust)
-    settings = DetectionSettings(
-        conf=detection.conf, iou=detection.iou, imgsz=detection.imgsz, max_det=detection.max_det,
-        classes=loaded.class_ids(list(detection.classes)) if detection.classes else None,
-        grid=grid, grid_class=loaded.class_ids([grid_class])[0] if grid_class else None, grid_stride=grid_stride)
-    if classifier is not None:
-        classifier.check_classes(loaded.names)
+    settings = settings_for(loaded)
     configure_cpu_threads(loaded, torch_networks=classifier is not None)
     return ReadyDetector(Detector(loaded, settings), classifier)
 
@@ -80,15 +95,13 @@ def build_annotate(settings: AnnotateSettings) -> tuple[Detector, AnnotateOption
     worker's, so all three run the very same thing."""
     from yolo_app.annotate import AnnotateOptions
     from yolo_app.engine.inference import file_batch
-    from yolo_app.engine.types import FramePolicy
+    from yolo_app.engine.types import ChannelPolicy
 
-    grid = settings.grid
-    ready = build_detector(settings.model, settings.detection, classify=settings.classify, grid=grid is not None,
-                           grid_class=grid.class_name if grid else None, grid_stride=grid.stride if grid else None)
+    ready = build_detector(settings.model, settings.detection, classify=settings.classify, grid=settings.grid)
     detector = ready.detector
     options = AnnotateOptions(
         out_dir=Path(settings.out_dir), video=settings.video, max_frames=settings.max_frames, codec=settings.codec,
         batch=settings.batch or file_batch(detector.model), track=settings.track, resume=settings.resume,
         top_k=settings.top_k, classify=ready.classifier,
-        policy=FramePolicy(settings.frame_policy) if settings.frame_policy else None)
+        policy=ChannelPolicy(settings.frame_policy) if settings.frame_policy else None)
     return detector, options

@@ -1,19 +1,16 @@
 """The capture thread: reads a source, stamps frames, hands them on under the channel's policy.
 
-Live sources lose frames only in the LATEST channel (counted there), never in the reader. When a live
-source drops (camera unplugged, stream cut) and a ``reopen`` factory is given, capture reconnects with
-exponential back-off instead of ending, and never feeds black or stale frames meanwhile.
+Live sources lose frames only in the LATEST channel (counted there), never in the reader. A live source
+that drops is reopened by its ``SourceSupervisor`` (engine/supervisor.py), inside the reader this thread
+iterates: capture never feeds black or stale frames meanwhile, and stopping it interrupts the wait.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
 from typing import Callable, Sequence
-
-import av
 
 from yolo_app.engine.channel import Channel
 from yolo_app.engine.readers import FrameReader
@@ -22,16 +19,6 @@ from yolo_app.engine.types import Frame
 from yolo_app.engine.worker import Worker
 
 log = logging.getLogger(__name__)
-
-# What a live source raises when it drops; anything else is a bug or bad input and ends capture.
-SOURCE_DROP_ERRORS = (ConnectionError, TimeoutError, OSError, av.FFmpegError)
-
-
-class CaptureState(str, enum.Enum):
-    RUNNING = "running"
-    RECONNECTING = "reconnecting"
-    ENDED = "ended"
-
 
 class Playback:
     """Pause, step, seek, speed and looping for file sources.
@@ -99,8 +86,6 @@ class CaptureThread(Worker):
         max_frames: int | None = None,
         first_index: int = 0,
         playback: Playback | None = None,
-        reopen: Callable[[], FrameReader] | None = None,
-        backoff_s: tuple[float, float] = (1.0, 30.0),
         wait_for: Sequence[threading.Event] = (),
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
@@ -110,13 +95,9 @@ class CaptureThread(Worker):
         self.source_id = source_id
         self.max_frames = max_frames
         self.playback = playback or Playback()
-        self.reopen = reopen
-        self.backoff_s = backoff_s
         self.wait_for = list(wait_for)  # consumers that must be ready before the first frame is read
-        self.state = CaptureState.RUNNING
         self.captured = 0
         self.rate = RateMeter()
-        self.reconnects = 0
         self._next_index = first_index  # resuming: the reader continues after the frames done
         self._resync_index = False
         self._epoch = time.monotonic()
@@ -125,27 +106,22 @@ class CaptureThread(Worker):
         try:
             self._capture()
         finally:
-            self.state = CaptureState.ENDED
             self._close_reader()
         for out in self.outs:  # only on a clean end: after a failure the pipeline cancels instead
             out.close()
 
+    def stop(self) -> None:
+        super().stop()
+        self.reader.interrupt()  # a reader waiting for its source to come back returns now
+
     def _capture(self) -> None:
-        live = self.reader.info.live
         for ready in self.wait_for:
             while not ready.wait(0.1):
                 if self.stopping:
                     return
         while not self.stopping:
-            try:
-                if self._play() or not self._rewind_for_loop():
-                    return
-            except SOURCE_DROP_ERRORS as exc:
-                if self.reopen is None or not live:
-                    raise
-                log.warning("%s dropped (%s); reconnecting", self.source_id, exc)
-                if not self._reconnect():
-                    return
+            if self._play() or not self._rewind_for_loop():
+                return
 
     def _play(self) -> bool:
         """Deliver frames until the source ends (False) or we must stop (True)."""
@@ -158,8 +134,8 @@ class CaptureThread(Worker):
             if waited is None:
                 return True
             target = playback.take_seek()
-            if target is not None and getattr(self.reader, "seekable", False):
-                self.reader.seek(target)  # type: ignore[attr-defined]
+            if target is not None and self.reader.seekable:
+                self.reader.seek(target)
                 self._resync_index, origin = True, None
                 continue
             playback.take_step()
@@ -185,28 +161,11 @@ class CaptureThread(Worker):
 
     def _rewind_for_loop(self) -> bool:
         """At the end of a file: start again from 0 when looping. False means capture is done."""
-        if not (self.playback.loop and getattr(self.reader, "seekable", False)):
+        if not (self.playback.loop and self.reader.seekable):
             return False
-        self.reader.seek(0.0)  # type: ignore[attr-defined]
+        self.reader.seek(0.0)
         self._next_index = 0
         return True
-
-    def _reconnect(self) -> bool:
-        """Reopen with exponential back-off until it works or we are stopped."""
-        self.state = CaptureState.RECONNECTING
-        self._close_reader()
-        delay, ceiling = self.backoff_s
-        while not self.stop_event.wait(delay):
-            try:
-                self.reader = self.reopen()  # type: ignore[misc]
-            except Exception as exc:  # noqa: BLE001 - any failure to reopen means try again later
-                log.info("%s still unavailable (%s); next try in %.0f s", self.source_id, exc, delay)
-                delay = min(delay * 2, ceiling)
-                continue
-            self.reconnects += 1
-            self.state = CaptureState.RUNNING
-            return True
-        return False
 
     def _close_reader(self) -> None:
         try:

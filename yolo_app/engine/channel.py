@@ -1,6 +1,6 @@
 """A bounded hand-off between two threads with an explicit policy when it is full.
 
-``FramePolicy.LATEST`` drops the oldest item (and counts it); ``FramePolicy.ALL`` makes the producer
+``ChannelPolicy.LATEST`` drops the oldest item (and counts it); ``ChannelPolicy.ALL`` makes the producer
 wait, so nothing is lost and memory stays flat. ``close()`` says the producer is done (consumers
 drain what is left); ``cancel()`` aborts: every waiting ``put`` and ``get`` wakes at once.
 """
@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from typing import Generic, TypeVar
 
-from yolo_app.engine.types import FramePolicy
+from yolo_app.engine.types import ChannelPolicy
 
 T = TypeVar("T")
 
@@ -21,7 +21,7 @@ class ChannelClosed(Exception):
 
 
 class Channel(Generic[T]):
-    def __init__(self, capacity: int, policy: FramePolicy, name: str = "channel") -> None:
+    def __init__(self, capacity: int, policy: ChannelPolicy, name: str = "channel") -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
@@ -37,7 +37,7 @@ class Channel(Generic[T]):
     def put(self, item: T) -> bool:
         """Hand over ``item``. Returns False when the channel was cancelled or closed (item not taken)."""
         with self._cond:
-            if self.policy is FramePolicy.ALL:
+            if self.policy is ChannelPolicy.ALL:
                 while len(self._items) >= self.capacity and not (self._closed or self._cancelled):
                     self._cond.wait()
             if self._closed or self._cancelled:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_app.engine.remux import join_segments
-from yolo_app.engine.sinks import AtomicPath, Sink, VideoSink
+from yolo_app.engine.sinks import AtomicPath, FileSink, VideoSink
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Result, SourceInfo
 
@@ -92,7 +92,7 @@ def tracker_state(state: dict) -> bytes | None:
     return base64.b64decode(encoded) if encoded else None
 
 
-class SegmentedVideoSink(Sink):
+class SegmentedVideoSink(FileSink):
     """The annotated video as segments of ``SEGMENT_FRAMES`` frames in ``work_dir/video``, joined into
     ``path`` (with the source's audio) when the run ends. An interrupted run still gets a playable
     ``.partial.mp4``; its segments stay for ``--resume``."""
@@ -134,6 +134,9 @@ class SegmentedVideoSink(Sink):
         if segments:
             self.warning = join_segments(segments, self.output.part, self.audio_source)
         self.output.finish(complete, empty=not segments)
+
+    def warnings(self) -> list[str]:
+        return [self.warning] if self.warning else []
 
 
 def segment_files(folder: Path) -> list[Path]:

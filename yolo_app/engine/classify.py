@@ -1,7 +1,7 @@
 """The second-stage thread: classify each detection's crop with any ``Stage`` a front end passes in
 (``zoo.classifier.ClassifierStage`` today; the engine does not import it).
 
-Files (``FramePolicy.ALL``): a lossless stage between inference and the sinks; every result waits for
+Files (``ChannelPolicy.ALL``): a lossless stage between inference and the sinks; every result waits for
 its classifications, in order. Live sources (``LATEST``): the stage is off the display path. Results
 go straight to the sinks carrying the newest classifications known for their boxes (same track id,
 else the same class and the best overlap), and the stage takes the latest result when it is free, so
@@ -20,7 +20,7 @@ import supervision as sv
 
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.stats import RateMeter
-from yolo_app.engine.types import FramePolicy, Result
+from yolo_app.engine.types import ChannelPolicy, Result
 from yolo_app.engine.worker import Worker
 
 QUEUE_SIZE = 8  # results in flight into a lossless stage, as every other hand-off
@@ -76,11 +76,11 @@ class LatestClassifications:
 
 
 class ClassifyWorker(Worker):
-    def __init__(self, stage: Stage, policy: FramePolicy, outputs: list[Channel[Result]],
+    def __init__(self, stage: Stage, policy: ChannelPolicy, outputs: list[Channel[Result]],
                  on_error: Callable[[BaseException], None] | None = None, name: str = "classify") -> None:
         super().__init__(name, on_error)
         self.stage = stage
-        self.lossless = policy is FramePolicy.ALL
+        self.lossless = policy is ChannelPolicy.ALL
         self.inp: Channel[Result] = Channel(QUEUE_SIZE if self.lossless else 1, policy, name=name)
         self.outputs = outputs if self.lossless else []
         self.latest = LatestClassifications()

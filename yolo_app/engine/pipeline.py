@@ -21,9 +21,11 @@ from yolo_app.engine.classify import ClassifyWorker, Stage
 from yolo_app.engine.inference import Detector, InferenceWorker
 from yolo_app.engine.readers import FrameReader
 from yolo_app.engine.sinks import Sink
+from yolo_app.engine.sources import SourceSpec
 from yolo_app.engine.stats import PipelineStats, RateMeter
+from yolo_app.engine.supervisor import SourceSupervisor
 from yolo_app.engine.tracking import Tracker
-from yolo_app.engine.types import Frame, FramePolicy, Result
+from yolo_app.engine.types import Frame, ChannelPolicy, Result
 from yolo_app.engine.worker import Worker
 from yolo_app.errors import RuntimeFailure, YoloAppError, describe
 
@@ -51,7 +53,7 @@ class SinkRunner(Worker):
     def __init__(self, sink: Sink, on_error: Callable[[BaseException], None]) -> None:
         super().__init__(f"sink:{sink.name}", on_error)
         self.sink = sink
-        capacity = 1 if sink.policy is FramePolicy.LATEST else QUEUE_SIZE
+        capacity = 1 if sink.policy is ChannelPolicy.LATEST else QUEUE_SIZE
         self.channel: Channel[Result] = Channel(capacity, sink.policy, name=sink.name)
         self.written = 0
         self.rate = RateMeter()
@@ -82,22 +84,25 @@ class Pipeline:
         tracker: Tracker | None = None,
         branches: Sequence[Branch] | None = None,
         source_id: str = "source",
-        policy: FramePolicy | None = None,
+        policy: ChannelPolicy | None = None,
         max_frames: int | None = None,
         first_index: int = 0,
         playback: Playback | None = None,
-        reopen: Callable[[], FrameReader] | None = None,
         batch: int = 1,
     ) -> None:
         if branches is None:
             if detector is None:
                 raise ValueError("give a detector (and its sinks) or branches")
             branches = [Branch(detector, sinks, tracker)]
+        # Every pipeline reads through a supervisor: the front end's own (a live source it reconnects), else
+        # one that only reports the source's state (a drop then ends the run with the reason).
+        self.source = reader if isinstance(reader, SourceSupervisor) else SourceSupervisor(
+            SourceSpec(reader.info.kind, reader.info.uri, source_id), reader, reconnect=False)
         self.info = reader.info
         self.first_index = first_index
         self.policy = policy or self.info.default_policy
         self.error: BaseException | None = None
-        capacity = 1 if self.policy is FramePolicy.LATEST else QUEUE_SIZE
+        capacity = 1 if self.policy is ChannelPolicy.LATEST else QUEUE_SIZE
         self.frame_channels: list[Channel[Frame]] = [
             Channel(capacity, self.policy, name=f"frames{i}") for i in range(len(branches))]
         self.sink_runners: list[list[SinkRunner]] = [[SinkRunner(s, self._fail) for s in b.sinks] for b in branches]
@@ -115,8 +120,8 @@ class Pipeline:
         ]
         # Capture starts reading once every model is warm: the start of a file is not played (or a live
         # source's first seconds dropped) while a backend compiles.
-        self.capture = CaptureThread(reader, self.frame_channels, source_id=source_id, max_frames=max_frames,
-                                     first_index=first_index, playback=playback, reopen=reopen,
+        self.capture = CaptureThread(self.source, self.frame_channels, source_id=source_id, max_frames=max_frames,
+                                     first_index=first_index, playback=playback,
                                      wait_for=[w.ready for w in self.inference], on_error=self._fail)
         self._workers: list[Worker] = [self.capture, *self.inference, *(c for c in self.classifiers if c),
                                        *(r for rs in self.sink_runners for r in rs)]
@@ -235,6 +240,6 @@ class Pipeline:
             inference_fps=inference.rate.rate(),
             latency_p50_ms=inference.latency.percentile(50),
             latency_p95_ms=inference.latency.percentile(95),
-            reconnects=self.capture.reconnects,
-            state=self.capture.state.value,
+            reconnects=self.source.reconnects,
+            state=self.source.state.value,
         )

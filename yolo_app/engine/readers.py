@@ -13,7 +13,7 @@ import threading
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import av
 import cv2
@@ -21,7 +21,7 @@ import numpy as np
 
 from yolo_app.engine.sources import SourceSpec
 from yolo_app.engine.types import SourceInfo, SourceKind
-from yolo_app.errors import UserError
+from yolo_app.errors import RuntimeFailure, UserError
 
 CAMERA_OPEN_TIMEOUT_S = 5.0
 STREAM_OPEN_TIMEOUT_S = 6.0  # with start-up, inside the 10 s a user waits for an unreachable stream
@@ -32,12 +32,29 @@ RawFrame = tuple[np.ndarray, "float | None", "str | None"]
 T = TypeVar("T")
 
 
-class FrameReader(Protocol):
+class FrameReader:
+    """What every reader does: describe its source (``info``), yield frames, close. A file can also
+    seek (``seekable``): the GUI's timeline and looping, and a resumed run continuing after a frame."""
+
     info: SourceInfo
+    seekable = False
 
-    def frames(self) -> Iterator[RawFrame]: ...
+    def frames(self) -> Iterator[RawFrame]:
+        raise NotImplementedError
 
-    def close(self) -> None: ...
+    def seek(self, seconds: float) -> None:
+        """Make ``frames()`` continue at the first frame at or after ``seconds`` (only when seekable)."""
+        raise RuntimeFailure(f"{self.info.uri}: a live source cannot seek")
+
+    def continue_after(self, frames_done: int, last_pts: float | None) -> None:
+        """Make ``frames()`` start right after frame ``frames_done - 1`` (resuming an interrupted run)."""
+        raise RuntimeFailure(f"{self.info.uri}: a live source cannot be resumed")
+
+    def interrupt(self) -> None:
+        """Make a ``frames()`` that waits for its source return soon (any thread); the capture thread's stop."""
+
+    def close(self) -> None:
+        """Release the source; safe to call twice."""
 
 
 def open_reader(spec: SourceSpec) -> FrameReader:
@@ -68,7 +85,7 @@ def call_with_timeout(fn: Callable[[], T], seconds: float, message: str) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
-class AvReader:
+class AvReader(FrameReader):
     """Video files, the demo clip and network streams, decoded by FFmpeg through PyAV."""
 
     def __init__(self, spec: SourceSpec) -> None:
@@ -120,12 +137,12 @@ class AvReader:
         self._resume = (frames_done, last_pts)
 
     @property
-    def seekable(self) -> bool:
+    def seekable(self) -> bool:  # type: ignore[override]
         return not self.info.live
 
     def seek(self, seconds: float) -> None:
-        """Make ``frames()`` continue at the first frame at or after ``seconds``. Call it from the
-        thread that iterates ``frames()``; it also restarts a finished iteration (looping)."""
+        """Call it from the thread that iterates ``frames()``; it also restarts a finished iteration
+        (looping)."""
         self._seek_to = max(0.0, seconds)
 
     def frames(self) -> Iterator[RawFrame]:
@@ -171,7 +188,7 @@ class AvReader:
         self._container.close()
 
 
-class CameraReader:
+class CameraReader(FrameReader):
     """A local camera by index or device path, read with OpenCV."""
 
     def __init__(self, spec: SourceSpec) -> None:
@@ -238,7 +255,7 @@ def _open_camera(target: int | str) -> tuple[cv2.VideoCapture, np.ndarray] | Non
     return cap, first
 
 
-class ImageSequenceReader:
+class ImageSequenceReader(FrameReader):
     """One image file, or an ordered sequence of them (a folder or glob)."""
 
     def __init__(self, spec: SourceSpec) -> None:

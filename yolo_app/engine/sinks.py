@@ -13,28 +13,38 @@ import time
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, Protocol
 
 import av
 import cv2
 import numpy as np
 
 from yolo_app.engine.render import FrameRenderer
+from yolo_app.engine.record import encode, frame_line
 from yolo_app.engine.tracking import track_id
-from yolo_app.engine.types import FramePolicy, Result, SourceInfo
+from yolo_app.engine.types import ChannelPolicy, Result, SourceInfo
 from yolo_app.errors import RuntimeFailure, UserError
 
-if TYPE_CHECKING:
-    from yolo_app.engine.checkpoint import Checkpointer
 
 DEFAULT_FPS = Fraction(30)  # for sources that do not say (some cameras and streams)
 MILLISECOND = Fraction(1, 1000)
 
 
+class Checkpoints(Protocol):
+    """Where a sink reports how far its output is safely on disk (``engine/checkpoint.Checkpointer``):
+    a protocol, so that sinks need not know how a run's checkpoints are kept."""
+
+    def due(self, index: int) -> bool:
+        """Whether frame ``index`` is a checkpoint frame."""
+
+    def reached(self, party: str, frames_done: int, data: dict) -> None:
+        """``party`` (the sink's name) has ``frames_done`` frames on disk; ``data`` lets it continue there."""
+
+
 class Sink:
     """Base of all sinks. ``policy`` is how its input channel behaves when the sink falls behind."""
 
-    policy = FramePolicy.ALL
+    policy = ChannelPolicy.ALL
     name = "sink"
 
     def write(self, result: Result) -> None:
@@ -42,6 +52,23 @@ class Sink:
 
     def close(self, complete: bool) -> None:
         """Finish the output. ``complete`` is False after an interruption or a failure."""
+
+    def outputs(self, complete: bool) -> list[Path]:
+        """The files (or folder) this sink left for the user, as named after ``close(complete)``."""
+        return []
+
+    def warnings(self) -> list[str]:
+        """What the user should know about the outputs (e.g. audio left out), once closed."""
+        return []
+
+
+class FileSink(Sink):
+    """A sink writing one file through an ``AtomicPath``: ``path`` when complete, else ``partial_path``."""
+
+    path: Path
+
+    def outputs(self, complete: bool) -> list[Path]:
+        return [self.path if complete else partial_path(self.path)]
 
 
 def partial_path(final: Path) -> Path:
@@ -100,7 +127,7 @@ def video_frame(image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(image, format="bgr24")
 
 
-class VideoSink(Sink):
+class VideoSink(FileSink):
     """Annotated MP4: every result drawn and encoded, at the source's size.
 
     ``timing="cfr"``: frame i at i / fps, the source's own rate (annotation: same count, same rate).
@@ -164,44 +191,7 @@ class VideoSink(Sink):
         self.output.finish(complete, empty=self.frames == 0)
 
 
-def top_classes(probs: np.ndarray, names: dict[int, str], k: int) -> list[list]:
-    """``[["car", 0.81], ["truck", 0.12], …]``: a box's k best classes by the head's score."""
-    best = np.argsort(-probs, kind="stable")[:k]
-    return [[names.get(int(i), str(int(i))), round(float(probs[i]), 5)] for i in best]
-
-
-def detection_record(result: Result, names: dict[int, str] | None = None, top_k: int = 0) -> dict:
-    """One JSONL line: the frame and its detections in source-frame pixels; with ``top_k`` and the
-    model's ``names``, each box's k best classes too."""
-    frame, det = result.frame, result.detections
-    record: dict = {
-        "frame": frame.index,
-        "time": None if frame.pts_s is None else round(frame.pts_s, 6),
-        "width": frame.width,
-        "height": frame.height,
-    }
-    if frame.path is not None:
-        record["file"] = frame.path
-    class_names = det.data.get("class_name", [])
-    record["detections"] = []
-    for i in range(len(det)):
-        item = {
-            "xyxy": [round(float(v), 2) for v in det.xyxy[i]],
-            "class_id": int(det.class_id[i]),
-            "class_name": str(class_names[i]),
-            "confidence": round(float(det.confidence[i]), 5),
-        }
-        if det.tracker_id is not None:  # tracking on: an id, or null for a box on no track yet
-            item["track_id"] = track_id(det.tracker_id[i])
-        if top_k and names and "class_probs" in det.data:
-            item["top_classes"] = top_classes(det.data["class_probs"][i], names, top_k)
-        if "classification" in det.data and det.data["classification"][i] is not None:  # the second stage
-            item["classification"] = det.data["classification"][i]
-        record["detections"].append(item)
-    return record
-
-
-class JsonlSink(Sink):
+class JsonlSink(FileSink):
     """The primary record: a header line (``header``: what made it), then one JSON object per frame,
     in order.
 
@@ -211,7 +201,7 @@ class JsonlSink(Sink):
 
     name = "jsonl"
 
-    def __init__(self, path: Path, header: dict | None = None, checkpointer: Checkpointer | None = None,
+    def __init__(self, path: Path, header: dict | None = None, checkpointer: Checkpoints | None = None,
                  resume_at: int | None = None, top_k: int = 0) -> None:
         self.output = AtomicPath(path)
         self.path = path
@@ -227,13 +217,10 @@ class JsonlSink(Sink):
         else:
             self._fh = self.output.part.open("wb")
             if header is not None:
-                self._write_line(header)
-
-    def _write_line(self, obj: dict) -> None:
-        self._fh.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+                self._fh.write(encode(header))
 
     def write(self, result: Result) -> None:
-        self._write_line(detection_record(result, self.names, self.top_k))
+        self._fh.write(encode(frame_line(result, self.names, self.top_k)))
         self.lines += 1
         frame = result.frame
         if self.checkpointer is not None and self.checkpointer.due(frame.index):
@@ -273,6 +260,9 @@ class ImageSink(Sink):
         output.part.write_bytes(np.asarray(encoded).tobytes())
         self.written.append(output.finish(True))
 
+    def outputs(self, complete: bool) -> list[Path]:
+        return self.written[:1] if len(self.written) == 1 else [self.out_dir]
+
 
 class TallySink(Sink):
     """Counts frames and detections per class, for the end-of-run summary."""
@@ -304,6 +294,6 @@ def save_snapshot(annotated: np.ndarray, result: Result, folder: Path, stem: str
         raise RuntimeFailure(f"cannot encode snapshot {stem}.png")
     image_out, json_out = AtomicPath(folder / f"{stem}.png"), AtomicPath(folder / f"{stem}.json")
     image_out.part.write_bytes(np.asarray(png).tobytes())
-    record = {"model": result.model_id, **detection_record(result)}
+    record = {"model": result.model_id, **frame_line(result)}
     json_out.part.write_text(json.dumps(record, indent=1), encoding="utf-8")
     return image_out.finish(True), json_out.finish(True)  # type: ignore[return-value]

@@ -19,11 +19,12 @@ class SourceKind(str, enum.Enum):
     DEMO = "demo"
 
 
-class FramePolicy(str, enum.Enum):
-    """How capture hands frames to inference.
+class ChannelPolicy(str, enum.Enum):
+    """What a full Channel does with the next item: frames from capture to inference, results from
+    inference to each sink.
 
-    LATEST: keep only the newest frame (live view; every replaced frame is counted as dropped).
-    ALL: lossless, bounded, blocking (files; every frame is processed exactly once, in order).
+    LATEST: keep only the newest (live view, the GUI's display; every replaced item is counted as dropped).
+    ALL: lossless, bounded, blocking (files, records; every item arrives exactly once, in order).
     """
 
     LATEST = "latest"
@@ -41,8 +42,8 @@ class SourceInfo:
     live: bool
 
     @property
-    def default_policy(self) -> FramePolicy:
-        return FramePolicy.LATEST if self.live else FramePolicy.ALL
+    def default_policy(self) -> ChannelPolicy:
+        return ChannelPolicy.LATEST if self.live else ChannelPolicy.ALL
 
 
 @dataclass(frozen=True, slots=True, eq=False)

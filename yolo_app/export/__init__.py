@@ -15,7 +15,7 @@ from yolo_app.export.coco import write_coco
 from yolo_app.export.crops import write_crops
 from yolo_app.export.cvat import write_cvat
 from yolo_app.settings import DATASET_FORMATS, EXPORT_FORMATS, ExportOptions, parse_formats
-from yolo_app.export.record import Record, read_record
+from yolo_app.engine.record import Record, read_record
 from yolo_app.export.tables import write_csv, write_mot
 from yolo_app.export.yolo import write_yolo
 

@@ -15,7 +15,7 @@ from yolo_app.engine.sinks import AtomicPath
 from yolo_app.settings import ExportOptions
 from yolo_app.export.dataset import atomic_folder, frame_stems, kept_lines, write_jpeg
 from yolo_app.export.frames import source_frames
-from yolo_app.export.record import Record
+from yolo_app.engine.record import Record
 
 
 def write_coco(record: Record, target: Path, options: ExportOptions) -> None:

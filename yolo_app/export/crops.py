@@ -13,7 +13,7 @@ from pathlib import Path
 from yolo_app.export.dataset import atomic_folder, clamp_box, kept_lines, write_jpeg
 from yolo_app.export.frames import source_frames
 from yolo_app.settings import ExportOptions
-from yolo_app.export.record import Record
+from yolo_app.engine.record import Record
 
 MIN_SIDE = 2  # pixels
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from yolo_app.engine.sinks import AtomicPath
-from yolo_app.export.record import Record
+from yolo_app.engine.record import Record
 
 Sighting = tuple[int, dict]  # (frame, detection)
 

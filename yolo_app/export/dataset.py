@@ -14,7 +14,7 @@ import numpy as np
 
 from yolo_app.errors import RuntimeFailure, UserError
 from yolo_app.settings import ExportOptions
-from yolo_app.export.record import Record
+from yolo_app.engine.record import Record
 
 JPEG_QUALITY = 95  # dataset images are training data: keep them close to the decoded frame
 

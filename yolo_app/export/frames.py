@@ -18,7 +18,7 @@ from yolo_app.engine.readers import AvReader
 from yolo_app.engine.sources import SourceSpec
 from yolo_app.engine.types import SourceKind
 from yolo_app.errors import UserError
-from yolo_app.export.record import Record
+from yolo_app.engine.record import Record
 
 IMAGE_KINDS = (SourceKind.IMAGE.value, SourceKind.IMAGES.value)
 CHANGED = "it changed since the record was made"

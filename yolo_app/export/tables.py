@@ -7,7 +7,7 @@ from pathlib import Path
 
 from yolo_app.engine.sinks import AtomicPath
 from yolo_app.errors import UserError
-from yolo_app.export.record import Record
+from yolo_app.engine.record import Record
 
 CSV_COLUMNS = ["frame", "time", "track_id", "class", "confidence", "x1", "y1", "x2", "y2"]
 CLASSIFY_COLUMNS = ["classification", "classification_confidence"]  # only for records made with --classify

@@ -15,7 +15,7 @@ import yaml
 from yolo_app.export.dataset import atomic_folder, clamp_box, frame_stems, kept_lines, write_jpeg
 from yolo_app.export.frames import source_frames
 from yolo_app.settings import ExportOptions
-from yolo_app.export.record import Record
+from yolo_app.engine.record import Record
 
 VAL_BLOCKS = 5  # validation frames come from at most this many stretches spread over the video
 MIN_BLOCK = 5  # frames per stretch at least, so most val frames have no near-twin in train beside them

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
@@ -18,7 +19,7 @@ from PyQt6.QtGui import QImage
 
 from yolo_app.engine.render import FrameRenderer
 from yolo_app.engine.sinks import Sink, VideoSink
-from yolo_app.engine.types import FramePolicy, Result, SourceInfo
+from yolo_app.engine.types import ChannelPolicy, Result, SourceInfo
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,19 +106,25 @@ class Recorder:
 class DisplaySink(Sink):
     """Feeds the window. LATEST policy: if painting falls behind, old results are dropped here."""
 
-    policy = FramePolicy.LATEST
+    policy = ChannelPolicy.LATEST
 
-    def __init__(self, bridge: ResultBridge, branch: int, recorder: Recorder | None = None) -> None:
+    def __init__(self, bridge: ResultBridge, branch: int, recorder: Recorder | None = None,
+                 render: Callable[[Result], np.ndarray] | None = None) -> None:
         self.name = f"display{branch}"
         self.bridge = bridge
         self.branch = branch
         self.recorder = recorder
+        self.render = render  # how the frame is drawn (the monitor adds its zones and lines); None: the boxes
         self._renderers: dict[tuple[int, int], FrameRenderer] = {}
 
     def write(self, result: Result) -> None:
         frame = result.frame
-        renderer = self._renderers.setdefault((frame.width, frame.height), FrameRenderer(frame.width, frame.height))
-        annotated = renderer.render_result(result)  # with the grid view under the boxes when it is on
+        if self.render is not None:
+            annotated = self.render(result)
+        else:
+            renderer = self._renderers.setdefault((frame.width, frame.height),
+                                                  FrameRenderer(frame.width, frame.height))
+            annotated = renderer.render_result(result)  # with the grid view under the boxes when it is on
         self.bridge.publish(Shown(self.branch, result, annotated, to_qimage(annotated)))
         if self.recorder is not None:
             self.recorder.write(annotated, frame.pts_s)

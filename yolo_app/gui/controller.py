@@ -20,8 +20,9 @@ from yolo_app.engine.models import UntrustedWeights, configure_cpu_threads, reso
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sources import SourceSpec, parse_source
+from yolo_app.engine.supervisor import SourceSupervisor
 from yolo_app.engine.tracking import Tracker
-from yolo_app.engine.types import FramePolicy, SourceInfo
+from yolo_app.engine.types import ChannelPolicy, SourceInfo
 from yolo_app.errors import YoloAppError, describe
 from yolo_app.factory import build_detector, follows_file, load_classifier
 from yolo_app.gui.bridge import DisplaySink, Recorder, ResultBridge
@@ -40,7 +41,7 @@ class ViewerController(QObject):
     classifierFailed = pyqtSignal(str)
     ended = pyqtSignal()
     failed = pyqtSignal(str)
-    stateChanged = pyqtSignal(str)  # capture state: running, reconnecting, ended
+    sourceEvent = pyqtSignal(object)  # SourceEvent: a live source dropped, went offline, came back
     _done = pyqtSignal(object, object)  # (callback, outcome) from a background thread
 
     def __init__(self, bridge: ResultBridge, device: str = "auto",
@@ -70,7 +71,6 @@ class ViewerController(QObject):
         self._pending_start = 0.0
         self._tokens: dict[str, int] = {}
         self._reported = False
-        self._state = ""
         self._done.connect(lambda callback, outcome: callback(outcome))
         self._watch = QTimer(self)
         self._watch.setInterval(200)
@@ -132,11 +132,12 @@ class ViewerController(QObject):
                            Tracker(info.fps) if self.track else None,
                            classifier=self.classifier if i == 0 else None)
                     for i, det in enumerate(self.detectors) if det is not None]
-        policy = FramePolicy.LATEST if info.live or self.realtime else FramePolicy.ALL
+        policy = ChannelPolicy.LATEST if info.live or self.realtime else ChannelPolicy.ALL
         spec = self.spec
+        if info.live and spec is not None:  # reopened after a drop, with the monitor's and annotate's rules
+            reader = SourceSupervisor(spec, reader, on_event=self.sourceEvent.emit)  # a queued signal: any thread
         self.pipeline = Pipeline(reader, branches=branches, source_id=spec.name if spec else "source",
-                                 policy=policy, playback=playback,
-                                 reopen=(lambda: open_reader(spec)) if info.live and spec else None)
+                                 policy=policy, playback=playback)
         self._reported = False
         self.bridge.clear()
         self.pipeline.start()
@@ -314,10 +315,6 @@ class ViewerController(QObject):
         pipeline = self.pipeline
         if pipeline is None:
             return
-        state = pipeline.capture.state.value
-        if state != self._state:
-            self._state = state
-            self.stateChanged.emit(state)
         if pipeline.running or self._reported or pipeline.stopped_by_user:
             return
         self._reported = True

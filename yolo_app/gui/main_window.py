@@ -19,6 +19,7 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPush
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.sinks import save_snapshot
 from yolo_app.engine.stats import LatencyMeter, RateMeter
+from yolo_app.engine.supervisor import SourceEvent, SourceState
 from yolo_app.engine.types import Result, SourceInfo
 from yolo_app.errors import YoloAppError
 from yolo_app.gui.about import about_text
@@ -173,7 +174,7 @@ class MainWindow(QMainWindow):
         c.classifierFailed.connect(lambda msg: self.show_error("Cannot load the classifier", msg))
         c.ended.connect(self._ended)
         c.failed.connect(lambda msg: self.show_error("The video stopped", msg))
-        c.stateChanged.connect(self._state_changed)
+        c.sourceEvent.connect(self._source_event)
         self.conf_slider.valueChanged.connect(lambda v: c.update_settings(conf=v))
         self.iou_slider.valueChanged.connect(lambda v: c.update_settings(iou=v))
         self.class_filter.changed.connect(c.set_class_filter)
@@ -351,10 +352,12 @@ class MainWindow(QMainWindow):
         self._show_banner("End of video")
         self.playback.file_ended()
 
-    def _state_changed(self, state: str) -> None:
-        if state == "reconnecting":
-            self._show_banner("Source dropped — reconnecting…")
-        elif state == "running":
+    def _source_event(self, event: SourceEvent) -> None:
+        if event.state is SourceState.RECONNECTING:
+            self._show_banner(f"Source dropped ({event.reason}) — reconnecting…")
+        elif event.state is SourceState.OFFLINE:
+            self._show_banner(f"Source offline ({event.reason}) — still trying every second…")
+        elif event.state is SourceState.RUNNING:
             self.banner.hide()
 
     def _show_banner(self, text: str) -> None:

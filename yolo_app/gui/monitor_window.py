@@ -22,7 +22,7 @@ from PyQt6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHeaderV
 
 from yolo_app.engine.models import LoadedModel
 from yolo_app.errors import UserError, YoloAppError, describe
-from yolo_app.gui.bridge import to_qimage
+from yolo_app.gui.bridge import DisplaySink, ResultBridge, to_qimage
 from yolo_app.gui.events_panel import EventsPanel
 from yolo_app.gui.geometry_editor import LINE, SELECT, ZONE, GeometryView, shapes_of, split
 from yolo_app.monitor.config import MonitorConfig, load_config, save_geometry
@@ -68,8 +68,10 @@ class MonitorWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self._closing = False
         self._drafts: dict[str, list] = {}  # camera -> shapes being edited, kept when switching cameras
-        self._last_result: dict[str, object] = {}
         self._last_frame: dict[str, np.ndarray] = {}
+        # Each camera's frames arrive drawn (boxes, zones, lines) by its display sink, off this thread.
+        self.bridge = ResultBridge()
+        self._branch = {cam.name: i for i, cam in enumerate(config.cameras)}
         self._offline_since: dict[str, datetime] = {}
         self._shown_state: tuple | None = None
         self._signals = _Signals()
@@ -80,6 +82,7 @@ class MonitorWindow(QMainWindow):
         self._signals.loaded.connect(self._loaded)
         self._signals.failed.connect(self._failed)
         self._signals.event.connect(self.events.event_arrived)
+        self.bridge.frameReady.connect(self._frame_ready)
         self._poll = QTimer(self)
         self._poll.timeout.connect(self._paint)
         self._status = QTimer(self)
@@ -178,7 +181,8 @@ class MonitorWindow(QMainWindow):
     # the monitor's life --------------------------------------------------------------------------------
     def _load(self, model: LoadedModel | None) -> None:
         try:
-            monitor = Monitor(self.config, model=model)
+            monitor = Monitor(self.config, model=model, display=lambda camera: DisplaySink(
+                self.bridge, self._branch[camera.cam.name], render=camera.render))
         except Exception as exc:  # noqa: BLE001 - shown in the window, one line
             self.stopped.set()
             self._signals.failed.emit(describe(exc))
@@ -248,16 +252,21 @@ class MonitorWindow(QMainWindow):
         self._fill_counts()
         self._paint()
 
+    def _frame_ready(self, branch: int) -> None:
+        shown = self.bridge.take(branch)
+        if shown is None:
+            return
+        name = self.config.cameras[branch].name
+        self._last_frame[name] = shown.annotated
+        if name == self.camera_box.currentText():
+            self._paint()
+
     def _paint(self) -> None:
+        """The selected camera's newest frame, and a banner while it is not running (timer and new frames)."""
         cam = self._camera()
         if cam is None:
             return
         name = cam.cam.name
-        result = cam.latest
-        if result is not None and result is not self._last_result.get(name):
-            self._last_result[name] = result
-            self._last_frame[name] = cam.render(result)
-            self._shown_state = None
         state = cam.state
         age = cam.last_frame_age
         stale = state == "running" and age is not None and age > STALE_S

@@ -12,7 +12,7 @@ from PyQt6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGridLayou
                              QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from yolo_app.engine.grid import counts_text
-from yolo_app.engine.sinks import top_classes
+from yolo_app.engine.record import top_classes
 from yolo_app.engine.tracking import track_id
 from yolo_app.engine.types import HeadCounts
 

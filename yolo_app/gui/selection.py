@@ -13,7 +13,7 @@ import numpy as np
 import supervision as sv
 
 from yolo_app.engine.render import detection_labels
-from yolo_app.engine.sinks import top_classes
+from yolo_app.engine.record import top_classes
 from yolo_app.engine.tracking import track_id
 
 Box = tuple[float, float, float, float]

@@ -25,13 +25,14 @@ from yolo_app.engine.classify import Stage
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.pipeline import Branch, Pipeline
-from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.render import FrameRenderer
 from yolo_app.engine.sinks import Sink
-from yolo_app.engine.sources import parse_source
+from yolo_app.engine.readers import open_reader
+from yolo_app.engine.sources import SourceSpec, parse_source
+from yolo_app.engine.supervisor import ReconnectPolicy, SourceEvent, SourceState, SourceSupervisor
 from yolo_app.engine.tracking import Tracker
-from yolo_app.engine.types import FramePolicy, Result
-from yolo_app.errors import describe
+from yolo_app.engine.types import ChannelPolicy, Result, SourceKind
+from yolo_app.errors import UserError, describe
 from yolo_app.factory import build_detector
 from yolo_app.monitor.alerts import WebhookSender
 from yolo_app.monitor.config import Camera, Line, MonitorConfig, Zone, check_classes
@@ -45,16 +46,8 @@ from yolo_app.monitor.zones import Crossing, LineCounter, ZoneWatcher
 
 log = logging.getLogger(__name__)
 
-BACKOFF_S = (1.0, 30.0)  # reopening a dropped source: 1 s, 2 s, 4 s ... at most 30 s between tries
+BACKOFF_S = 5.0  # a camera whose pipeline failed (not a drop: those the supervisor handles) starts again after
 POLL_S = 0.2
-
-
-class CameraState:
-    STARTING = "starting"
-    RUNNING = "running"
-    RECONNECTING = "reconnecting"
-    OFFLINE = "offline"
-    ENDED = "ended"  # a file that does not loop has played to its end
 
 
 def classification_of(result: Result, track_id: int) -> str | None:
@@ -72,7 +65,7 @@ def classification_of(result: Result, track_id: int) -> str | None:
 class MonitorSink(Sink):
     """The pipeline's last stage for a camera; runs on its own thread, sees every inferred frame."""
 
-    policy = FramePolicy.ALL  # events must not be lost between inference and here
+    policy = ChannelPolicy.ALL  # events must not be lost between inference and here
     name = "monitor"
 
     def __init__(self, camera: CameraMonitor) -> None:
@@ -99,14 +92,14 @@ class CameraMonitor:
         pre = max((a.clip.pre for a in cam.alerts if a.clip), default=0.0)
         self.evidence = EvidenceRecorder(cam.name, config.storage, store, pre)
         self.wants_seen = any(a.on == "object_seen" for a in cam.alerts)
-        self.state = CameraState.STARTING
         self.frames = 0
-        self.reconnects = 0
         self.dropped = 0
-        self.latest: Result | None = None  # for the GUI: the newest result, replaced, never queued
         self._seen_tracks: set[int] = set()
         self._renderer: FrameRenderer | None = None
-        self._waiting_since = time.monotonic()  # no frame yet: offline counts from here
+        self.reconnect_policy = ReconnectPolicy(offline_after_s=cam.offline_after)
+        self.source: SourceSupervisor | None = None
+        self.displays: list[Sink] = []  # more sinks on every frame (the GUI's view)
+        self._offline = False  # camera_offline was logged: camera_online when frames come back
         self._last_frame_at: float | None = None
         self._pipeline: Pipeline | None = None
         self._stop = threading.Event()
@@ -119,6 +112,9 @@ class CameraMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        source = self.source
+        if source is not None:
+            source.interrupt()  # a camera that is away: stop probing now
 
     def join(self, timeout: float) -> bool:
         if self._thread.ident is None:  # never started
@@ -132,59 +128,44 @@ class CameraMonitor:
         return not self._thread.is_alive() and self._thread.ident is not None
 
     def _run(self) -> None:
-        delay = BACKOFF_S[0]
         try:
+            try:
+                spec = parse_source(self.cam.source)[0]
+            except UserError:  # a recording not there yet (a share not mounted): waited for like a camera
+                spec = SourceSpec(SourceKind.VIDEO, self.cam.source, self.cam.name)
             while not self._stop.is_set():
-                reader = self._open()
-                if reader is None:
-                    self._wait(delay)
-                    delay = min(delay * 2, BACKOFF_S[1])
-                    continue
-                frames_before = self.frames
-                if self._play(reader):  # the source ended for good (a file) or we were stopped
+                # One supervisor per pipeline: it reopens the camera after drops and stalls (probing while
+                # it is away) and reports offline / back; the pipeline only ends when we stop, a file ends,
+                # or something other than the camera fails (then a fresh start after a pause).
+                self.source = SourceSupervisor(spec, policy=self.reconnect_policy, on_event=self._source_event,
+                                               opener=lambda _: open_reader(parse_source(self.cam.source)[0]))
+                if self._stop.is_set() or not self.source.connect():
                     return
-                if self.frames > frames_before:
-                    delay = BACKOFF_S[0]  # it worked for a while: start the back-off again
-                if self.state != CameraState.OFFLINE:
-                    self.state = CameraState.RECONNECTING
-                self.reconnects += 1
-                self._wait(delay)
-                delay = min(delay * 2, BACKOFF_S[1])
+                if self._play(self.source):
+                    return
+                self._stop.wait(BACKOFF_S)
         except Exception as exc:  # noqa: BLE001 - one camera's bug must not end the others; it is logged
             log.error("camera %s stopped: %s", self.cam.name, describe(exc))
         finally:
             self.evidence.close()
-            if self.state != CameraState.OFFLINE:
-                self.state = CameraState.ENDED
+            if self.source is not None:
+                self.source.close()
 
-    def _open(self) -> FrameReader | None:
-        try:
-            return open_reader(parse_source(self.cam.source)[0])
-        except Exception as exc:  # noqa: BLE001 - any failure to open means try again later
-            log.info("camera %s unavailable (%s); next try with back-off", self.cam.name, describe(exc))
-            if self.state == CameraState.RUNNING:
-                self.state = CameraState.RECONNECTING
-            self._check_offline()
-            return None
-
-    def _play(self, reader: FrameReader) -> bool:
-        """Run one pipeline until the source drops (False) or ends / we stop (True)."""
+    def _play(self, reader: SourceSupervisor) -> bool:
+        """Run the camera's pipeline until we stop or a file ends (True), or it fails (False)."""
         live = reader.info.live
         detector = Detector(self.model, self.settings)
         tracker = Tracker(reader.info.fps)
         self._seen_tracks.clear()
         playback = Playback(realtime=self.cam.realtime, loop=self.cam.loop) if not live else None
-        policy = FramePolicy.LATEST if (live or self.cam.realtime) else FramePolicy.ALL
+        policy = ChannelPolicy.LATEST if (live or self.cam.realtime) else ChannelPolicy.ALL
         self._pipeline = pipeline = Pipeline(
-            reader, branches=[Branch(detector, [MonitorSink(self)], tracker, gate=self.gate,
+            reader, branches=[Branch(detector, [MonitorSink(self), *self.displays], tracker, gate=self.gate,
                                      classifier=self.classifier)],
             source_id=self.cam.name, policy=policy, playback=playback)
         pipeline.start()
         while pipeline.running and not self._stop.is_set():
             self._stop.wait(POLL_S)
-            if not all(w.ready.is_set() for w in pipeline.inference):
-                self._waiting_since = time.monotonic()  # a model compiling is not a camera without frames
-            self._check_offline()
             self.dropped = pipeline.stats().dropped
         if self._stop.is_set():
             pipeline.finish()  # frames already captured still reach the sink
@@ -193,41 +174,40 @@ class CameraMonitor:
             return True
         pipeline.wait(2.0)
         if pipeline.error is not None:
-            log.warning("camera %s dropped: %s", self.cam.name, describe(pipeline.error))
-        elif not live and not self.cam.loop:
-            return True  # a recording played to its end
-        else:
-            log.warning("camera %s: the stream ended", self.cam.name)
-        return False
-
-    def _wait(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            self._stop.wait(min(POLL_S, max(0.0, deadline - time.monotonic())))
-            self._check_offline()
+            log.warning("camera %s failed: %s; starting it again", self.cam.name, describe(pipeline.error))
+            return False
+        return True  # a recording played to its end
 
     # state --------------------------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return (self.source.state if self.source is not None else SourceState.STARTING).value
+
+    @property
+    def reconnects(self) -> int:
+        return self.source.reconnects if self.source is not None else 0
+
     @property
     def last_frame_age(self) -> float | None:
         return None if self._last_frame_at is None else time.monotonic() - self._last_frame_at
 
-    def _check_offline(self) -> None:
-        if self.state == CameraState.OFFLINE:
-            return
-        since = max(self._last_frame_at or 0.0, self._waiting_since)
-        if time.monotonic() - since > self.cam.offline_after:
-            self.state = CameraState.OFFLINE
+    def _source_event(self, event: SourceEvent) -> None:
+        """From the supervisor (on the capture thread): offline and back become the camera's events."""
+        if event.state is SourceState.OFFLINE:
+            self._offline = True
+            log.warning("camera %s", event.describe())
             self._event(Event(self.cam.name, "camera_offline"))
+        elif event.state is SourceState.RUNNING and self._offline:
+            self._offline = False
+            log.warning("camera %s", event.describe())
+            self._event(Event(self.cam.name, "camera_online"))
+        elif event.state is SourceState.RECONNECTING:
+            log.info("camera %s", event.describe())
 
     # the sink thread ----------------------------------------------------------------------------------
     def on_result(self, result: Result) -> None:
         self._last_frame_at = time.monotonic()
         self.frames += 1
-        if self.state == CameraState.OFFLINE:
-            self.state = CameraState.RUNNING
-            self._event(Event(self.cam.name, "camera_online"))
-        elif self.state != CameraState.RUNNING:
-            self.state = CameraState.RUNNING
         self.evidence.add_frame(result.frame.captured_at, result.frame.image)
         if result.inferred:
             if self.gate is not None:
@@ -240,7 +220,6 @@ class CameraMonitor:
                 self._crossing_event(crossing, result)
             if self.wants_seen:
                 self._seen_events(result)
-        self.latest = result
 
     def _crossing_event(self, c: Crossing, result: Result) -> None:
         kind = {"enter": "zone_enter", "leave": "zone_leave", "cross": "line_cross"}[c.kind]
@@ -307,12 +286,12 @@ class CameraMonitor:
 
 class Monitor:
     def __init__(self, config: MonitorConfig, status_port: int | None = None,
-                 model: LoadedModel | None = None) -> None:
+                 model: LoadedModel | None = None, display: Callable[[CameraMonitor], Sink] | None = None) -> None:
+        """``model``: already loaded (a restart keeps it); ``display``: a sink per camera that sees every
+        frame too (the GUI's view, drawn with the camera's ``render``)."""
         self.config = config
-        # Loading makes no backend export (that waits for the first frame's size): the class names in the
-        # config are checked against the model's before anything slow happens.
-        ready = build_detector(config.model, config.detection, classify=config.classify, loaded=model)
-        check_classes(config, ready.detector.model.names)
+        ready = build_detector(config.model, config.detection, classify=config.classify, loaded=model,
+                               check_names=lambda names: check_classes(config, names))
         self.model, classifier = ready.detector.model, ready.classifier
         config.storage.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(config.storage / "events.db")
@@ -331,6 +310,9 @@ class Monitor:
                 self.store, config, self.webhooks, self._on_event, classifier)
             for cam in config.cameras
         }
+        if display is not None:
+            for camera in self.cameras.values():
+                camera.displays.append(display(camera))
 
     def _on_event(self, event: Event) -> None:
         self.events_total += 1

@@ -1,26 +1,27 @@
-"""``yolo-app``: every command parses its options, builds settings, drives the engine and maps
-failures to exit codes (0 ok, 1 runtime failure, 2 bad input or usage, 130 interrupted)."""
+"""The command line's options: one small parser builder a command (the monitor's own in monitor/cli.py).
+Usage errors are one line and exit code 2."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import yolo_app.cli.commands as handlers
 from yolo_app import __version__
-from yolo_app.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, YoloAppError
-from yolo_app.settings import (BACKENDS, CODECS, DATASET_FORMATS, DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU,
-                               DEFAULT_MAX_DET, DEFAULT_TOP_K, DEFAULT_WEIGHTS, EXPORT_FORMATS, FRAME_POLICIES,
-                               PRECISIONS, AnnotateSettings, ClassifySettings, DetectionOptions, ExportOptions,
-                               GridOverlay, GuiOptions, ModelSettings, parse_formats, set_process_env, split_names)
-
-if TYPE_CHECKING:
-    from yolo_app.engine.readers import FrameReader
-    from yolo_app.engine.sources import SourceSpec
-
-log = logging.getLogger("yolo_app")
+from yolo_app.errors import EXIT_USAGE
+from yolo_app.settings import (
+    BACKENDS,
+    CODECS,
+    DEFAULT_CONF,
+    DEFAULT_IMGSZ,
+    DEFAULT_IOU,
+    DEFAULT_MAX_DET,
+    DEFAULT_TOP_K,
+    DEFAULT_WEIGHTS,
+    EXPORT_FORMATS,
+    FRAME_POLICIES,
+    PRECISIONS,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -152,7 +153,7 @@ def _add_annotate(commands: argparse._SubParsersAction) -> None:
     annotate.add_argument("--ray-chunk", type=_positive_int, default=None, metavar="FRAMES",
                           help="with --ray: split videos longer than this into ranges of this many frames "
                                "(default: 3000; never with --track)")
-    annotate.set_defaults(func=cmd_annotate)
+    annotate.set_defaults(func=handlers.cmd_annotate)
 
 
 def _add_export(commands: argparse._SubParsersAction) -> None:
@@ -165,7 +166,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--to", required=True, metavar="FORMATS", help=f"comma-separated: {', '.join(EXPORT_FORMATS)}")
     export.add_argument("--out", "-o", type=Path, default=None, help="output folder (default: beside the record)")
     _add_export_options(export)
-    export.set_defaults(func=cmd_export)
+    export.set_defaults(func=handlers.cmd_export)
 
 
 def _add_gui(commands: argparse._SubParsersAction) -> None:
@@ -195,7 +196,7 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
                      help="close the window after this many seconds (for docs and tests)")
     gui.add_argument("--monitor", type=Path, default=None, metavar="CONFIG",
                      help="open the monitoring window of a monitor.yaml (zones, lines, live counts, events)")
-    gui.set_defaults(func=cmd_gui)
+    gui.set_defaults(func=handlers.cmd_gui)
 
 
 def _add_models(commands: argparse._SubParsersAction) -> None:
@@ -215,7 +216,7 @@ def _add_models(commands: argparse._SubParsersAction) -> None:
     models.add_argument("--download", default=None, metavar="NAME",
                         help="fetch NAME's weights (a detector into weights/, a classifier into torch's "
                              "cache); needs a network")
-    models.set_defaults(func=cmd_models)
+    models.set_defaults(func=handlers.cmd_models)
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
@@ -233,7 +234,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--out", "-o", type=Path, default=Path("runs/train"),
                        help="run folder; the weights go to OUT/weights/best.pt (default: %(default)s)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=handlers.cmd_train)
 
 
 def _add_train_classifier(commands: argparse._SubParsersAction) -> None:
@@ -258,7 +259,7 @@ def _add_train_classifier(commands: argparse._SubParsersAction) -> None:
                            help="share of each class held out for validation (default: %(default)s)")
     train_cls.add_argument("--out", "-o", type=Path, default=Path("runs/classifier"), help="(default: %(default)s)")
     train_cls.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    train_cls.set_defaults(func=cmd_train_classifier)
+    train_cls.set_defaults(func=handlers.cmd_train_classifier)
 
 
 def _add_bench(commands: argparse._SubParsersAction) -> None:
@@ -279,7 +280,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--runs", type=_positive_int, default=1,
                        help="repeat each measurement and report the median (default: %(default)s)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    bench.set_defaults(func=cmd_bench)
+    bench.set_defaults(func=handlers.cmd_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,210 +300,3 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_monitor_commands(commands)
     return parser
-
-
-def model_settings(args: argparse.Namespace) -> ModelSettings:
-    return ModelSettings(args.weights, args.device, args.backend, getattr(args, "precision", "auto"),
-                         args.trust_weights)
-
-
-def annotate_settings(args: argparse.Namespace) -> AnnotateSettings:
-    """``annotate``'s options as typed settings; every check of their values happens here or in them."""
-    if args.grid_class and not args.grid_overlay:
-        raise UserError("--grid-class needs --grid-overlay")
-    if args.classify_classes and not args.classify:
-        raise UserError("--classify-classes needs --classify")
-    grid = None
-    if args.grid_overlay:
-        grid = GridOverlay(None if args.grid_overlay == "all" else int(args.grid_overlay), args.grid_class)
-    return AnnotateSettings(
-        sources=(args.source,), out_dir=args.out, model=model_settings(args),
-        detection=DetectionOptions(args.conf, args.iou, args.imgsz, args.max_det, split_names(args.classes)),
-        classify=ClassifySettings(args.classify, split_names(args.classify_classes)) if args.classify else None,
-        grid=grid, track=args.track, top_k=args.top_k, video=not args.no_video, max_frames=args.max_frames,
-        codec=args.codec, frame_policy=args.frame_policy, batch=args.batch, resume=args.resume,
-        exports=parse_formats(args.export), export_options=_export_options(args), ray=args.ray,
-        ray_chunk=args.ray_chunk)
-
-
-def cmd_annotate(args: argparse.Namespace) -> int:
-    # Sources, exports and the output folder are checked and the first source opened before the model
-    # loads: bad input fails in seconds, not after an hour of footage.
-    from yolo_app.engine.readers import open_reader
-    from yolo_app.engine.sinks import prepare_out_dir
-    from yolo_app.engine.sources import parse_source
-    from yolo_app.engine.types import SourceKind
-
-    settings = annotate_settings(args)
-    specs = parse_source(args.source)
-    needs_frames = [f for f in settings.exports if f in DATASET_FORMATS]
-    if needs_frames and specs[0].kind in (SourceKind.CAMERA, SourceKind.STREAM):
-        raise UserError(f"--export {','.join(needs_frames)} needs the source's frames again, and a live source "
-                        f"cannot be read twice: record it to a file first, then annotate that")
-    prepare_out_dir(settings.out_dir)
-    if settings.ray is not None:
-        from yolo_app.distributed import annotate_on_ray
-
-        return annotate_on_ray(settings, specs)
-    # A folder: each file is opened in turn, and a bad one is reported and skipped.
-    first_reader = open_reader(specs[0]) if len(specs) == 1 else None
-    try:
-        return _annotate_specs(settings, specs, first_reader)
-    finally:
-        if first_reader is not None:
-            first_reader.close()  # no-op when the pipeline already closed it
-
-
-def _export_options(args: argparse.Namespace) -> ExportOptions:
-    return ExportOptions(every=args.every, min_conf=args.min_conf, val_fraction=args.val_fraction)
-
-
-def _annotate_specs(settings: AnnotateSettings, specs: list[SourceSpec], first_reader: FrameReader | None) -> int:
-    from yolo_app.annotate_job import AnnotateJob, FileOutcome
-    from yolo_app.factory import build_annotate
-    from yolo_app.terminal import TerminalProgress
-
-    detector, options = build_annotate(settings)
-    model, stage = detector.model, options.classify
-    print(f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.runtime}", flush=True)
-    if stage is not None:
-        print(f"classifying crops with {stage.classifier.name} ({len(stage.classifier.classes)} classes)", flush=True)
-    progress = TerminalProgress(len(specs))
-
-    def report(outcome: FileOutcome) -> None:
-        progress.close_file()
-        if outcome.error is not None and len(specs) == 1:
-            return  # raised below as the command's error
-        if outcome.report is not None:
-            progress.write(outcome.report.summary())
-            for warning in outcome.report.warnings:
-                print(f"yolo-app: warning: {warning}", file=sys.stderr)
-        if outcome.exported:
-            progress.write("  exported: " + ", ".join(str(p) for p in outcome.exported))
-        if outcome.error is not None:  # one bad file must not stop the others
-            print(f"yolo-app: error: {outcome.spec.name}: {outcome.error}", file=sys.stderr)
-
-    job = AnnotateJob(specs, detector, options, list(settings.exports), settings.export_options,
-                      on_progress=progress, on_outcome=report, first_reader=first_reader)
-    try:
-        result = job.run()
-    except KeyboardInterrupt:
-        progress.close()
-        print(f"yolo-app: interrupted; partial outputs kept as *.partial.* in {settings.out_dir} "
-              f"(add --resume to the same command to continue)", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        progress.close()
-    if len(specs) == 1 and result.failed:
-        failed = result.failed[0]
-        print(f"yolo-app: error: {failed.error}", file=sys.stderr)
-        return failed.exit_code
-    if len(specs) > 1:
-        print(f"{len(specs)} sources: {len(result.complete)} complete, {len(result.failed)} failed")
-    return result.exit_code
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from yolo_app.engine.sinks import prepare_out_dir
-    from yolo_app.export import export_record
-
-    formats, options = parse_formats(args.to), _export_options(args)
-    out_dir = prepare_out_dir(args.out) if args.out else None
-    for path in export_record(args.record, list(formats), out_dir, options):
-        print(path)
-    return EXIT_OK
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    import json
-
-    from yolo_app.zoo import catalog
-
-    if args.download:
-        from yolo_app.zoo.download import download
-
-        print(download(args.download))
-        return EXIT_OK
-    entries = catalog.zoo_table(args.kind)
-    if args.measure:
-        from yolo_app.zoo_timings import measure_all
-
-        entries = measure_all(entries, args.device, report=lambda line: print(line, file=sys.stderr, flush=True),
-                              trust=args.trust_weights)
-    if args.json:
-        print(json.dumps([e.as_dict() for e in entries], indent=1))
-        return EXIT_OK
-    print(catalog.format_markdown(entries) if args.markdown else catalog.format_table(entries))
-    for note in catalog.notes(entries):
-        print(f"\n{note}" if args.markdown else note)
-    return EXIT_OK
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from yolo_app.zoo.train import train_detector
-
-    outcome = train_detector(args.data, args.weights, args.epochs, args.imgsz, args.out, args.device, args.batch,
-                             report=lambda line: print(line, flush=True), trust=args.trust_weights)
-    print(f"weights: {outcome.weights} (validation {outcome.metric} {outcome.score:.3f}, {outcome.seconds:.0f} s)")
-    return EXIT_OK
-
-
-def cmd_train_classifier(args: argparse.Namespace) -> int:
-    from yolo_app.zoo.train import train_classifier
-
-    outcome = train_classifier(args.data, args.arch, args.weights, args.epochs, args.out, freeze=args.freeze,
-                               imgsz=args.imgsz, batch=args.batch, lr=args.lr, val_fraction=args.val_fraction,
-                               device=args.device, report=lambda line: print(line, flush=True))
-    print(f"weights: {outcome.weights} (best {outcome.metric} {outcome.score:.3f}, {outcome.seconds:.0f} s); "
-          f"use it with --classify {outcome.weights}")
-    return EXIT_OK
-
-
-def cmd_gui(args: argparse.Namespace) -> int:
-    from yolo_app.gui.app import Launch, run_gui, run_monitor_gui
-
-    options = GuiOptions(source=args.source, weights=args.weights, device=args.device, backend=args.backend,
-                         precision=args.precision, conf=args.conf, iou=args.iou, compare=args.compare,
-                         classify=args.classify, classify_classes=args.classify_classes,
-                         trust_weights=args.trust_weights)
-    launch = Launch(args.quit_after, Path(args.screenshot) if args.screenshot else None)
-    if args.monitor is not None:
-        return run_monitor_gui(args.monitor, launch, trust_weights=args.trust_weights)
-    return run_gui(options, launch)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from yolo_app.bench import BenchSettings, run_bench
-
-    return run_bench(BenchSettings(args.source, model_settings(args), args.imgsz, args.runs, args.json))
-
-
-def main(argv: list[str] | None = None) -> int:
-    set_process_env()  # before anything loads Ultralytics or OpenCV; here, not on import
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version and usage errors: argparse has printed its line
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="yolo-app: %(levelname)s: %(message)s")
-    if args.command is None:  # plain `yolo-app` opens the window
-        args = parser.parse_args(["--debug", "gui"] if args.debug else ["gui"])
-    try:
-        return args.func(args)
-    except YoloAppError as exc:
-        if args.debug:
-            log.exception("failed")
-        print(f"yolo-app: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("yolo-app: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - a bug still gets one line, and the traceback on --debug
-        if args.debug:
-            log.exception("internal error")
-        print(f"yolo-app: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
-              file=sys.stderr)
-        return EXIT_FAILURE
-
-
