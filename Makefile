@@ -10,7 +10,7 @@ export YOLO_APP_WEIGHTS ?= $(SHARED_WEIGHTS)
 endif
 SHARED_VIDEO := $(abspath ../shared/videos/one-by-one-person-detection.mp4)
 
-.PHONY: install run test test-fast bench bench-gui bench-grid soak clean
+.PHONY: install run test test-fast bench bench-gui bench-grid bench-monitor soak clean
 
 install: $(STAMP)
 
@@ -53,6 +53,11 @@ bench-gui: install
 bench-grid: install
 	for speed in "" --fast; do for grid in "" --grid; do QT_QPA_PLATFORM=offscreen $(BIN)/python -m yolo_app.gui.soak \
 		$(if $(wildcard $(SHARED_VIDEO)),$(SHARED_VIDEO),) --seconds 60 --warmup 10 $$speed $$grid; done; done
+
+# How many 5-fps RTSP cameras (GStreamer's RTSP server, real footage) one model keeps up with here; the last
+# line is one JSON object (see README "Capacity").
+bench-monitor: install
+	$(BIN)/python tests/bench_monitor.py --cameras 8 --seconds 60 --warmup 20
 
 clean:
 	rm -rf runs .pytest_cache

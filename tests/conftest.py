@@ -150,9 +150,9 @@ def trained_models(trained_models_info) -> dict[str, Path]:
 
 
 @pytest.fixture
-def open_window(qtbot, clips, weights, tmp_path):
+def open_window(qtbot, clips, weights, tmp_path, isolated_qt_settings):
     """Opens the main window on the person clip (``GuiOptions`` keywords on top), shown and past its first
-    frame, writing into the test's folder; closed after the test."""
+    frame, writing into the test's folder (its remembered settings too); closed after the test."""
     from yolo_app.gui.main_window import GuiOptions, MainWindow
 
     opened = []

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from conftest import read_video, run_cli  # noqa: E402
+
 from yolo_app.gui.main_window import GuiOptions, MainWindow  # noqa: E402
 
 WAIT_MS = 30000
@@ -256,3 +257,22 @@ def test_the_backend_picker_reloads_the_model_on_that_backend(qtbot, window):
     window._update_status()
     assert window.status_bar.labels["device"].text() == f"cpu · {window.controller.detectors[0].model.runtime}"
     assert window.status_bar.labels["device"].text().startswith(f"cpu · {other} ")  # e.g. "cpu · onnx fp32"
+
+
+def test_the_precision_picker_reloads_the_model_in_that_precision_and_is_remembered(qtbot, window):
+    window.playback.loop_box.setChecked(True)
+    bar = window.model_bar
+    bar.backend_box.setCurrentText("openvino")
+    bar.backend_box.activated.emit(bar.backend_box.currentIndex())
+    qtbot.waitUntil(lambda: window.controller.detectors[0] is not None
+                    and window.controller.detectors[0].model.backend == "openvino", timeout=WAIT_MS)
+    bar.precision_box.setCurrentText("fp32")
+    bar.precision_box.activated.emit(bar.precision_box.currentIndex())
+    qtbot.waitUntil(lambda: window.controller.detectors[0] is not None
+                    and window.controller.detectors[0].model.precision == "fp32", timeout=WAIT_MS)
+    before = window.painted[0]
+    qtbot.waitUntil(lambda: window.painted[0] > before + 3, timeout=WAIT_MS)
+    window._update_status()
+    assert window.status_bar.labels["device"].text().startswith("cpu · openvino fp32")
+    window.close()
+    assert window.store.value("precision") == "fp32"  # the next window starts in it

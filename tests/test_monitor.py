@@ -298,10 +298,14 @@ def test_a_dropped_camera_is_marked_offline_reconnected_and_detection_goes_on(tm
         assert offline[0].started_at < back < online[0].started_at
         delay = _epoch(online[0].started_at) - _epoch(back)
         assert delay <= 5.0, f"reconnected {delay:.1f} s after the camera came back"
+        outage = events("camera_offline")[0]  # the row spans the outage: last frame before, first frame after
+        assert outage.ended_at == online[0].started_at
+        assert 3.0 < _epoch(outage.ended_at) - _epoch(outage.started_at) < 3.0 + 2.0 + 5.0
         wait_for(lambda: [e for e in events("object_seen") if e.started_at > online[0].started_at], 30,
                  "detections after the gap")
         proc.send_signal(signal.SIGTERM)  # finishes the open clip (post: 60 s) and exits 0
         assert proc.wait(timeout=20) == 0, proc.stderr.read()
+        assert "hall: back after " in proc.stderr.read()  # the log says how long it was dark
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -4,11 +4,14 @@ sockets stand in for the camera (its port open or closed); the RTSP server tests
 
 import dataclasses
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
-
+from conftest import PERSON_VIDEO, ctrl_c_default, frame_lines
+from mjpeg_server import MjpegCamera, jpeg_frames
 from yolo_app.engine.capture import CaptureThread
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.readers import AvReader, FrameReader, open_reader
@@ -185,3 +188,30 @@ def test_probes_say_whether_a_stream_host_answers():
     assert not probe(camera.spec)
     assert not probe(SourceSpec(SourceKind.CAMERA, "/dev/video-not-there", "cam"))
     assert probe(SourceSpec(SourceKind.CAMERA, "0", "cam"))  # an index: only opening it tells
+
+
+@pytest.mark.slow
+def test_a_live_annotate_goes_on_after_its_camera_drops_and_says_so(tmp_path):
+    camera = MjpegCamera(jpeg_frames(PERSON_VIDEO, 40), fps=10)
+    camera.start()
+    proc = subprocess.Popen([sys.executable, "-m", "yolo_app", "annotate", camera.url, "--out", str(tmp_path),
+                             "--no-video", "--max-frames", "60", "--backend", "torch", "--imgsz", "320"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_default)
+    try:
+        assert "classes) on cpu" in proc.stdout.readline()  # the model is loaded: frames are being read
+        time.sleep(2.0)
+        camera.stop()  # the camera loses power for 3 s
+        time.sleep(3.0)
+        camera.start()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        camera.stop()
+    assert proc.returncode == 0, err
+    assert "dropped, reconnecting (" in err and "back after " in err
+    [record] = tmp_path.glob("*.detections.jsonl")
+    lines = frame_lines(record)
+    indexes = [line["frame"] for line in lines]  # live: the newest frame wins, so some are dropped
+    assert len(lines) > 30 and indexes == sorted(set(indexes)) and indexes[-1] == 59
+    gaps = [b["time"] - a["time"] for a, b in zip(lines, lines[1:])]
+    assert max(gaps) > 2.5  # the outage is in the record's clock, not hidden

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from yolo_app.engine import record
 from yolo_app.engine.checkpoint import (SEGMENT_FRAMES, Checkpointer, SegmentedVideoSink, drop_segments_from,
                                          load_state, tracker_state)
 from yolo_app.engine.inference import Detector
-from yolo_app.engine import record
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sinks import ImageSink, JsonlSink, Sink, TallySink, VideoSink, partial_path

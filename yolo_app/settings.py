@@ -17,6 +17,11 @@ DEFAULT_WEIGHTS = "yolov8n.pt"
 DEFAULT_CONF = 0.25
 DEFAULT_IOU = 0.7
 DEFAULT_IMGSZ = 640
+DEFAULT_MAX_DET = 300
+DEFAULT_TOP_K = 3
+CODECS = ("auto", "libx264", "mpeg4")
+FRAME_POLICIES = ("latest", "all")
+GRID_STRIDES = (8, 16, 32, 64)  # the detection levels a grid overlay can show alone (64: P6 models)
 
 BACKENDS = ("auto", "torch", "onnx", "openvino", "tensorrt")  # engine/backends.py runs them
 
@@ -39,13 +44,6 @@ def set_process_env() -> None:
         os.environ.setdefault(name, value)
 
 
-DEFAULT_MAX_DET = 300
-DEFAULT_TOP_K = 3
-CODECS = ("auto", "libx264", "mpeg4")
-FRAME_POLICIES = ("latest", "all")
-GRID_STRIDES = (8, 16, 32, 64)  # the detection levels a grid overlay can show alone (64: P6 models)
-
-
 def check_thresholds(conf: float, iou: float, imgsz: int, max_det: int) -> None:
     """The one check of detection thresholds, wherever they come from (an option, a slider, a YAML key)."""
     if not 0.0 <= conf <= 1.0:
@@ -61,6 +59,25 @@ def check_thresholds(conf: float, iou: float, imgsz: int, max_det: int) -> None:
 def split_names(text: str | None) -> tuple[str, ...]:
     """``"person, car"`` -> ("person", "car"); None or blank -> () (all classes)."""
     return tuple(name.strip() for name in (text or "").split(",") if name.strip())
+
+
+RTSP_TRANSPORTS = ("tcp", "udp")
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How a network stream (an IP camera) is opened and read; each camera of a monitor config can set them."""
+
+    transport: str = "tcp"  # RTSP over TCP: no lost packets (smeared frames) on a busy network; or UDP
+    open_timeout_s: float = 6.0  # with start-up, inside the 10 s a user waits for an unreachable stream
+    read_timeout_s: float = 5.0  # an open connection with no frame this long has stalled: a drop
+
+    def __post_init__(self) -> None:
+        if self.transport not in RTSP_TRANSPORTS:
+            raise UserError(f"RTSP transport must be tcp or udp, got {self.transport!r}")
+        for name, value in (("open timeout", self.open_timeout_s), ("read timeout", self.read_timeout_s)):
+            if not value > 0:
+                raise UserError(f"the {name} must be a positive number of seconds, got {value}")
 
 
 @dataclass(frozen=True)
@@ -121,11 +138,17 @@ DATASET_FORMATS = ("coco", "yolo", "crops")  # made from the source's frames, re
 
 def parse_formats(text: str | None) -> tuple[str, ...]:
     """``"csv,mot"`` -> ("csv", "mot"); an unknown name is a UserError listing the known ones."""
-    formats = [f.strip().lower() for f in (text or "").split(",") if f.strip()]
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in (text or "").split(",") if f.strip()))
+    if text and not formats:
+        _check_formats((text,))
+    _check_formats(formats)
+    return formats
+
+
+def _check_formats(formats: tuple[str, ...]) -> None:
     unknown = [f for f in formats if f not in EXPORT_FORMATS]
-    if unknown or (text and not formats):
-        raise UserError(f"unknown export format '{', '.join(unknown) or text}'; available: {', '.join(EXPORT_FORMATS)}")
-    return tuple(dict.fromkeys(formats))
+    if unknown:
+        raise UserError(f"unknown export format '{', '.join(unknown)}'; available: {', '.join(EXPORT_FORMATS)}")
 
 
 @dataclass(frozen=True)
@@ -166,6 +189,7 @@ class AnnotateSettings:
     resume: bool = False
     exports: tuple[str, ...] = ()
     export_options: ExportOptions = ExportOptions()
+    stream: StreamOptions = StreamOptions()  # a network source's transport and time-outs
     ray: str | None = None  # a Ray cluster's address ("local": start one)
     ray_chunk: int | None = None  # frames per Ray task for long videos
 
@@ -181,9 +205,7 @@ class AnnotateSettings:
         for name, value in (("--max-frames", self.max_frames), ("--batch", self.batch), ("--ray-chunk", self.ray_chunk)):
             if value is not None and value < 1:
                 raise UserError(f"{name} must be at least 1, got {value}")
-        unknown = [f for f in self.exports if f not in EXPORT_FORMATS]
-        if unknown:
-            raise UserError(f"unknown export format '{', '.join(unknown)}'; available: {', '.join(EXPORT_FORMATS)}")
+        _check_formats(self.exports)
         if "mot" in self.exports and not self.track:
             raise UserError("--export mot needs --track (MOT rows are tracks)")
         if self.ray_chunk is not None and self.ray is None:

@@ -9,18 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from yolo_app.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
-from yolo_app.settings import (
-    DATASET_FORMATS,
-    AnnotateSettings,
-    ClassifySettings,
-    DetectionOptions,
-    ExportOptions,
-    GridOverlay,
-    GuiOptions,
-    ModelSettings,
-    parse_formats,
-    split_names,
-)
+from yolo_app.settings import (DATASET_FORMATS, AnnotateSettings, ClassifySettings, DetectionOptions, ExportOptions,
+                               GridOverlay, GuiOptions, ModelSettings, StreamOptions, parse_formats, split_names)
 
 if TYPE_CHECKING:
     from yolo_app.engine.readers import FrameReader
@@ -47,8 +37,8 @@ def annotate_settings(args: argparse.Namespace) -> AnnotateSettings:
         classify=ClassifySettings(args.classify, split_names(args.classify_classes)) if args.classify else None,
         grid=grid, track=args.track, top_k=args.top_k, video=not args.no_video, max_frames=args.max_frames,
         codec=args.codec, frame_policy=args.frame_policy, batch=args.batch, resume=args.resume,
-        exports=parse_formats(args.export), export_options=_export_options(args), ray=args.ray,
-        ray_chunk=args.ray_chunk)
+        exports=parse_formats(args.export), export_options=_export_options(args),
+        stream=StreamOptions(transport=args.rtsp_transport), ray=args.ray, ray_chunk=args.ray_chunk)
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
@@ -60,7 +50,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from yolo_app.engine.types import SourceKind
 
     settings = annotate_settings(args)
-    specs = parse_source(args.source)
+    specs = parse_source(args.source, settings.stream)
     needs_frames = [f for f in settings.exports if f in DATASET_FORMATS]
     if needs_frames and specs[0].kind in (SourceKind.CAMERA, SourceKind.STREAM):
         raise UserError(f"--export {','.join(needs_frames)} needs the source's frames again, and a live source "

@@ -9,19 +9,9 @@ from pathlib import Path
 import yolo_app.cli.commands as handlers
 from yolo_app import __version__
 from yolo_app.errors import EXIT_USAGE
-from yolo_app.settings import (
-    BACKENDS,
-    CODECS,
-    DEFAULT_CONF,
-    DEFAULT_IMGSZ,
-    DEFAULT_IOU,
-    DEFAULT_MAX_DET,
-    DEFAULT_TOP_K,
-    DEFAULT_WEIGHTS,
-    EXPORT_FORMATS,
-    FRAME_POLICIES,
-    PRECISIONS,
-)
+from yolo_app.settings import (BACKENDS, CODECS, DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_MAX_DET,
+                               DEFAULT_TOP_K, DEFAULT_WEIGHTS, EXPORT_FORMATS, FRAME_POLICIES, PRECISIONS,
+                               RTSP_TRANSPORTS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,6 +109,9 @@ def _add_annotate(commands: argparse._SubParsersAction) -> None:
     annotate.add_argument("--no-video", action="store_true", help="write only the JSONL detections")
     annotate.add_argument("--codec", default="auto", choices=CODECS,
                           help="video codec: auto = H.264 when available, else MPEG-4 (default: %(default)s)")
+    annotate.add_argument("--rtsp-transport", choices=RTSP_TRANSPORTS, default="tcp",
+                          help="for rtsp:// sources: tcp (no lost packets on a busy network) or udp (what some "
+                               "cameras and NVRs need) (default: %(default)s)")
     annotate.add_argument("--frame-policy", choices=FRAME_POLICIES, default=None,
                           help="latest: drop old frames to keep up (live default); all: every frame, in "
                                "order (file default)")

@@ -8,11 +8,13 @@ frame rates, open/read time-outs); cameras through OpenCV (V4L2, DirectShow, AVF
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 import time
 from fractions import Fraction
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Callable, Iterator, TypeVar
 
 import av
@@ -24,8 +26,6 @@ from yolo_app.engine.types import SourceInfo, SourceKind
 from yolo_app.errors import RuntimeFailure, UserError
 
 CAMERA_OPEN_TIMEOUT_S = 5.0
-STREAM_OPEN_TIMEOUT_S = 6.0  # with start-up, inside the 10 s a user waits for an unreachable stream
-STREAM_READ_TIMEOUT_S = 5.0
 INDEXED_CONTAINERS = ("mov", "mp4")  # containers whose frame count comes from an index we can trust
 
 RawFrame = tuple[np.ndarray, "float | None", "str | None"]
@@ -92,21 +92,23 @@ class AvReader(FrameReader):
         self.spec = spec
         is_stream = spec.kind is SourceKind.STREAM
         started = time.monotonic()
+        opening = spec.stream.open_timeout_s
         try:
             if is_stream:
+                _check_host(spec)
                 self._container = call_with_timeout(
-                    lambda: av.open(spec.uri, options=_stream_options(spec.uri),
-                                    timeout=(STREAM_OPEN_TIMEOUT_S, STREAM_READ_TIMEOUT_S)),
-                    STREAM_OPEN_TIMEOUT_S + 1.0,
-                    f"stream {spec.uri} did not answer within {STREAM_OPEN_TIMEOUT_S + 1.0:.0f} s",
+                    lambda: av.open(spec.uri, options=_stream_options(spec),
+                                    timeout=(opening, spec.stream.read_timeout_s)),
+                    opening + 1.0, f"stream {spec.shown} did not answer within {opening + 1.0:.0f} s",
                 )
             else:
                 self._container = av.open(spec.uri)
         except av.FFmpegError as exc:
-            if is_stream and time.monotonic() - started >= STREAM_OPEN_TIMEOUT_S - 0.5:
-                raise UserError(f"stream {spec.uri} did not answer within {STREAM_OPEN_TIMEOUT_S:.0f} s") from None
-            what = "cannot open stream" if is_stream else "not a readable video"
-            raise UserError(f"{spec.uri}: {what} ({_ffmpeg_reason(exc)})") from None
+            if is_stream and time.monotonic() - started >= opening - 0.5:
+                raise UserError(f"stream {spec.shown} did not answer within {opening:.0f} s") from None
+            if is_stream:
+                raise UserError(f"{spec.shown}: {_stream_refusal(spec, exc)}") from None
+            raise UserError(f"{spec.uri}: not a readable video ({_ffmpeg_reason(exc)})") from None
         if not self._container.streams.video:
             self._container.close()
             raise UserError(f"{spec.uri}: has no video track")
@@ -120,7 +122,7 @@ class AvReader(FrameReader):
         live = is_stream and (urlparse_scheme(spec.uri) not in ("http", "https") or self._container.duration is None)
         count = self._stream.frames or None
         self.info = SourceInfo(
-            kind=spec.kind, uri=spec.uri, width=cc.width, height=cc.height,
+            kind=spec.kind, uri=spec.shown, width=cc.width, height=cc.height,
             fps=Fraction(rate) if rate else None, frame_count=None if live else count, live=live,
         )
         indexed = any(name in INDEXED_CONTAINERS for name in self._container.format.name.split(","))
@@ -174,9 +176,11 @@ class AvReader(FrameReader):
                     decoded += 1
                     yield frame.to_ndarray(format="bgr24"), pts, None
             except av.FFmpegError as exc:
-                if self.info.live:  # a live stream that errors has dropped: capture reconnects
-                    raise ConnectionError(f"{self.spec.uri}: stream dropped after frame {decoded} "
-                                          f"({_ffmpeg_reason(exc)})") from None
+                if self.info.live and isinstance(exc, av.ExitError):  # our read time-out ended the wait
+                    raise TimeoutError(f"no frames for {self.spec.stream.read_timeout_s:g} s with the connection "
+                                       f"open (stalled)") from None
+                if self.info.live:  # a live stream that errors has dropped: its supervisor reconnects
+                    raise ConnectionError(f"connection lost ({_ffmpeg_reason(exc)})") from None
                 raise UserError(f"{self.spec.uri}: corrupt or truncated video after frame {decoded} "
                                 f"({_ffmpeg_reason(exc)})") from None
             if self._seek_to is None:
@@ -290,9 +294,35 @@ def _read_image(path: Path) -> np.ndarray:
     return image
 
 
-def _stream_options(uri: str) -> dict[str, str]:
-    # TCP for RTSP: UDP loses packets on busy networks and gives smeared frames; most cameras support both.
-    return {"rtsp_transport": "tcp"} if urlparse_scheme(uri).startswith("rtsp") else {}
+def _stream_options(spec: SourceSpec) -> dict[str, str]:
+    return {"rtsp_transport": spec.stream.transport} if urlparse_scheme(spec.uri).startswith("rtsp") else {}
+
+
+def _check_host(spec: SourceSpec) -> None:
+    """A host name that does not resolve is told as such (FFmpeg only says "Input/output error")."""
+    host = urlsplit(spec.uri).hostname
+    if host:
+        try:
+            socket.getaddrinfo(host, None)
+        except (socket.gaierror, UnicodeError):
+            raise UserError(f"{spec.shown}: unknown host '{host}' (check the camera's address)") from None
+
+
+def _stream_refusal(spec: SourceSpec, exc: av.FFmpegError) -> str:
+    """Why a stream would not open, in the words a camera's owner needs: wrong password, wrong path,
+    nothing listening."""
+    reason = _ffmpeg_reason(exc)
+    text = f"{reason} {exc}"
+    if "401" in text:
+        return "the camera refused the user name or password (401 Unauthorized)"
+    if "403" in text:
+        return "the camera does not allow this user to watch this stream (403 Forbidden)"
+    if "404" in text:
+        return f"the camera has no stream at {urlsplit(spec.uri).path or '/'} (404 Not Found); check the path"
+    if isinstance(exc, ConnectionRefusedError) or "refused" in text.lower():
+        parts = urlsplit(spec.uri)
+        return f"nothing answers at {parts.hostname}:{parts.port or 'default port'} (connection refused)"
+    return f"cannot open stream ({reason})"
 
 
 def urlparse_scheme(uri: str) -> str:

@@ -12,10 +12,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from yolo_app.engine.types import SourceKind
 from yolo_app.errors import UserError
+from yolo_app.settings import StreamOptions
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -28,9 +29,26 @@ class SourceSpec:
     """One input the engine can open: what it is, where it is, and the stem its outputs take."""
 
     kind: SourceKind
-    uri: str
+    uri: str  # as given: a stream's URL may hold its password (see ``shown``)
     name: str
     paths: tuple[Path, ...] = field(default=())  # the files of an IMAGES sequence
+    stream: StreamOptions = StreamOptions()  # a network stream's transport and time-outs
+
+    @property
+    def shown(self) -> str:
+        """The URI as messages, logs and records show it: never a password."""
+        return redact(self.uri)
+
+
+def redact(uri: str) -> str:
+    """``rtsp://admin:secret@cam/1`` -> ``rtsp://admin:***@cam/1``; anything else unchanged."""
+    if "://" not in uri:
+        return uri
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def natural_key(path: Path) -> list:
@@ -38,8 +56,9 @@ def natural_key(path: Path) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
 
 
-def parse_source(text: str) -> list[SourceSpec]:
-    """Resolve a source string into specs, raising UserError with one clear line when it is unusable."""
+def parse_source(text: str, stream: StreamOptions = StreamOptions()) -> list[SourceSpec]:
+    """Resolve a source string into specs, raising UserError with one clear line when it is unusable.
+    ``stream``: how a network stream is opened and read."""
     text = text.strip()
     if not text:
         raise UserError("empty source: give a file, folder, glob, camera index, stream URL or 'demo'")
@@ -55,7 +74,7 @@ def parse_source(text: str) -> list[SourceSpec]:
         return [SourceSpec(SourceKind.CAMERA, text, Path(text).name)]
     scheme = urlparse(text).scheme.lower()
     if scheme in STREAM_SCHEMES:
-        return [SourceSpec(SourceKind.STREAM, text, _stream_name(text))]
+        return [SourceSpec(SourceKind.STREAM, text, _stream_name(text), stream=stream)]
     if any(ch in text for ch in "*?[") and not Path(text).exists():
         matches = [Path(p) for p in glob.glob(text, recursive=True)]
         specs = _specs_for_files([p for p in matches if p.is_file()], label=_glob_name(text))

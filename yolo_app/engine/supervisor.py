@@ -2,8 +2,8 @@
 
 Every pipeline reads through a ``SourceSupervisor``. For a file it only passes frames through and says
 when they start and end. For a camera or a stream it keeps the frames coming across outages: a drop
-(the connection lost or refused, the device gone) or a stall (an open connection with no frame for
-``stall_after_s``: the reader's read timeout) closes the reader, and the supervisor reopens it —
+(the connection lost or refused, the device gone) or a stall (an open connection with no frame within
+the reader's read time-out) closes the reader, and the supervisor reopens it —
 whatever the outage's length, back within a few seconds of the source's return:
 
 - while the source is away it only *probes* it, about once a second, as cheaply as the source allows
@@ -59,7 +59,7 @@ class SourceEvent:
     source_id: str
     state: SourceState
     reason: str = ""  # why it dropped or what failed, one line
-    outage_s: float | None = None  # back to RUNNING after a drop: how long no frame came
+    outage_s: float | None = None  # seconds without a frame: OFFLINE so far, back to RUNNING in all
     at: float = field(default_factory=time.time)  # wall-clock time of the change
 
     def describe(self) -> str:
@@ -203,7 +203,7 @@ class SourceSupervisor(FrameReader):
             wait = self.policy.probe_every_s
             if probe(self.spec, timeout_s=min(1.0, self.policy.probe_every_s)):
                 try:
-                    return self.opener(self.spec)
+                    return self._open()
                 except Exception as exc:  # noqa: BLE001 - any failure to open means try again later
                     reason = describe(exc)
                     log.info("%s answers but does not open (%s); next try in %.0f s", self.spec.name, reason,
@@ -218,11 +218,36 @@ class SourceSupervisor(FrameReader):
                 self._check_offline(reason)
         return None
 
+    def _open(self) -> FrameReader | None:
+        """The opener on a helper thread: an open can block for its whole time-out (a camera that answers
+        and sends nothing), and stopping must not wait for it. None when interrupted; an open that
+        finishes after that closes what it opened."""
+        box: dict[str, object] = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                box["reader"] = self.opener(self.spec)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, in the capture thread
+                box["error"] = exc
+            done.set()
+            if self._stop.is_set() and "reader" in box:
+                _close_quietly(box["reader"])  # type: ignore[arg-type]
+
+        threading.Thread(target=work, name=f"open:{self.spec.name}", daemon=True).start()
+        while not done.wait(0.1):
+            if self._stop.is_set():
+                return None
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        return box["reader"]  # type: ignore[return-value]
+
     def _check_offline(self, reason: str) -> None:
         if self.state is SourceState.OFFLINE or self._away_since is None:
             return
-        if time.monotonic() - self._away_since >= self.policy.offline_after_s:
-            self._publish(SourceState.OFFLINE, reason)
+        away = time.monotonic() - self._away_since
+        if away >= self.policy.offline_after_s:
+            self._publish(SourceState.OFFLINE, reason, outage_s=away)
 
     def _publish(self, state: SourceState, reason: str = "", outage_s: float | None = None) -> None:
         self.state = state
@@ -232,12 +257,14 @@ class SourceSupervisor(FrameReader):
 
 def _drop_reason(exc: BaseException) -> str:
     """What happened to a live source, in words: a live stream does not "end"."""
-    if isinstance(exc, TimeoutError) or "timed out" in str(exc).lower() or "timeout" in str(exc).lower():
-        return f"no frames within the read timeout ({describe(exc)})"
+    if isinstance(exc, TimeoutError):
+        return str(exc) or "no frames within the read time-out (stalled)"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-        return "connection lost"
+        return f"connection lost ({exc})" if str(exc) else "connection lost"
+    if isinstance(exc, ConnectionError) and str(exc):
+        return str(exc)
     return f"connection lost ({describe(exc)})"
 
 

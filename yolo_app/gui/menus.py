@@ -1,4 +1,4 @@
-"""Where the main window's commands show: the order of the File, View and Help menus and of the toolbar.
+"""Where the main window's commands show: the order of the File, View and Help menus and of the toolbars.
 
 The window owns the commands (text, shortcut, what they do); this module only lays them out, by key.
 """
@@ -20,7 +20,10 @@ FILE_MENU = ("open_file", "open_folder", "open_stream", CAMERA, "demo", RECENT, 
              "annotate", "monitor", "models", SEPARATOR, "snapshot", "record", SEPARATOR, "quit")
 VIEW_MENU = ("play", "step", "fullscreen", "grid")
 HELP_MENU = ("about",)
-TOOLBAR = ("open_file", CAMERA, "open_stream", "demo", SEPARATOR, MODELS, SEPARATOR, "snapshot", "record")
+# Two rows: the model pickers (model, device, backend, precision, compare) need a row of their own to stay
+# visible in a window of ordinary width, instead of behind the toolbar's overflow arrow.
+TOOLBARS = (("Source", ("open_file", CAMERA, "open_stream", "demo", SEPARATOR, "snapshot", "record")),
+            ("Model", (MODELS,)))
 
 
 def add_commands(window: QMainWindow, commands: Sequence[Command]) -> dict[str, QAction]:
@@ -50,13 +53,16 @@ def lay_out(window: QMainWindow, actions: Mapping[str, QAction], submenus: Mappi
                 menu.addAction(actions[key])
             else:
                 menu.addMenu(submenus[key])
-    toolbar = QToolBar("Main")
-    toolbar.setMovable(False)
-    window.addToolBar(toolbar)
-    for key in TOOLBAR:
-        if key == SEPARATOR:
-            toolbar.addSeparator()
-        elif key in actions:
-            toolbar.addAction(actions[key])
-        else:
-            toolbar.addWidget(widgets[key])
+    for row, (name, keys) in enumerate(TOOLBARS):
+        if row:
+            window.addToolBarBreak()
+        toolbar = QToolBar(name)
+        toolbar.setMovable(False)
+        window.addToolBar(toolbar)
+        for key in keys:
+            if key == SEPARATOR:
+                toolbar.addSeparator()
+            elif key in actions:
+                toolbar.addAction(actions[key])
+            else:
+                toolbar.addWidget(widgets[key])

@@ -44,7 +44,7 @@ class ModelBar(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for caption, box in ((" Model ", self.model_box), (" Device ", self.device_box),
-                             (" Backend ", self.backend_box), (" ", self.precision_box), (" ", self.compare_box)):
+                             (" Backend ", self.backend_box), (" Precision ", self.precision_box), (" ", self.compare_box)):
             layout.addWidget(QLabel(caption))
             layout.addWidget(box)
         c = controller

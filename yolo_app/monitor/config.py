@@ -15,8 +15,8 @@ import yaml
 
 from yolo_app.errors import UserError
 from yolo_app.monitor.events import EVENT_TYPES
-from yolo_app.settings import (BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, PRECISIONS, ClassifySettings,
-                               DetectionOptions, ModelSettings)
+from yolo_app.settings import (BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, PRECISIONS, RTSP_TRANSPORTS,
+                               ClassifySettings, DetectionOptions, ModelSettings, StreamOptions)
 
 MONITOR_CONF = 0.4  # above annotate's 0.25: an event wakes someone up, so a doubtful box should not make one
 
@@ -76,6 +76,7 @@ class Camera:
     loop: bool = False  # a file source starts again at its end
     realtime: bool = True  # a file source plays at its own rate, as a camera would; false: every frame, fast
     offline_after: float = 5.0  # seconds without a frame before the camera is marked offline
+    stream: StreamOptions = StreamOptions()  # rtsp_transport, open_timeout, read_timeout
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,8 @@ _Yaml12Loader.yaml_implicit_resolvers = {
 _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                     list("tTfF"))
 
-CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after")
+CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after",
+               "rtsp_transport", "open_timeout", "read_timeout")
 TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "precision", "storage", "retention", "classify",
             "classify_classes", "trust_weights", "cameras")
 
@@ -251,7 +253,8 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
         storage = path.resolve().parent / storage  # relative to the config file, not to wherever it runs
     model = ModelSettings(
         weights=top.get("model", DEFAULT_WEIGHTS, _text), device=top.get("device", "auto", _text),
-        backend=top.get("backend", "auto", _backend), precision=top.get("precision", "auto", _precision),
+        backend=top.get("backend", "auto", _choice(BACKENDS)),
+        precision=top.get("precision", "auto", _choice(tuple(PRECISIONS))),
         trust=top.get("trust_weights", False, _flag))
     detection = DetectionOptions(
         conf=top.get("conf", MONITOR_CONF, _number(0.0, 1.0)), iou=top.get("iou", DEFAULT_IOU, _number(0.0, 1.0)),
@@ -272,16 +275,12 @@ def _imgsz(value: Any) -> int:
     return size
 
 
-def _backend(value: Any) -> str:
-    if value not in BACKENDS:
-        raise ValueError(f"must be one of {', '.join(BACKENDS)}, not {value!r}")
-    return value
-
-
-def _precision(value: Any) -> str:
-    if value not in PRECISIONS:
-        raise ValueError(f"must be one of {', '.join(PRECISIONS)}, not {value!r}")
-    return value
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+    return check
 
 
 def _camera(top: _Fields, i: int, value: Any) -> Camera:
@@ -298,11 +297,19 @@ def _camera(top: _Fields, i: int, value: Any) -> Camera:
         if geometry.count(name) > 1:
             cam.fail(f"zone/line name '{name}' is used twice", at=f"{cam.where}.zones")
     alerts = tuple(_alert(cam, j, a, zones, lines) for j, a in enumerate(_list(cam, "alerts")))
+    offline_after = cam.get("offline_after", 5.0, _number(0.5))
+    # A stall (an open connection with no frame) must be noticed within offline_after: the read time-out
+    # is at most half of it, as a camera's periodic RTCP reports can restart the wait once.
+    stream = StreamOptions(
+        transport=cam.get("rtsp_transport", "tcp", _choice(RTSP_TRANSPORTS)),
+        open_timeout_s=cam.get("open_timeout", StreamOptions().open_timeout_s, _number(0.5, 120.0)),
+        read_timeout_s=cam.get("read_timeout", min(StreamOptions().read_timeout_s, offline_after / 2),
+                               _number(0.5, 120.0)))
     return Camera(
         name=cam.get("name", None, _text), source=str(cam.get("source", None, _text)),
         classes=cam.get("classes", (), _names), motion=motion, zones=zones, lines=lines, alerts=alerts,
         loop=cam.get("loop", False, _flag), realtime=cam.get("realtime", True, _flag),
-        offline_after=cam.get("offline_after", 5.0, _number(0.5)))
+        offline_after=offline_after, stream=stream)
 
 
 def _list(parent: _Fields, key: str) -> list:

@@ -27,7 +27,7 @@ from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.render import FrameRenderer
 from yolo_app.engine.sinks import Sink
-from yolo_app.engine.readers import open_reader
+from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sources import SourceSpec, parse_source
 from yolo_app.engine.supervisor import ReconnectPolicy, SourceEvent, SourceState, SourceSupervisor
 from yolo_app.engine.tracking import Tracker
@@ -99,7 +99,9 @@ class CameraMonitor:
         self.reconnect_policy = ReconnectPolicy(offline_after_s=cam.offline_after)
         self.source: SourceSupervisor | None = None
         self.displays: list[Sink] = []  # more sinks on every frame (the GUI's view)
-        self._offline = False  # camera_offline was logged: camera_online when frames come back
+        self._offline_event: Event | None = None  # the outage under way, ended when frames come back
+        self.last_outage_s: float | None = None  # how long the camera was dark the last time
+        self._geometry_size: tuple[int, int] | None = None  # the frame size the zones and lines fit
         self._last_frame_at: float | None = None
         self._pipeline: Pipeline | None = None
         self._stop = threading.Event()
@@ -130,15 +132,15 @@ class CameraMonitor:
     def _run(self) -> None:
         try:
             try:
-                spec = parse_source(self.cam.source)[0]
+                spec = dataclasses.replace(parse_source(self.cam.source, self.cam.stream)[0], name=self.cam.name)
             except UserError:  # a recording not there yet (a share not mounted): waited for like a camera
-                spec = SourceSpec(SourceKind.VIDEO, self.cam.source, self.cam.name)
+                spec = SourceSpec(SourceKind.VIDEO, self.cam.source, self.cam.name, stream=self.cam.stream)
             while not self._stop.is_set():
                 # One supervisor per pipeline: it reopens the camera after drops and stalls (probing while
                 # it is away) and reports offline / back; the pipeline only ends when we stop, a file ends,
                 # or something other than the camera fails (then a fresh start after a pause).
                 self.source = SourceSupervisor(spec, policy=self.reconnect_policy, on_event=self._source_event,
-                                               opener=lambda _: open_reader(parse_source(self.cam.source)[0]))
+                                               opener=self._open)
                 if self._stop.is_set() or not self.source.connect():
                     return
                 if self._play(self.source):
@@ -150,6 +152,9 @@ class CameraMonitor:
             self.evidence.close()
             if self.source is not None:
                 self.source.close()
+
+    def _open(self, _spec: SourceSpec) -> FrameReader:
+        return open_reader(parse_source(self.cam.source, self.cam.stream)[0])  # a file may have appeared since
 
     def _play(self, reader: SourceSupervisor) -> bool:
         """Run the camera's pipeline until we stop or a file ends (True), or it fails (False)."""
@@ -192,15 +197,21 @@ class CameraMonitor:
         return None if self._last_frame_at is None else time.monotonic() - self._last_frame_at
 
     def _source_event(self, event: SourceEvent) -> None:
-        """From the supervisor (on the capture thread): offline and back become the camera's events."""
+        """From the supervisor (on the capture thread): offline and back become the camera's events. The
+        camera_offline row spans the outage: it starts with the last frame and ends with the first one back."""
         if event.state is SourceState.OFFLINE:
-            self._offline = True
             log.warning("camera %s", event.describe())
-            self._event(Event(self.cam.name, "camera_offline"))
-        elif event.state is SourceState.RUNNING and self._offline:
-            self._offline = False
+            began = datetime.fromtimestamp(event.at - (event.outage_s or 0.0), timezone.utc)
+            self._offline_event = Event(self.cam.name, "camera_offline", started_at=iso(began))
+            self._event(self._offline_event)
+        elif event.state is SourceState.RUNNING and self._offline_event is not None:
             log.warning("camera %s", event.describe())
-            self._event(Event(self.cam.name, "camera_online"))
+            offline, self._offline_event = self._offline_event, None
+            back = iso(datetime.fromtimestamp(event.at, timezone.utc))
+            if offline.id is not None:
+                self.store.update(offline.id, ended_at=back)
+            self.last_outage_s = event.outage_s
+            self._event(Event(self.cam.name, "camera_online", started_at=back))
         elif event.state is SourceState.RECONNECTING:
             log.info("camera %s", event.describe())
 
@@ -208,6 +219,7 @@ class CameraMonitor:
     def on_result(self, result: Result) -> None:
         self._last_frame_at = time.monotonic()
         self.frames += 1
+        self._fit_geometry(result.frame.width, result.frame.height)
         self.evidence.add_frame(result.frame.captured_at, result.frame.image)
         if result.inferred:
             if self.gate is not None:
@@ -261,6 +273,32 @@ class CameraMonitor:
                 self._renderer = FrameRenderer(w, h)
             return draw_geometry(self._renderer.render_result(result), self.zones, self.lines)
 
+    def _fit_geometry(self, width: int, height: int) -> None:
+        """Zones and lines are drawn in the pixels of the first frames; a camera back at another resolution
+        (its stream settings changed, a reboot to a default) gets them scaled to fit, counts kept."""
+        if self._geometry_size is None or self._geometry_size == (width, height):
+            self._geometry_size = (width, height)
+            return
+        old_w, old_h = self._geometry_size
+        sx, sy = width / old_w, height / old_h
+        log.warning("camera %s now sends %dx%d (was %dx%d): its zones and lines are scaled to fit", self.cam.name,
+                    width, height, old_w, old_h)
+        with self._lock:
+            zones = []
+            for old in self.zones:
+                watcher = ZoneWatcher(dataclasses.replace(
+                    old.zone, polygon=tuple((x * sx, y * sy) for x, y in old.zone.polygon)))
+                watcher.entered, watcher.left = old.entered, old.left
+                zones.append(watcher)
+            lines = []
+            for old_line in self.lines:
+                counter = LineCounter(dataclasses.replace(
+                    old_line.line, points=tuple((x * sx, y * sy) for x, y in old_line.line.points)))
+                counter.crossed_in, counter.crossed_out = old_line.crossed_in, old_line.crossed_out
+                lines.append(counter)
+            self.zones, self.lines = zones, lines
+            self._geometry_size = (width, height)
+
     def set_geometry(self, zones: list[Zone], lines: list[Line]) -> None:
         """Replace the zones and lines while running (the GUI's editor); their counts start again."""
         with self._lock:
@@ -276,12 +314,16 @@ class CameraMonitor:
 
     def status(self, events_today: int) -> dict:
         pipeline = self._pipeline
-        fps = pipeline.stats().inference_fps if pipeline is not None and pipeline.running else 0.0
+        stats = pipeline.stats() if pipeline is not None and pipeline.running else None
         age = self.last_frame_age
-        return {"state": self.state, "fps": round(fps, 2), "last_frame_age_s": None if age is None else round(age, 2),
+        return {"state": self.state, "fps": round(stats.inference_fps, 2) if stats else 0.0,
+                "latency_p95_ms": round(stats.latency_p95_ms, 1) if stats else None,
+                "last_frame_age_s": None if age is None else round(age, 2),
                 "events_today": events_today, "frames": self.frames,
                 "motion_skipped_fraction": round(self.gate.skipped_fraction, 4) if self.gate else 0.0,
-                "reconnects": self.reconnects, "dropped": self.dropped, "counts": self.counts()}
+                "reconnects": self.reconnects, "dropped": self.dropped, "counts": self.counts(),
+                "offline_since": self._offline_event.started_at if self._offline_event is not None else None,
+                "last_outage_s": None if self.last_outage_s is None else round(self.last_outage_s, 1)}
 
 
 class Monitor:

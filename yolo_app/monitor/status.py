@@ -20,7 +20,7 @@ from yolo_app.errors import UserError, describe
 log = logging.getLogger(__name__)
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-CAMERA_STATES = ("starting", "running", "reconnecting", "offline")
+CAMERA_STATES = ("starting", "running", "reconnecting", "offline", "ended")
 
 # Per camera: (metric, type, snapshot key, help).
 CAMERA_METRICS = (
@@ -31,6 +31,7 @@ CAMERA_METRICS = (
      "Fraction of frames not sent to inference for lack of motion."),
     ("yolo_app_camera_reconnects_total", "counter", "reconnects", "Stream reconnections."),
     ("yolo_app_camera_dropped_frames_total", "counter", "dropped", "Frames dropped before inference."),
+    ("yolo_app_camera_last_outage_seconds", "gauge", "last_outage_s", "How long the last outage lasted."),
 )
 WEBHOOK_METRICS = (
     ("yolo_app_webhooks_sent_total", "sent", "Webhook deliveries that succeeded."),
