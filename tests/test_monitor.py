@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from conftest import PERSON_VIDEO, run_cli
+from conftest import PERSON_VIDEO, run_cli, wait_for
 from mjpeg_server import MjpegCamera, jpeg_frames
 from test_zoo import CAR_CLASSES, random_checkpoint  # noqa: F401 - a fixture
 from yolo_app.engine.types import Frame
@@ -255,16 +255,6 @@ def test_monitor_with_a_second_stage_classifier_records_its_label(clips, model, 
 
 
 # --- end to end: a camera that drops -------------------------------------------------------------------
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 @pytest.mark.slow
 def test_a_dropped_camera_is_marked_offline_reconnected_and_detection_goes_on(tmp_path):
     camera = MjpegCamera(jpeg_frames(PERSON_VIDEO, 60, start=70), fps=10)  # someone walking in

@@ -10,8 +10,8 @@ import threading
 import time
 
 import pytest
-from conftest import BOTTLE_VIDEO, frame_lines, run_cli
-from rtsp_camera import RtspCamera, require_rtsp_server, wait_for
+from conftest import BOTTLE_VIDEO, frame_lines, run_cli, wait_for
+from rtsp_camera import RtspCamera, require_rtsp_server
 from yolo_app.engine.capture import CaptureThread
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.readers import open_reader

@@ -111,13 +111,13 @@ class AvReader(FrameReader):
             raise UserError(f"{spec.uri}: not a readable video ({_ffmpeg_reason(exc)})") from None
         if not self._container.streams.video:
             self._container.close()
-            raise UserError(f"{spec.uri}: has no video track")
+            raise UserError(f"{spec.shown}: has no video track")
         self._stream = self._container.streams.video[0]
         self._stream.thread_count = 1  # decoding runs ~10x faster than inference: leave the cores to torch
         cc = self._stream.codec_context
         if not cc.width or not cc.height:
             self._container.close()
-            raise UserError(f"{spec.uri}: video track has no picture size (corrupt header)")
+            raise UserError(f"{spec.shown}: video track has no picture size (corrupt header)")
         rate = self._stream.average_rate or self._stream.guessed_rate
         live = is_stream and (urlparse_scheme(spec.uri) not in ("http", "https") or self._container.duration is None)
         count = self._stream.frames or None
@@ -295,7 +295,12 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def _stream_options(spec: SourceSpec) -> dict[str, str]:
-    return {"rtsp_transport": spec.stream.transport} if urlparse_scheme(spec.uri).startswith("rtsp") else {}
+    # FFmpeg analyses 5 s of a stream by default before it opens: every (re)connect of a camera took ~3 s.
+    # One second still finds its size and rate (measured on an H.264 RTSP camera: 2.9 s -> 0.9 s).
+    options = {"analyzeduration": "1000000"}
+    if urlparse_scheme(spec.uri).startswith("rtsp"):
+        options["rtsp_transport"] = spec.stream.transport
+    return options
 
 
 def _check_host(spec: SourceSpec) -> None:

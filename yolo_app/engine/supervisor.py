@@ -178,7 +178,7 @@ class SourceSupervisor(FrameReader):
                 reason = _drop_reason(exc)
             if not self.reconnect:
                 self._publish(SourceState.ENDED, reason)
-                raise ConnectionError(f"{self.spec.uri}: {reason}")
+                raise ConnectionError(f"{self.spec.shown}: {reason}")
             _close_quietly(reader)
             self._away_since = self._last_frame or time.monotonic()
             self._publish(SourceState.RECONNECTING, reason)
@@ -202,13 +202,16 @@ class SourceSupervisor(FrameReader):
         while not self._stop.is_set():
             wait = self.policy.probe_every_s
             if probe(self.spec, timeout_s=min(1.0, self.policy.probe_every_s)):
+                tried = time.monotonic()
                 try:
                     return self._open()
                 except Exception as exc:  # noqa: BLE001 - any failure to open means try again later
                     reason = describe(exc)
-                    log.info("%s answers but does not open (%s); next try in %.0f s", self.spec.name, reason,
-                             backoff)
-                    wait, backoff = backoff, min(backoff * 2, longest)
+                    # An open that waited out its time-out (a camera that accepts and sends nothing) has
+                    # paced itself: the next try follows a probe, so its return is not missed by a long wait.
+                    wait = max(wait, backoff - (time.monotonic() - tried))
+                    log.info("%s answers but does not open (%s); next try in %.0f s", self.spec.name, reason, wait)
+                    backoff = min(backoff * 2, longest)
             else:
                 backoff = self.policy.backoff_s[0]  # the host went away again: its next answer is tried at once
             self._check_offline(reason)

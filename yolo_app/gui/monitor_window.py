@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHeaderV
                              QVBoxLayout, QWidget)
 
 from yolo_app.engine.models import LoadedModel
+from yolo_app.engine.sources import redact
 from yolo_app.errors import UserError, YoloAppError, describe
 from yolo_app.gui.bridge import DisplaySink, ResultBridge, to_qimage
 from yolo_app.gui.events_panel import EventsPanel
@@ -199,7 +200,7 @@ class MonitorWindow(QMainWindow):
         self.monitor = monitor
         monitor.listeners.append(self._signals.event.emit)  # thread-safe: a queued signal
         monitor.start()
-        self.view.clear(f"Connecting to {self._camera().cam.source}…")
+        self.view.clear(f"Connecting to {redact(self._camera().cam.source)}…")
         self.events.set_store(monitor.store)
         self._poll.start(POLL_MS)
         self._status.start(STATUS_MS)
@@ -295,7 +296,7 @@ class MonitorWindow(QMainWindow):
         if state == "reconnecting":
             return "Reconnecting…"
         if state == "starting":
-            return f"Connecting to {cam.cam.source}…"
+            return f"Connecting to {redact(cam.cam.source)}…"
         return "The recording has ended" if state == "ended" else state
 
     def _update_status(self) -> None:

@@ -283,19 +283,16 @@ class CameraMonitor:
         sx, sy = width / old_w, height / old_h
         log.warning("camera %s now sends %dx%d (was %dx%d): its zones and lines are scaled to fit", self.cam.name,
                     width, height, old_w, old_h)
+        def scaled(points):
+            return tuple((x * sx, y * sy) for x, y in points)
+
         with self._lock:
-            zones = []
-            for old in self.zones:
-                watcher = ZoneWatcher(dataclasses.replace(
-                    old.zone, polygon=tuple((x * sx, y * sy) for x, y in old.zone.polygon)))
-                watcher.entered, watcher.left = old.entered, old.left
-                zones.append(watcher)
-            lines = []
-            for old_line in self.lines:
-                counter = LineCounter(dataclasses.replace(
-                    old_line.line, points=tuple((x * sx, y * sy) for x, y in old_line.line.points)))
-                counter.crossed_in, counter.crossed_out = old_line.crossed_in, old_line.crossed_out
-                lines.append(counter)
+            zones = [ZoneWatcher(dataclasses.replace(z.zone, polygon=scaled(z.zone.polygon))) for z in self.zones]
+            lines = [LineCounter(dataclasses.replace(ln.line, points=scaled(ln.line.points))) for ln in self.lines]
+            for new, old in zip(zones, self.zones):
+                new.entered, new.left = old.entered, old.left
+            for new_line, old_line in zip(lines, self.lines):
+                new_line.crossed_in, new_line.crossed_out = old_line.crossed_in, old_line.crossed_out
             self.zones, self.lines = zones, lines
             self._geometry_size = (width, height)
 
