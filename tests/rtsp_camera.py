@@ -55,8 +55,8 @@ class RtspCamera:
     def start(self, size: str | None = None) -> None:
         """Power on (again, on the same port), optionally at another resolution; returns once it serves."""
         self.size = size or self.size
-        args = [SYSTEM_PYTHON, str(SERVER), str(self.video), str(self.port), "--size", self.size, "--fps", str(self.fps),
-                "--frames", str(self.frames)]
+        args = [SYSTEM_PYTHON, str(SERVER), str(self.video), str(self.port), "--size", self.size,
+                "--fps", str(self.fps), "--frames", str(self.frames)]
         if self.auth:
             args += ["--auth", self.auth]
         self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

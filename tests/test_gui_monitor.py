@@ -248,7 +248,8 @@ def test_closing_the_window_stops_the_monitor_without_blocking(qtbot, window):
 
 def test_file_monitor_opens_the_chosen_config(qtbot, config_path, tmp_path, monkeypatch, model):
     real_monitor = monitor_window.Monitor
-    monkeypatch.setattr(monitor_window, "Monitor", lambda config, model=None, **kw: real_monitor(config, model=shared, **kw))
+    monkeypatch.setattr(monitor_window, "Monitor",
+                        lambda config, model=None, **kw: real_monitor(config, model=shared, **kw))
     shared = model  # the session's model: loading the weights again would only cost time
     parent = QWidget()
     qtbot.addWidget(parent)

@@ -140,7 +140,8 @@ def test_a_wrong_password_a_wrong_path_and_a_dead_port_are_told_apart(tmp_path):
     try:
         cases = [
             (cam.url("admin:wrong"), "the camera refused the user name or password (401 Unauthorized)"),
-            (cam.url("admin:secret", path="/nope"), "the camera has no stream at /nope (404 Not Found); check the path"),
+            (cam.url("admin:secret", path="/nope"),
+             "the camera has no stream at /nope (404 Not Found); check the path"),
             ("rtsp://admin:secret@no-such-camera.invalid/cam", "unknown host 'no-such-camera.invalid'"),
         ]
         for url, message in cases:

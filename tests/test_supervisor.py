@@ -174,8 +174,8 @@ def test_without_reconnecting_a_drop_ends_the_source_with_what_happened(clips):
 
 def test_a_file_passes_through_and_ends(clips):
     events = []
-    supervisor = SourceSupervisor(parse_source(str(clips["bottle"]))[0], open_reader(parse_source(str(clips["bottle"]))[0]),
-                                  on_event=events.append)
+    spec = parse_source(str(clips["bottle"]))[0]
+    supervisor = SourceSupervisor(spec, open_reader(spec), on_event=events.append)
     assert len(list(supervisor.frames())) == 30
     assert [e.state for e in events] == [SourceState.RUNNING, SourceState.ENDED]
     assert supervisor.seekable

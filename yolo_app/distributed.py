@@ -227,7 +227,8 @@ class RayAnnotateJob:
 
         from yolo_app.annotate_job import FileOutcome, JobResult
 
-        gpus = 1 if self.settings.model.device not in ("cpu", "mps") and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        wants_gpu = self.settings.model.device not in ("cpu", "mps")
+        gpus = 1 if wants_gpu and ray.cluster_resources().get("GPU", 0) >= 1 else 0
         setup = self.setup(gpus)
         options = {"num_cpus": 1, "num_gpus": gpus, "max_retries": CRASH_RETRIES, "retry_exceptions": False}
         described = ray.remote(describe_setup).options(**options).remote(setup)

@@ -54,11 +54,12 @@ def follows_file(model: ModelSettings) -> ModelSettings:
 def build_detector(model: ModelSettings, detection: DetectionOptions = DetectionOptions(), *,
                    classify: ClassifySettings | None = None, grid: GridOverlay | None = None,
                    check_names: Callable[[dict[int, str]], None] | None = None,
-                   loaded: LoadedModel | None = None) -> ReadyDetector:
+                   loaded: LoadedModel | None = None, torch_stage: bool = False) -> ReadyDetector:
     """Load ``model`` and set it up: thresholds, class filter (names or ids, checked against the model),
     an optional grid view and second stage, and the CPU threads. Failures are one-line UserErrors.
     ``check_names``: more class names to check (a monitor config's); ``loaded``: that model, already
-    loaded (a monitor restarted with edited zones keeps its model)."""
+    loaded (a monitor restarted with edited zones keeps its model); ``torch_stage``: a second stage the
+    caller runs itself (the GUI's, loaded apart) also wants torch's threads."""
     from yolo_app.engine.exported import exported_format
     from yolo_app.engine.inference import DetectionSettings, Detector
     from yolo_app.engine.models import configure_cpu_threads, load_model, resolve_weights
@@ -86,7 +87,7 @@ def build_detector(model: ModelSettings, detection: DetectionOptions = Detection
         loaded = load_model(model.weights, model.device, backend=model.backend, precision=model.precision,
                             trust=model.trust)
     settings = settings_for(loaded)
-    configure_cpu_threads(loaded, torch_networks=classifier is not None)
+    configure_cpu_threads(loaded, torch_networks=classifier is not None or torch_stage)
     return ReadyDetector(Detector(loaded, settings), classifier)
 
 

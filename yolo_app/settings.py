@@ -50,10 +50,22 @@ def check_thresholds(conf: float, iou: float, imgsz: int, max_det: int) -> None:
         raise UserError(f"conf must be between 0 and 1, got {conf}")
     if not 0.0 <= iou <= 1.0:
         raise UserError(f"iou must be between 0 and 1, got {iou}")
-    if imgsz <= 0 or imgsz % 32:
-        raise UserError(f"imgsz must be a positive multiple of 32 (e.g. 320, 640), got {imgsz}")
+    if not imgsz_fits(imgsz):
+        raise UserError(f"imgsz {IMGSZ_RULE}, got {imgsz}")
     if max_det < 1:
         raise UserError(f"max_det must be at least 1, got {max_det}")
+
+
+IMGSZ_RULE = "must be a positive multiple of 32 (e.g. 320, 640)"  # the network's largest stride
+
+
+def imgsz_fits(imgsz: int) -> bool:
+    return imgsz > 0 and imgsz % 32 == 0
+
+
+def check_grid_stride(stride: int | None) -> None:
+    if stride not in (None, *GRID_STRIDES):
+        raise UserError(f"grid stride must be 8, 16, 32 or 64 (the detection levels), got {stride}")
 
 
 def split_names(text: str | None) -> tuple[str, ...]:
@@ -128,8 +140,7 @@ class GridOverlay:
     class_name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.stride not in (None, *GRID_STRIDES):
-            raise UserError(f"grid stride must be 8, 16, 32 or 64 (the detection levels), got {self.stride}")
+        check_grid_stride(self.stride)
 
 
 EXPORT_FORMATS = ("csv", "mot", "coco", "yolo", "cvat", "crops")  # yolo_app/export writes them
@@ -202,7 +213,8 @@ class AnnotateSettings:
             raise UserError(f"codec must be one of {', '.join(CODECS)}, got {self.codec!r}")
         if self.frame_policy not in (None, *FRAME_POLICIES):
             raise UserError(f"frame policy must be latest or all, got {self.frame_policy!r}")
-        for name, value in (("--max-frames", self.max_frames), ("--batch", self.batch), ("--ray-chunk", self.ray_chunk)):
+        for name, value in (("--max-frames", self.max_frames), ("--batch", self.batch),
+                            ("--ray-chunk", self.ray_chunk)):
             if value is not None and value < 1:
                 raise UserError(f"{name} must be at least 1, got {value}")
         _check_formats(self.exports)

@@ -128,8 +128,8 @@ def _add_annotate(commands: argparse._SubParsersAction) -> None:
     annotate.add_argument("--track", action="store_true",
                           help="add ByteTrack ids: labels '#12 person 0.91', \"track_id\" in the JSONL")
     annotate.add_argument("--export", default=None, metavar="FORMATS",
-                          help=f"also write these formats beside the JSONL, comma-separated: {', '.join(EXPORT_FORMATS)} "
-                               "(mot needs --track)")
+                          help="also write these formats beside the JSONL, comma-separated: "
+                               f"{', '.join(EXPORT_FORMATS)} (mot needs --track)")
     _add_export_options(annotate)
     annotate.add_argument("--batch", type=_positive_int, default=None,
                           help="frames per inference call when frames are waiting (default: 8 on a CUDA GPU, "

@@ -27,8 +27,8 @@ from yolo_app.engine.stats import LatencyMeter, RateMeter
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Frame, GridScores, HeadCounts, Letterbox, Result, Timings
 from yolo_app.engine.worker import Worker
-from yolo_app.errors import UserError
-from yolo_app.settings import DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_MAX_DET, GRID_STRIDES, check_thresholds
+from yolo_app.settings import (DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_MAX_DET, check_grid_stride,
+                               check_thresholds)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,7 @@ class DetectionSettings:
 
     def __post_init__(self) -> None:
         check_thresholds(self.conf, self.iou, self.imgsz, self.max_det)
-        if self.grid_stride not in (None, *GRID_STRIDES):
-            raise UserError(f"grid stride must be 8, 16, 32 or 64 (the detection levels), got {self.grid_stride}")
+        check_grid_stride(self.grid_stride)
 
 
 def file_batch(model: LoadedModel) -> int:

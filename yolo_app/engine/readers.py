@@ -65,21 +65,40 @@ def open_reader(spec: SourceSpec) -> FrameReader:
     return AvReader(spec)
 
 
-def call_with_timeout(fn: Callable[[], T], seconds: float, message: str) -> T:
-    """Run a blocking open in a helper thread so a dead device or host cannot hang the caller."""
+def call_with_timeout(fn: Callable[[], T], seconds: float | None, message: str = "", *,
+                      stop: threading.Event | None = None, discard: Callable[[T], None] | None = None) -> T | None:
+    """Run a blocking open in a helper thread so a dead device or host cannot hang the caller: a UserError
+    (``message``) after ``seconds`` (None: no limit), None as soon as ``stop`` is set. What ``fn`` returns
+    after the caller gave up is handed to ``discard`` (to close it) instead of leaking."""
     box: dict[str, object] = {}
+    lock = threading.Lock()
+    done = threading.Event()
+    abandoned = False
 
     def target() -> None:
         try:
             box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller's thread
             box["error"] = exc
+        with lock:
+            done.set()
+            late = abandoned
+        if late and "value" in box and discard is not None:
+            discard(box["value"])  # type: ignore[arg-type]
 
-    thread = threading.Thread(target=target, name="open-source", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise UserError(message)
+    threading.Thread(target=target, name="open-source", daemon=True).start()
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while not done.wait(0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))):
+        gave_up = stop is not None and stop.is_set()
+        timed_out = deadline is not None and time.monotonic() >= deadline
+        if gave_up or timed_out:
+            with lock:
+                if not done.is_set():  # else it finished just now: take its result after all
+                    abandoned = True
+            if abandoned:
+                if timed_out and not gave_up:
+                    raise UserError(message)
+                return None
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import av
 
-from yolo_app.engine.readers import FrameReader, RawFrame, open_reader
+from yolo_app.engine.readers import FrameReader, RawFrame, call_with_timeout, open_reader
 from yolo_app.engine.sources import SourceSpec
 from yolo_app.engine.types import SourceInfo, SourceKind
 from yolo_app.errors import describe
@@ -225,25 +225,7 @@ class SourceSupervisor(FrameReader):
         """The opener on a helper thread: an open can block for its whole time-out (a camera that answers
         and sends nothing), and stopping must not wait for it. None when interrupted; an open that
         finishes after that closes what it opened."""
-        box: dict[str, object] = {}
-        done = threading.Event()
-
-        def work() -> None:
-            try:
-                box["reader"] = self.opener(self.spec)
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, in the capture thread
-                box["error"] = exc
-            done.set()
-            if self._stop.is_set() and "reader" in box:
-                _close_quietly(box["reader"])  # type: ignore[arg-type]
-
-        threading.Thread(target=work, name=f"open:{self.spec.name}", daemon=True).start()
-        while not done.wait(0.1):
-            if self._stop.is_set():
-                return None
-        if "error" in box:
-            raise box["error"]  # type: ignore[misc]
-        return box["reader"]  # type: ignore[return-value]
+        return call_with_timeout(lambda: self.opener(self.spec), None, stop=self._stop, discard=_close_quietly)
 
     def _check_offline(self, reason: str) -> None:
         if self.state is SourceState.OFFLINE or self._away_since is None:

@@ -171,11 +171,10 @@ class ViewerController(QObject):
             model = follows_file(ModelSettings(str(path), device, backend, precision, self.trusted.allows(path)))
             try:  # thresholds as they are now; the class filter (names) is applied per model when it is ready
                 detector = build_detector(model, DetectionOptions(settings.conf, settings.iou, settings.imgsz,
-                                                                  settings.max_det)).detector
+                                                                  settings.max_det),
+                                          torch_stage=self.classifier is not None).detector
             except UntrustedWeights as exc:
                 raise NeedsTrust(path, str(exc)) from None
-            if self.classifier is not None:  # a second stage on torch wants every core too
-                configure_cpu_threads(detector.model, torch_networks=True)
             detector.warmup(*hw)  # off the GUI thread (a first export included): the swap below is instant
             return detector
 

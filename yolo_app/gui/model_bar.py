@@ -44,7 +44,8 @@ class ModelBar(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for caption, box in ((" Model ", self.model_box), (" Device ", self.device_box),
-                             (" Backend ", self.backend_box), (" Precision ", self.precision_box), (" ", self.compare_box)):
+                             (" Backend ", self.backend_box), (" Precision ", self.precision_box),
+                             (" ", self.compare_box)):
             layout.addWidget(QLabel(caption))
             layout.addWidget(box)
         c = controller
@@ -53,7 +54,8 @@ class ModelBar(QWidget):
         self.compare_box.activated.connect(lambda _: self.compare_chosen(self.compare_box.currentText()))
         self.device_box.activated.connect(lambda _: c.set_device(self.device_box.currentText()))
         self.backend_box.activated.connect(lambda _: c.set_device(c.device, self.backend_box.currentText()))
-        self.precision_box.activated.connect(lambda _: c.set_device(c.device, precision=self.precision_box.currentText()))
+        self.precision_box.activated.connect(
+            lambda _: c.set_device(c.device, precision=self.precision_box.currentText()))
 
     def select_model(self, weights: str) -> None:
         """Load ``weights`` as the detector (the picker, Browse…, the Models dialog, the command line)."""

@@ -60,7 +60,8 @@ def measure(urls: list[str], seconds: float, warmup: float, weights: str = DEFAU
             latency = max((s["latency_p95_ms"] or 0.0) for s in status.values())
         finally:
             monitor.stop()
-    return {"cameras": len(urls), "fps_per_camera": {"min": round(min(fps), 2), "median": round(statistics.median(fps), 2)},
+    return {"cameras": len(urls),
+            "fps_per_camera": {"min": round(min(fps), 2), "median": round(statistics.median(fps), 2)},
             "latency_p95_ms": round(latency, 1), "dropped": dropped, "cpu_percent": round(cpu, 1),
             "rss_mb": round(rss, 1)}
 

@@ -24,7 +24,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "monitor", help="watch cameras and streams for days: zones, lines, events with evidence, alerts",
         description="Runs every camera of a YAML config until Ctrl-C or SIGTERM: detection with tracking, "
                     "zone enter/leave and line-cross events in STORAGE/events.db, snapshots and clips, webhooks, "
-                    "reconnects with back-off, motion gating and retention. See the README for the config.")
+                    "reconnects as soon as a camera answers again, motion gating and retention. See the README "
+                    "for the config.")
     monitor.add_argument("--config", "-c", type=Path, required=True, help="the monitor.yaml to run")
     monitor.add_argument("--run-for", type=float, default=None, metavar="SECONDS",
                          help="stop after this many seconds (default: run until Ctrl-C / SIGTERM)")

@@ -15,8 +15,9 @@ import yaml
 
 from yolo_app.errors import UserError
 from yolo_app.monitor.events import EVENT_TYPES
-from yolo_app.settings import (BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, PRECISIONS, RTSP_TRANSPORTS,
-                               ClassifySettings, DetectionOptions, ModelSettings, StreamOptions)
+from yolo_app.settings import (BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, IMGSZ_RULE, PRECISIONS,
+                               RTSP_TRANSPORTS, ClassifySettings, DetectionOptions, ModelSettings, StreamOptions,
+                               imgsz_fits)
 
 MONITOR_CONF = 0.4  # above annotate's 0.25: an event wakes someone up, so a doubtful box should not make one
 
@@ -270,8 +271,8 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
 
 def _imgsz(value: Any) -> int:
     size = _number(32, 4096, integer=True)(value)
-    if size % 32:
-        raise ValueError(f"must be a multiple of 32 (e.g. 320, 640), not {value!r}")
+    if not imgsz_fits(size):
+        raise ValueError(f"{IMGSZ_RULE}, not {value!r}")
     return size
 
 
