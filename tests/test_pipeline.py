@@ -139,3 +139,29 @@ def test_track_labels_show_the_id_and_untracked_boxes_show_none():
                         class_id=np.array([0, 2]), tracker_id=np.array([12, -1]),
                         data={"class_name": np.array(["person", "car"], dtype=object)})
     assert detection_labels(det) == ["#12 person 0.91", "car 0.40"]
+
+
+GAP_TIMES = [0.0, 0.1, 0.2, 6.3, 6.4]  # three frames, a camera away for 6 s, two frames after it came back
+
+
+@pytest.mark.parametrize("writer", ["evidence clip", "live recording"])
+def test_a_video_spanning_an_outage_lasts_as_long_as_it_did(writer, clips, tmp_path):
+    """Players stop at the duration the file states: a clip collecting across a reconnect must say 6.4 s."""
+    import av
+    import cv2
+    from conftest import read_video
+    from yolo_app.monitor.evidence import encode_clip
+
+    images = read_video(clips["person"])[0][:len(GAP_TIMES)]
+    path = tmp_path / "gap.mp4"
+    if writer == "evidence clip":
+        encode_clip([(100 + t, cv2.imencode(".jpg", im)[1].tobytes()) for t, im in zip(GAP_TIMES, images)], path)
+    else:
+        video = VideoSink(path, open_reader(parse_source(str(clips["person"]))[0]).info, timing="pts")
+        for t, image in zip(GAP_TIMES, images):
+            video.write_image(image, 100 + t)
+        video.close(complete=True)
+    with av.open(str(path)) as container:
+        shown = [frame.time for frame in container.decode(video=0)]
+        assert container.duration / 1e6 >= GAP_TIMES[-1]
+    assert shown == pytest.approx(GAP_TIMES, abs=0.002)

@@ -161,7 +161,10 @@ class VideoSink(FileSink):
         if codec_name == "libx264":
             # One encoder thread on small CPUs, where inference needs every core; x264's own choice elsewhere.
             threads = "1" if (os.cpu_count() or 1) <= 4 else "0"
-            self._stream.options = {"crf": "21", "preset": "veryfast", "threads": threads}
+            # Live timing has no B-frames: x264 derives their decode times from the first frames' spacing, so a
+            # gap (a camera away for 6 s) left the file saying it lasts a fraction of a second.
+            no_bframes = {"bf": "0"} if timing == "pts" else {}
+            self._stream.options = {"crf": "21", "preset": "veryfast", "threads": threads, **no_bframes}
         else:
             self._stream.bit_rate = 4 * info.width * info.height
 

@@ -142,7 +142,9 @@ def encode_clip(frames: list[tuple[float, bytes]], path: Path) -> None:
     first = cv2.imdecode(np.frombuffer(frames[0][1], np.uint8), cv2.IMREAD_COLOR)
     height, width = (first.shape[0] // 2) * 2, (first.shape[1] // 2) * 2  # 4:2:0 needs even sizes
     with av.open(str(part), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        stream = out.add_stream("libx264", rate=30, options={"preset": "veryfast", "crf": "23"})
+        # No B-frames: x264 derives their decode times from the first frames' spacing, and a clip that spans an
+        # outage then says it lasts a fraction of a second (players stop there).
+        stream = out.add_stream("libx264", rate=30, options={"preset": "veryfast", "crf": "23", "bf": "0"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000)
         t0, last_pts = frames[0][0], -1
