@@ -42,7 +42,7 @@ def wait_for(predicate, timeout: float = 5.0) -> bool:
 class HookServer:
     """Answers POSTs with the next status of ``script`` (200 once it runs out) and records them all."""
 
-    def __init__(self, script: list[int] | None = None) -> None:
+    def __init__(self, script: list[int] | None = None, port: int = 0) -> None:
         self.script = list(script or [])
         self.requests: list[tuple[int, str, bytes]] = []  # (status answered, content type, body)
         self.lock = threading.Lock()
@@ -61,7 +61,7 @@ class HookServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
@@ -112,7 +112,7 @@ def sender_factory():
 
 def test_webhook_arrives_once_after_two_server_errors(hook_server, sender_factory):
     server = hook_server([500, 500])
-    sender = sender_factory(retries=5)
+    sender = sender_factory()
     sender.start()
     payload = {"camera": "door", "type": "zone_enter", "label": "person", "confidence": 0.87, "id": 1}
     sender.send(server.url, payload)
@@ -124,8 +124,8 @@ def test_webhook_arrives_once_after_two_server_errors(hook_server, sender_factor
     assert sender.stats() == {"sent": 1, "failed": 0, "retried": 2, "dropped": 0}
 
 
-def test_webhook_to_closed_port_gives_up_after_retries_and_logs_once(sender_factory, caplog):
-    sender = sender_factory(retries=3)
+def test_webhook_to_closed_port_gives_up_by_age_and_logs_once(sender_factory, caplog):
+    sender = sender_factory(give_up_after_s=0.5, backoff_s=(0.1, 0.4))  # tries at 0, 0.1, 0.3 s; 0.7 is too late
     sender.start()
     with caplog.at_level(logging.WARNING, logger="yolo_app.monitor.alerts"):
         sender.send(closed_port_url(), {"n": 1})
@@ -138,9 +138,26 @@ def test_webhook_to_closed_port_gives_up_after_retries_and_logs_once(sender_fact
     assert len(gave_up) == 1 and "3 attempts" in gave_up[0].getMessage()
 
 
+def test_webhook_endpoint_down_for_a_while_gets_every_event_once_it_is_back(sender_factory):
+    url = closed_port_url()
+    sender = sender_factory(backoff_s=(0.05, 0.2), give_up_after_s=30.0)
+    sender.start()
+    for n in range(3):
+        sender.send(url, {"n": n})
+    time.sleep(1.5)  # down for many more tries than five at this back-off
+    assert sender.sent == 0 and sender.failed == 0 and sender.retried >= 3 * 5
+    server = HookServer(port=int(url.split(":")[2].split("/")[0]))  # back, on the same port
+    try:
+        assert wait_for(lambda: sender.sent == 3, timeout=2.0)  # within the longest back-off (0.2 s) and then some
+        assert sorted(d["n"] for d in server.delivered()) == [0, 1, 2]
+        assert sender.failed == 0 and sender.dropped == 0
+    finally:
+        server.close()
+
+
 def test_webhook_non_2xx_is_a_failure_including_redirects(hook_server, sender_factory):
     server = hook_server([302, 404])
-    sender = sender_factory(retries=2)
+    sender = sender_factory(give_up_after_s=0.2, backoff_s=(0.1, 0.4))  # tries at 0 and 0.1 s; 0.3 is too late
     sender.start()
     sender.send(server.url, {"n": 1})
     assert wait_for(lambda: sender.failed == 1)
@@ -150,7 +167,7 @@ def test_webhook_non_2xx_is_a_failure_including_redirects(hook_server, sender_fa
 
 def test_webhook_dead_endpoint_in_back_off_does_not_hold_up_another(hook_server, sender_factory):
     server = hook_server()
-    sender = sender_factory(retries=5, backoff_s=(1.0, 1.0))
+    sender = sender_factory(backoff_s=(1.0, 1.0))
     sender.start()
     sender.send(closed_port_url(), {"to": "dead"})
     sender.send(server.url, {"to": "alive"})

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence, cast
+from typing import Callable, Iterator, Protocol, Sequence, cast
 
 import cv2
 import numpy as np
@@ -118,32 +118,36 @@ class Detector:
     def names(self) -> dict[int, str]:
         return self.model.names
 
-    def warmup(self, height: int, width: int, batch: int = 1) -> None:
+    def warmup(self, height: int, width: int, batch: int = 1, settings: DetectionSettings | None = None) -> None:
         """A throw-away pass at the real input shape (and batch: OpenVINO compiles its streams for it), so
         the first frames are not slow."""
-        box = letterbox_geometry(height, width, self.model.input_hw or self.settings.imgsz, self.model.stride,
-                                 self.minimal_padding)
+        imgsz = (settings or self.settings).imgsz
+        box = letterbox_geometry(height, width, self.model.input_hw or imgsz, self.model.stride, self.minimal_padding)
         with torch.inference_mode():
             for n in sorted({1, min(batch, 2)}):
                 self.forward(np.zeros((n, *box.input_hw, 3), np.uint8))
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detected]:
-        """Detect on a batch; frames of different sizes are run in same-size groups."""
-        out: list[Detected] = []
-        start = 0
-        while start < len(images):
-            end = start + 1
-            while end < len(images) and images[end].shape == images[start].shape:
-                end += 1
-            out.extend(self._detect_same_shape(images[start:end]))
-            start = end
-        return out
+    def detect(self, images: Sequence[np.ndarray],
+               settings: DetectionSettings | Sequence[DetectionSettings] | None = None) -> list[Detected]:
+        """Detect on a batch, in order. ``settings``: the detector's own (None), one for every frame, or one
+        per frame (a shared detector's call with frames from several cameras). Frames that need the same
+        network input (their size and ``imgsz``) go through the network together."""
+        each = [settings or self.settings] * len(images) if not isinstance(settings, Sequence) else list(settings)
+        groups: dict[tuple, list[int]] = {}
+        for i, (image, s) in enumerate(zip(images, each, strict=True)):
+            groups.setdefault((image.shape, s.imgsz), []).append(i)
+        out: list[Detected | None] = [None] * len(images)
+        for members in groups.values():
+            found = self._detect_same_shape([images[i] for i in members], [each[i] for i in members])
+            for i, detected in zip(members, found):
+                out[i] = detected
+        return cast(list[Detected], out)
 
-    def _detect_same_shape(self, images: Sequence[np.ndarray]) -> list[Detected]:
-        settings = self.settings  # one consistent snapshot for the whole batch
+    def _detect_same_shape(self, images: Sequence[np.ndarray], settings: Sequence[DetectionSettings]
+                           ) -> list[Detected]:
         t0 = time.perf_counter()
         height, width = images[0].shape[:2]
-        box = letterbox_geometry(height, width, self.model.input_hw or settings.imgsz, self.model.stride,
+        box = letterbox_geometry(height, width, self.model.input_hw or settings[0].imgsz, self.model.stride,
                                  self.minimal_padding)
         if len(images) > 1 and self.model.backend == "openvino":
             return self._detect_streamed(images, settings, box)
@@ -155,13 +159,13 @@ class Detector:
             if preds.device.type == "cuda":
                 torch.cuda.synchronize(preds.device)
             t2 = time.perf_counter()
-            found = [self._postprocess(p, settings, box, height, width) for p in preds]
+            found = [self._postprocess(p, s, box, height, width) for p, s in zip(preds, settings)]
         t3 = time.perf_counter()
         n = len(images)
         timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (t3 - t2) * 1e3 / n)
         return [Detected(d, timings, counts, grid) for d, counts, grid in found]
 
-    def _detect_streamed(self, images: Sequence[np.ndarray], settings: DetectionSettings, box: Letterbox
+    def _detect_streamed(self, images: Sequence[np.ndarray], settings: Sequence[DetectionSettings], box: Letterbox
                          ) -> list[Detected]:
         """A batch through OpenVINO's streams: letterbox, network and NMS of different frames overlap."""
         height, width = images[0].shape[:2]
@@ -178,9 +182,9 @@ class Detector:
 
         found = []
         with torch.inference_mode():
-            for pred in runner.stream(letterboxed()):
+            for pred, s in zip(runner.stream(letterboxed()), settings):
                 start = time.perf_counter()
-                found.append(self._postprocess(pred[0], settings, box, height, width))
+                found.append(self._postprocess(pred[0], s, box, height, width))
                 spent["post"] += time.perf_counter() - start
         n, total = len(images), time.perf_counter() - t0
         timings = Timings(spent["pre"] * 1e3 / n, (total - spent["pre"] - spent["post"]) * 1e3 / n,
@@ -253,13 +257,26 @@ def empty_detections() -> sv.Detections:
                          class_id=np.zeros(0, int), data={"class_name": np.array([], dtype=object)})
 
 
+class FrameDetector(Protocol):
+    """What an inference worker runs: a ``Detector``, or one camera's client of a shared one (engine/shared.py)."""
+
+    settings: DetectionSettings
+
+    @property
+    def model(self) -> LoadedModel: ...
+
+    def warmup(self, height: int, width: int, batch: int = 1) -> None: ...
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detected]: ...
+
+
 class InferenceWorker(Worker):
     """Owns the detector: takes frames (in batches when they are waiting), fans results out.
 
     ``detector`` may be replaced from another thread (a model switch): the next batch uses the new one.
     """
 
-    def __init__(self, detector: Detector, inp: Channel[Frame], outputs: list[Channel[Result]], *,
+    def __init__(self, detector: FrameDetector, inp: Channel[Frame], outputs: list[Channel[Result]], *,
                  warmup_hw: tuple[int, int] | None = None, batch: int = 1, name: str = "inference",
                  tracker: Tracker | None = None, gate: Callable[[Frame], bool] | None = None,
                  on_error: Callable[[BaseException], None] | None = None,

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 from yolo_app.engine.capture import CaptureThread, Playback
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.classify import ClassifyWorker, Stage
-from yolo_app.engine.inference import Detector, InferenceWorker
+from yolo_app.engine.inference import Detector, FrameDetector, InferenceWorker
 from yolo_app.engine.readers import FrameReader
 from yolo_app.engine.sinks import Sink
 from yolo_app.engine.sources import SourceSpec
@@ -39,7 +39,7 @@ class Branch:
     """One detector, an optional tracker after it, an optional second-stage classifier (see
     engine/classify.py), and the sinks its results go to."""
 
-    detector: Detector
+    detector: FrameDetector
     sinks: Sequence[Sink]
     tracker: Tracker | None = None
     _: KW_ONLY

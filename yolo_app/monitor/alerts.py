@@ -3,8 +3,10 @@
 One worker thread and one schedule of pending deliveries, ordered by the time each is next due: a new
 delivery is due at once; one that failed is put back with its next attempt ``backoff_s[0] * 2**n`` later
 (capped at ``backoff_s[1]``). So a dead endpoint costs the others at most one socket timeout per attempt,
-never its whole back-off. The schedule is bounded: when full, the oldest pending delivery is dropped and
-counted, so ``send`` never blocks and memory stays flat whatever the endpoints do.
+never its whole back-off. A delivery is given up by age, not by a count of tries: an endpoint that is down
+for a few minutes (a restart, a deploy) still gets every event once it is back, within ``backoff_s[1]``.
+The schedule is bounded: when full, the oldest pending delivery is dropped and counted, so ``send`` never
+blocks and memory stays flat whatever the endpoints do.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 class _Delivery:
     due: float  # time.monotonic() of the next attempt
     seq: int  # sending order: the tie-break for equal due times, and "oldest" when the schedule is full
+    created: float = field(compare=False)  # time.monotonic() of send(): the age that gives up
     url: str = field(compare=False)
     body: bytes = field(compare=False)
     attempts: int = field(default=0, compare=False)
@@ -48,12 +51,12 @@ class WebhookSender:
         sender.close()
     """
 
-    def __init__(self, *, timeout_s: float = 5.0, retries: int = 5, backoff_s: tuple[float, float] = (1.0, 30.0),
-                 queue_size: int = 1000) -> None:
-        if retries < 1 or queue_size < 1 or timeout_s <= 0:
-            raise ValueError("retries and queue_size must be >= 1 and timeout_s > 0")
+    def __init__(self, *, timeout_s: float = 5.0, give_up_after_s: float = 900.0,
+                 backoff_s: tuple[float, float] = (1.0, 30.0), queue_size: int = 1000) -> None:
+        if give_up_after_s < 0 or queue_size < 1 or timeout_s <= 0:
+            raise ValueError("queue_size must be >= 1, give_up_after_s >= 0 and timeout_s > 0")
         self.timeout_s = timeout_s
-        self.retries = retries  # attempts in all, the first included
+        self.give_up_after_s = give_up_after_s  # no attempt starts later than this after send()
         self.backoff_s = backoff_s
         self.queue_size = queue_size
         self._opener = urllib.request.build_opener(_NoRedirect)
@@ -72,7 +75,7 @@ class WebhookSender:
 
     @property
     def failed(self) -> int:
-        """Deliveries given up after ``retries`` attempts."""
+        """Deliveries given up: their next attempt would have come ``give_up_after_s`` after ``send``."""
         return self._count("failed")
 
     @property
@@ -112,7 +115,8 @@ class WebhookSender:
                 self._counts["dropped"] += 1
                 return
             self._seq += 1
-            self._push(_Delivery(time.monotonic(), self._seq, url, body))
+            now = time.monotonic()
+            self._push(_Delivery(now, self._seq, now, url, body))
             self._cond.notify()
 
     def close(self, timeout: float = 5.0) -> None:
@@ -203,14 +207,17 @@ class WebhookSender:
 
     def _settle(self, delivery: _Delivery, error: str | None) -> None:
         with self._cond:
+            first, cap = self.backoff_s
+            now = time.monotonic()
+            due = now + min(first * 2 ** (delivery.attempts - 1), cap)
             if error is None:
                 self._counts["sent"] += 1
             elif self._stopped:
                 self._counts["dropped"] += 1
-            elif delivery.attempts >= self.retries:
+            elif due - delivery.created > self.give_up_after_s:
                 self._counts["failed"] += 1
-                log.warning("webhook %s: gave up after %d attempts (%s)", delivery.url, delivery.attempts, error)
+                log.warning("webhook %s: gave up after %d attempts in %.0f s (%s)", delivery.url, delivery.attempts,
+                            now - delivery.created, error)
             else:
-                first, cap = self.backoff_s
-                delivery.due = time.monotonic() + min(first * 2 ** (delivery.attempts - 1), cap)
+                delivery.due = due
                 self._push(delivery)

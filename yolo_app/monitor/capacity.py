@@ -8,6 +8,7 @@ falls below ``min_fps`` and prints, last, one JSON line with ``cameras_sustained
 each kept ``min_fps``. Usage (real cameras, or the RTSP test cameras ``tests/bench_monitor.py`` starts)::
 
     python -m yolo_app.monitor.capacity URL [URL ...] [--seconds 60] [--warmup 20] [--min-fps 4.5]
+        [--inference shared|per_camera]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def camera_counts(available: int) -> list[int]:
 
 
 def measure(urls: list[str], seconds: float, warmup: float, weights: str = DEFAULT_WEIGHTS,
-            backend: str = "auto") -> dict:
+            backend: str = "auto", inference: str = "shared") -> dict:
     """Run the monitor on ``urls`` (all at once) and measure the window after ``warmup``."""
     from yolo_app.monitor.config import load_config
     from yolo_app.monitor.runner import Monitor
@@ -42,7 +43,7 @@ def measure(urls: list[str], seconds: float, warmup: float, weights: str = DEFAU
         path = Path(tmp) / "monitor.yaml"
         cameras = [{"name": f"cam{i + 1}", "source": url, "motion": {"enabled": False}} for i, url in enumerate(urls)]
         path.write_text(json.dumps({"model": weights, "backend": backend, "storage": str(Path(tmp) / "data"),
-                                    "cameras": cameras}))
+                                    "inference": inference, "cameras": cameras}))
         monitor = Monitor(load_config(path))
         monitor.start()
         try:
@@ -58,9 +59,10 @@ def measure(urls: list[str], seconds: float, warmup: float, weights: str = DEFAU
             fps = [(cam.frames - before[name][0]) / elapsed for name, cam in monitor.cameras.items()]
             dropped = sum(cam.dropped - before[name][1] for name, cam in monitor.cameras.items())
             latency = max((s["latency_p95_ms"] or 0.0) for s in status.values())
+            shared = monitor.inference_stats()
         finally:
             monitor.stop()
-    return {"cameras": len(urls),
+    return {"cameras": len(urls), "inference": inference, "frames_per_call": shared.get("frames_per_call"),
             "fps_per_camera": {"min": round(min(fps), 2), "median": round(statistics.median(fps), 2)},
             "latency_p95_ms": round(latency, 1), "dropped": dropped, "cpu_percent": round(cpu, 1),
             "rss_mb": round(rss, 1)}
@@ -86,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-fps", type=float, default=4.5)
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS)
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--inference", choices=("shared", "per_camera"), default="shared",
+                        help="the cameras share network calls (default), or each runs its own detector")
     args = parser.parse_args(argv)
     set_process_env()
     final = ramp(args.urls, args.seconds, args.warmup, args.min_fps, weights=args.weights, backend=args.backend,
-                 report=lambda line: print(line, file=sys.stderr, flush=True))
+                 inference=args.inference, report=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps(final), flush=True)
     return 0
 

@@ -95,6 +95,7 @@ class MonitorConfig:
     storage: Path = Path("monitor-data")
     retention: Retention = Retention()
     classify: ClassifySettings | None = None  # a second-stage classifier for what the detector finds
+    inference: str = "shared"  # shared: the cameras' frames share network calls; per_camera: a detector each
     raw: dict = field(default_factory=dict, compare=False, repr=False)  # as read, for saving edits back
 
     def camera(self, name: str) -> Camera:
@@ -215,7 +216,8 @@ _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:t
 CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after",
                "rtsp_transport", "open_timeout", "read_timeout")
 TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "precision", "storage", "retention", "classify",
-            "classify_classes", "trust_weights", "cameras")
+            "classify_classes", "trust_weights", "inference", "cameras")
+INFERENCE_MODES = ("shared", "per_camera")
 
 
 def load_config(path: str | Path) -> MonitorConfig:
@@ -266,7 +268,8 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
         top.fail("needs classify (the classifier to run on these classes)", at="classify_classes")
     classify = ClassifySettings(classify_spec, classify_classes) if classify_spec else None
     return MonitorConfig(path=path, cameras=cameras, model=model, detection=detection, storage=storage,
-                         retention=retention, classify=classify, raw=raw)
+                         retention=retention, classify=classify,
+                         inference=top.get("inference", "shared", _choice(INFERENCE_MODES)), raw=raw)
 
 
 def _imgsz(value: Any) -> int:

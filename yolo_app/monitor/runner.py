@@ -26,6 +26,7 @@ from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.render import FrameRenderer
+from yolo_app.engine.shared import SharedDetector
 from yolo_app.engine.sinks import Sink
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sources import SourceSpec, parse_source
@@ -78,8 +79,9 @@ class MonitorSink(Sink):
 class CameraMonitor:
     def __init__(self, cam: Camera, model: LoadedModel, settings: DetectionSettings, store: EventStore,
                  config: MonitorConfig, webhooks: WebhookSender, emit: Callable[[Event], None],
-                 classifier: Stage | None = None) -> None:
+                 classifier: Stage | None = None, shared: SharedDetector | None = None) -> None:
         self.cam = cam
+        self.shared = shared  # the monitor's one detector for every camera (None: this camera runs its own)
         self.classifier = classifier
         self.model = model
         self.settings = settings
@@ -159,7 +161,7 @@ class CameraMonitor:
     def _play(self, reader: SourceSupervisor) -> bool:
         """Run the camera's pipeline until we stop or a file ends (True), or it fails (False)."""
         live = reader.info.live
-        detector = Detector(self.model, self.settings)
+        detector = self.shared.client(self.settings) if self.shared is not None else Detector(self.model, self.settings)
         tracker = Tracker(reader.info.fps)
         self._seen_tracks.clear()
         playback = Playback(realtime=self.cam.realtime, loop=self.cam.loop) if not live else None
@@ -343,10 +345,12 @@ class Monitor:
         self._running = False
         self._started = time.monotonic()
         base = ready.detector.settings
+        # One network for every camera: their frames share calls (a CUDA batch, OpenVINO's streams together).
+        self.shared = SharedDetector(ready.detector) if config.inference == "shared" else None
         self.cameras = {
             cam.name: CameraMonitor(cam, self.model, dataclasses.replace(
                 base, classes=self.model.class_ids(list(cam.classes)) if cam.classes else None),
-                self.store, config, self.webhooks, self._on_event, classifier)
+                self.store, config, self.webhooks, self._on_event, classifier, self.shared)
             for cam in config.cameras
         }
         if display is not None:
@@ -366,6 +370,8 @@ class Monitor:
             self.status_server.start()
         self.webhooks.start()
         self.retention.start()
+        if self.shared is not None:
+            self.shared.start()
         for camera in self.cameras.values():
             camera.start()
 
@@ -389,12 +395,23 @@ class Monitor:
         for camera in self.cameras.values():
             if not camera.join(max(0.1, deadline - time.monotonic())):
                 log.warning("camera %s did not stop in time", camera.cam.name)
+        if self.shared is not None:  # after the cameras: frames they still had were served
+            self.shared.stop()
+            self.shared.join(max(0.1, deadline - time.monotonic()))
         if self._running:
             self.retention.stop()
             self.webhooks.close(timeout=max(1.0, deadline - time.monotonic()))
             if self.status_server is not None:
                 self.status_server.stop()
         self.store.close()
+
+    def inference_stats(self) -> dict:
+        """Shared: how many frames each network call carried on average (1.0: the cameras never overlapped)."""
+        if self.shared is None:
+            return {"mode": "per_camera"}
+        calls = self.shared.served_calls
+        return {"mode": "shared", "calls": calls,
+                "frames_per_call": round(self.shared.served_frames / calls, 2) if calls else None}
 
     def snapshot(self) -> dict:
         today = iso(datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0))
@@ -403,5 +420,6 @@ class Monitor:
             "started_at": self.started_at, "uptime_s": round(time.monotonic() - self._started, 1),
             "cameras": {name: cam.status(per_camera.get(name, 0)) for name, cam in self.cameras.items()},
             "webhooks": self.webhooks.stats(),
+            "inference": self.inference_stats(),
             "events_total": self.events_total,
         }
