@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Datumaro reads our exports in the tests from a venv of its own: it would replace our OpenCV and pandas.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 # These machines have no internet: point the weights search path at the shared checkpoints when present.
 SHARED_WEIGHTS := $(abspath ../shared/weights)
 ifneq ($(wildcard $(SHARED_WEIGHTS)),)
@@ -10,7 +13,7 @@ export YOLO_APP_WEIGHTS ?= $(SHARED_WEIGHTS)
 endif
 SHARED_VIDEO := $(abspath ../shared/videos/one-by-one-person-detection.mp4)
 
-.PHONY: install run test test-fast bench bench-gui bench-grid bench-monitor soak soak-file clean
+.PHONY: install tools run test test-fast bench bench-gui bench-grid bench-monitor soak soak-file clean
 
 install: $(STAMP)
 
@@ -21,6 +24,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): tests/tools-requirements.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r tests/tools-requirements.txt
+	touch $(TOOLS_STAMP)
 
 # 30 minutes, 4 RTSP cameras dropped, stalled and restarted on a schedule, the webhook endpoint down for
 # 5 minutes, storage past its cap: one table (see README "Soak").
@@ -40,10 +51,10 @@ run: install
 		$(BIN)/yolo-app annotate demo --out runs/demo; \
 	fi
 
-test: install
+test: install tools
 	YOLO_OFFLINE=true YOLO_AUTOINSTALL=false QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
-test-fast: install
+test-fast: install tools
 	YOLO_OFFLINE=true YOLO_AUTOINSTALL=false QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not slow"
 
 bench: install

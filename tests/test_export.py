@@ -15,24 +15,13 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import frame_lines, read_video, run_cli
+from conftest import read_video, run_cli
+from export_runs import header_of, kept, records
+
+pytest_plugins = ["export_runs"]  # its fixtures: tracked_run, plain_run
 from yolo_app.cli import main
 from yolo_app.export import ExportOptions, export_record
 from yolo_app.export.yolo import val_positions
-
-
-@pytest.fixture(scope="module")
-def tracked_run(clips, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tracked")
-    # fp32: PyTorch's numbers on every CPU (track 1 changes class on some frames: the CVAT test needs that)
-    proc = run_cli("annotate", str(clips["person"]), "--out", str(out), "--no-video", "--track",
-                   "--export", "csv,mot", "--precision", "fp32")
-    assert proc.returncode == 0, proc.stderr
-    assert "exported:" in proc.stdout
-    return out
-
-
-records = frame_lines
 
 
 def test_csv_has_one_row_per_detection_matching_the_jsonl(tracked_run):
@@ -83,15 +72,6 @@ def test_bad_export_requests_fail_with_one_line(tmp_path, capsys, tracked_run, m
     assert code == 2 and message in err and len(err.splitlines()) == 1
 
 
-@pytest.fixture(scope="module")
-def plain_run(clips, tmp_path_factory):
-    """The first 10 frames of the 30-frame bottle clip, annotated without tracking."""
-    out = tmp_path_factory.mktemp("plain")
-    proc = run_cli("annotate", str(clips["bottle"]), "--out", str(out), "--no-video", "--max-frames", "10")
-    assert proc.returncode == 0, proc.stderr
-    return out
-
-
 def test_mot_from_a_record_without_tracks_is_refused(plain_run, capsys):
     code = main(["export", str(plain_run / "bottle.detections.jsonl"), "--to", "mot"])
     assert code == 2 and "needs track ids" in capsys.readouterr().err
@@ -101,60 +81,75 @@ def test_mot_from_a_record_without_tracks_is_refused(plain_run, capsys):
 # --- Dataset and CVAT exports -------------------------------------------------------------------------------
 
 
-def header_of(path: Path) -> dict:
-    return json.loads(path.read_text().splitlines()[0])
-
-
-def kept(lines: list[dict], every: int = 1, min_conf: float = 0.0) -> list[tuple[dict, list[dict]]]:
-    """What a dataset export keeps, worked out here from the JSONL: (line, detections kept)."""
-    return [(line, [d for d in line["detections"] if d["confidence"] >= min_conf]) for line in lines[::every]]
-
-
 def mean_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(int) - b.astype(int)).mean())
 
 
-def test_coco_loads_in_pycocotools_and_scores_ap_1_against_its_own_detections(tracked_run, clips, tmp_path):
-    from pycocotools.coco import COCO
+def coco_ap(coco, detections: list[dict]) -> float:
+    """COCOeval's AP@[.5:.95] of ``detections`` (COCO results) against the file's boxes."""
     from pycocotools.cocoeval import COCOeval
 
-    jsonl = tracked_run / "person.detections.jsonl"
-    [path] = export_record(jsonl, ["coco"], tmp_path, ExportOptions(every=3, min_conf=0.5))
-    assert path == tmp_path / "person.coco.json"
-    coco = COCO(str(path))
-    frames = kept(records(jsonl), every=3, min_conf=0.5)
-    assert sorted(coco.getImgIds()) == [line["frame"] for line, _ in frames]  # image id = frame number
-    expected = [(line["frame"], det) for line, dets in frames for det in dets]
-    dropped = [d for line, _ in frames for d in line["detections"] if d["confidence"] < 0.5]
-    assert len(expected) > 0 and len(dropped) > 0  # min_conf really left some out
-    annotations = coco.loadAnns(sorted(coco.getAnnIds()))
-    assert [a["id"] for a in annotations] == list(range(1, len(expected) + 1))
-    for ann, (frame, det) in zip(annotations, expected):
-        x1, y1, x2, y2 = det["xyxy"]
-        assert (ann["image_id"], ann["category_id"], ann["score"]) == (frame, det["class_id"], det["confidence"])
-        assert ann["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=0.01)
-        assert ann["area"] == pytest.approx((x2 - x1) * (y2 - y1), rel=1e-3) and ann["iscrowd"] == 0
-        assert ann["track_id"] == det["track_id"]
-    names = header_of(jsonl)["names"]
-    assert {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())} == {int(k): v for k, v in names.items()}
-
-    source, _, _ = read_video(clips["person"])
-    for image in coco.loadImgs(coco.getImgIds()):
-        assert image["file_name"] == f"person/frame_{image['id']:06d}.jpg"
-        pixels = cv2.imread(str(path.parent / image["file_name"]))
-        assert pixels.shape == (image["height"], image["width"], 3) == (432, 768, 3)
-        diffs = [mean_diff(pixels, frame) for frame in source]
-        assert diffs[image["id"]] < 1.5  # the un-annotated source frame itself (JPEG quality 95)
-        if coco.getAnnIds(imgIds=image["id"]):  # a moving person makes each such frame unique
-            assert int(np.argmin(diffs)) == image["id"]
-
-    results = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": a["score"]}
-               for a in annotations]
-    evaluation = COCOeval(coco, coco.loadRes(results), "bbox")
+    evaluation = COCOeval(coco, coco.loadRes(detections), "bbox")
     evaluation.evaluate()
     evaluation.accumulate()
     evaluation.summarize()
-    assert evaluation.stats[0] == pytest.approx(1.0)  # AP@[.5:.95]
+    return float(evaluation.stats[0])
+
+
+def test_coco_loads_in_pycocotools_with_the_records_frames_boxes_and_classes(tracked_run, clips, tmp_path):
+    from pycocotools.coco import COCO
+
+    jsonl = tracked_run / "person.detections.jsonl"
+    written = export_record(jsonl, ["coco"], tmp_path, ExportOptions(every=3, min_conf=0.5))
+    folder = tmp_path / "person_coco"
+    assert written == [folder, tmp_path / "person_coco.zip"]
+    coco = COCO(str(folder / "annotations" / "instances_default.json"))
+    frames = kept(records(jsonl), every=3, min_conf=0.5)
+    dropped = [d for line, _ in frames for d in line["detections"] if d["confidence"] < 0.5]
+    assert dropped  # min_conf really left some out
+    # Counts: one image per kept frame, one annotation per kept box, every model class as a category.
+    assert len(coco.getImgIds()) == len(frames) and len(coco.getAnnIds()) == sum(len(d) for _, d in frames) > 0
+    names = {int(k): v for k, v in header_of(jsonl)["names"].items()}
+    assert sorted(c["name"] for c in coco.loadCats(coco.getCatIds())) == sorted(names.values())
+    assert min(coco.getImgIds()) >= 1 and min(coco.getAnnIds()) >= 1 and min(coco.getCatIds()) >= 1  # COCO's ids
+
+    # Boxes: each image (found by its file name, as CVAT matches frames) holds the frame's kept boxes.
+    source, _, _ = read_video(clips["person"])
+    by_name = {image["file_name"]: image for image in coco.loadImgs(coco.getImgIds())}
+    category = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    for line, dets in frames:
+        image = by_name[f"frame_{line['frame']:06d}.jpg"]
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=image["id"]))
+        got = sorted((category[a["category_id"]], a["score"], a.get("track_id")) for a in anns)
+        assert got == sorted((d["class_name"], d["confidence"], d["track_id"]) for d in dets)
+        for ann in anns:
+            det = next(d for d in dets if d["confidence"] == ann["score"])
+            x1, y1, x2, y2 = det["xyxy"]
+            assert ann["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=0.01)
+            assert ann["segmentation"] == [] and ann["iscrowd"] == 0
+            assert ann["area"] == pytest.approx((x2 - x1) * (y2 - y1), rel=1e-3)
+        pixels = cv2.imread(str(folder / "images" / "default" / image["file_name"]))
+        assert pixels.shape == (image["height"], image["width"], 3) == (432, 768, 3)
+        diffs = [mean_diff(pixels, frame) for frame in source]
+        assert diffs[line["frame"]] < 1.5  # the un-annotated source frame itself (JPEG quality 95)
+        if dets:  # a moving person makes each such frame unique
+            assert int(np.argmin(diffs)) == line["frame"]
+
+    # The record's own detections, given as predictions, find every box; moved ones miss some.
+    image_id = {int(name[6:12]): image["id"] for name, image in by_name.items()}
+    category_id = {name: cid for cid, name in category.items()}
+
+    def predictions(shift: float) -> list[dict]:
+        out = []
+        for i, (line, det) in enumerate((line, det) for line, dets in frames for det in dets):
+            x1, y1, x2, y2 = det["xyxy"]
+            dx = shift * (x2 - x1) if i % 2 else 0.0  # every other box moved by a share of its width
+            out.append({"image_id": image_id[line["frame"]], "category_id": category_id[det["class_name"]],
+                        "bbox": [x1 + dx, y1, x2 - x1, y2 - y1], "score": det["confidence"]})
+        return out
+
+    assert coco_ap(coco, predictions(0.0)) == pytest.approx(1.0)
+    assert coco_ap(coco, predictions(0.6)) < 0.8
 
 
 @pytest.mark.parametrize("count, fraction, n_val, n_blocks", [
@@ -281,7 +276,7 @@ def assert_cvat_matches(path: Path, lines: list[dict], size: int) -> dict:
 def test_cvat_xml_has_one_track_per_track_id_and_one_frame_tracks_for_the_rest(tracked_run, tmp_path):
     jsonl = tracked_run / "person.detections.jsonl"
     lines = records(jsonl)
-    [path] = export_record(jsonl, ["cvat"], tmp_path, ExportOptions(every=5, min_conf=0.9))  # ignored by cvat
+    [path, _] = export_record(jsonl, ["cvat"], tmp_path, ExportOptions(every=5, min_conf=0.9))  # ignored by cvat
     root = ET.parse(path).getroot()
     assert root.findtext("version") == "1.1"
     task = root.find("meta/task")
@@ -307,7 +302,7 @@ def test_cvat_marks_a_track_outside_after_a_gap_and_after_its_last_sighting(trac
     lines = lines[:30]
     jsonl = tmp_path / "gap.detections.jsonl"
     jsonl.write_text("".join(json.dumps(x) + "\n" for x in [header, *lines]))
-    [path] = export_record(jsonl, ["cvat"], tmp_path)
+    [path, _] = export_record(jsonl, ["cvat"], tmp_path)
     got = assert_cvat_matches(path, lines, size=40)
     frames = [(f, outside) for f, outside, _ in got[1][1]]
     assert (19, 0) in frames and (20, 1) in frames and (23, 0) in frames and frames[-1] == (30, 1)
@@ -316,7 +311,7 @@ def test_cvat_marks_a_track_outside_after_a_gap_and_after_its_last_sighting(trac
 
 def test_cvat_without_tracking_makes_a_one_frame_track_per_detection(plain_run, tmp_path):
     jsonl = plain_run / "bottle.detections.jsonl"
-    [path] = export_record(jsonl, ["cvat"], tmp_path)
+    [path, _] = export_record(jsonl, ["cvat"], tmp_path)
     lines = records(jsonl)
     got = assert_cvat_matches(path, lines, size=30)  # the whole video, though only 10 frames were annotated
     assert len(got) == sum(len(line["detections"]) for line in lines) > 0
@@ -359,30 +354,36 @@ def image_run(clips, tmp_path_factory):
 
 def test_coco_from_an_image_folder_keeps_the_file_names(image_run, tmp_path):
     jsonl = image_run / "photos.detections.jsonl"
-    [path] = export_record(jsonl, ["coco"], tmp_path)
-    document = json.loads(path.read_text())
-    assert [i["file_name"] for i in document["images"]] == ["photos/a.jpg", "photos/b.jpg", "photos/c.jpg"]
+    export_record(jsonl, ["coco"], tmp_path)
+    document = json.loads((tmp_path / "photos_coco" / "annotations" / "instances_default.json").read_text())
+    assert [i["file_name"] for i in document["images"]] == ["a.jpg", "b.jpg", "c.jpg"]
     for image, line in zip(document["images"], records(jsonl)):
         original = cv2.imread(line["file"])
-        assert mean_diff(cv2.imread(str(tmp_path / image["file_name"])), original) < 1.5
+        written = cv2.imread(str(tmp_path / "photos_coco" / "images" / "default" / image["file_name"]))
+        assert mean_diff(written, original) < 1.5
     assert len(document["annotations"]) == sum(len(line["detections"]) for line in records(jsonl)) > 0
 
 
-def test_a_folder_export_never_replaces_the_source_folder(image_run, capsys):
-    before = sorted(p.name for p in (image_run / "photos").iterdir())
-    code = main(["export", str(image_run / "photos.detections.jsonl"), "--to", "coco"])
+def test_a_folder_export_never_replaces_the_source_folder(image_run, tmp_path, capsys):
+    """The images annotated from a folder named like the export (``walk_coco/`` beside ``walk.detections.jsonl``)."""
+    source = Path(shutil.copytree(image_run / "photos", tmp_path / "walk_coco"))
+    text = (image_run / "photos.detections.jsonl").read_text().replace(str(image_run / "photos"), str(source))
+    (tmp_path / "walk.detections.jsonl").write_text(text)
+    (tmp_path / "walk_coco.zip").write_text("an old export")
+    code = main(["export", str(tmp_path / "walk.detections.jsonl"), "--to", "coco"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "would replace the source" in err and len(err.splitlines()) == 1
-    assert sorted(p.name for p in (image_run / "photos").iterdir()) == before == ["a.jpg", "b.png", "c.jpg"]
+    assert sorted(p.name for p in source.iterdir()) == ["a.jpg", "b.png", "c.jpg"]
+    assert (tmp_path / "walk_coco.zip").read_text() == "an old export"  # refused before anything was touched
 
 
 def test_export_command_writes_all_four_formats(tracked_run, tmp_path):
     proc = run_cli("export", str(tracked_run / "person.detections.jsonl"), "--to", "coco,yolo,cvat,crops",
                    "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    names = ["person.coco.json", "person_yolo", "person.cvat.xml", "person_crops"]
+    names = ["person_coco", "person_coco.zip", "person_yolo", "person.cvat.xml", "person.cvat.zip", "person_crops"]
     assert proc.stdout.split() == [str(tmp_path / n) for n in names]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*names, "person"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
 
 
 @pytest.fixture(scope="module")

@@ -225,8 +225,8 @@ def test_annotate_with_classify_writes_classifications_to_jsonl_csv_and_coco(cli
         assert [t["label"] for t in c["top5"]][0] == c["label"] and len(c["top5"]) == 3
     rows = list(csv.DictReader((tmp_path / "person.detections.csv").open()))
     assert {r["classification"] for r in rows if r["class"] == "person"} <= set(CAR_CLASSES)
-    coco = json.loads((tmp_path / "person.coco.json").read_text())
-    assert all(a["attributes"]["classification"] in CAR_CLASSES for a in coco["annotations"] if a["category_id"] == 0)
+    coco = json.loads((tmp_path / "person_coco" / "annotations" / "instances_default.json").read_text())
+    assert all(a["attributes"]["classification"] in CAR_CLASSES for a in coco["annotations"] if a["category_id"] == 1)
     cvat = ET.parse(tmp_path / "person.cvat.xml").getroot()
     assert cvat.find("meta/task/labels/label/attributes/attribute/name").text == "classification"
     values = [b.find("attribute").text or "" for t in cvat.iter("track") if t.get("label") == "person"

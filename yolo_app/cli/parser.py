@@ -83,6 +83,14 @@ def _add_precision(p: argparse.ArgumentParser) -> None:
                         "PyTorch's numbers exactly; bf16 asks for bfloat16 on OpenVINO (default: %(default)s)")
 
 
+# What each --export/--to format writes; the zips are what CVAT's "Upload annotations" takes.
+EXPORT_OUTPUTS = ("csv -> NAME.detections.csv (one row per detection); mot -> NAME.mot.txt (MOT Challenge); "
+                  "coco -> NAME_coco/ (annotations/instances_default.json + images/default/, for pycocotools "
+                  "and Datumaro) and NAME_coco.zip (the same, for CVAT: COCO 1.0); yolo -> NAME_yolo/ "
+                  "(data.yaml for Ultralytics); cvat -> NAME.cvat.xml and NAME.cvat.zip (for CVAT: CVAT for "
+                  "video 1.1); crops -> NAME_crops/<class>/")
+
+
 def _add_export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--every", type=_positive_int, default=1, metavar="N",
                    help="coco, yolo, crops: keep every Nth frame (default: every frame)")
@@ -129,7 +137,7 @@ def _add_annotate(commands: argparse._SubParsersAction) -> None:
                           help="add ByteTrack ids: labels '#12 person 0.91', \"track_id\" in the JSONL")
     annotate.add_argument("--export", default=None, metavar="FORMATS",
                           help="also write these formats beside the JSONL, comma-separated: "
-                               f"{', '.join(EXPORT_FORMATS)} (mot needs --track)")
+                               f"{', '.join(EXPORT_FORMATS)} (mot needs --track): {EXPORT_OUTPUTS}")
     _add_export_options(annotate)
     annotate.add_argument("--batch", type=_positive_int, default=None,
                           help="frames per inference call when frames are waiting (default: 8 on a CUDA GPU, "
@@ -153,8 +161,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser(
         "export", help="make exports from a detections JSONL without running the model again",
         description="Read NAME.detections.jsonl (written by annotate) and write the chosen formats beside it: "
-                    "csv -> NAME.detections.csv (one row per detection), mot -> NAME.mot.txt (MOT Challenge, "
-                    "needs a record made with --track).")
+                    f"{EXPORT_OUTPUTS}.")
     export.add_argument("record", type=Path, help="a NAME.detections.jsonl file")
     export.add_argument("--to", required=True, metavar="FORMATS", help=f"comma-separated: {', '.join(EXPORT_FORMATS)}")
     export.add_argument("--out", "-o", type=Path, default=None, help="output folder (default: beside the record)")

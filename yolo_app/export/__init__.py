@@ -1,9 +1,10 @@
 """Exports derived from the JSONL record, so they can be made again later without the model.
 
 Each format is a function ``write(record, target, options)`` that writes one file or folder beside
-the record (through a temporary name, so a failed export never looks complete); ``export_record``
-picks them. Dataset formats (coco, yolo, crops) also need the source's frames, read again from the
-source named in the record's header.
+the record (through a temporary name, so a failed export never looks complete); coco and cvat also
+write a zip for CVAT beside it and return every path they wrote. ``export_record`` picks them. Dataset
+formats (coco, yolo, crops) also need the source's frames, read again from the source named in the
+record's header.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from yolo_app.export.tables import write_csv, write_mot
 from yolo_app.export.yolo import write_yolo
 
 
-Writer = Callable[[Record, Path, ExportOptions], None]
+Writer = Callable[[Record, Path, ExportOptions], list[Path] | None]  # None: ``target`` alone
 
 EXPORTERS: dict[str, tuple[str, Writer]] = {
     "csv": ("{stem}.detections.csv", write_csv),
     "mot": ("{stem}.mot.txt", write_mot),
-    "coco": ("{stem}.coco.json", write_coco),
+    "coco": ("{stem}_coco", write_coco),
     "yolo": ("{stem}_yolo", write_yolo),
     "cvat": ("{stem}.cvat.xml", write_cvat),
     "crops": ("{stem}_crops", write_crops),
@@ -44,6 +45,5 @@ def export_record(jsonl: Path, formats: list[str], out_dir: Path | None = None,
     for name in formats:
         pattern, write = EXPORTERS[name]
         target = folder / pattern.format(stem=record.stem)
-        write(record, target, options or ExportOptions())
-        written.append(target)
+        written += write(record, target, options or ExportOptions()) or [target]
     return written

@@ -1,8 +1,15 @@
-"""COCO detection export: ``NAME.coco.json`` plus the frames it lists, as JPEGs in ``NAME/`` beside it.
+"""COCO detection export in the layout COCO tools, Datumaro and CVAT read.
 
-Ids follow the record: an image's id is its frame number and a category's id the model's class id,
-both from 0 (the same numbers as the JSONL, the CSV and the YOLO dataset; pycocotools accepts 0).
-Annotation ids start at 1, because COCOeval takes id 0 to mean "no match".
+``NAME_coco/annotations/instances_default.json`` lists the kept frames, whose un-annotated pixels are
+written as JPEGs into ``NAME_coco/images/default/`` (file names relative to that folder). ``NAME_coco.zip``
+is the same tree zipped, the layout of CVAT's own "COCO 1.0" export with images: CVAT's "Upload
+annotations" and "Import dataset" unpack it and read it with Datumaro's ``coco_instances`` importer
+(which refuses a tree without ``images/``), matching ``frame_000123`` to the task's frame 123 (CVAT's own
+name for a video frame). ``default`` is the subset name CVAT gives a task.
+
+Ids are COCO's, all from 1: image ids in frame order, annotation ids, and category ids, which are the
+model's class ids + 1 (Datumaro, and so CVAT, reads category 0 as "no label"). Every model class is a
+category. Every annotation has ``segmentation: []`` (a box only; Datumaro warns without the field).
 """
 
 from __future__ import annotations
@@ -11,30 +18,40 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from yolo_app.engine.sinks import AtomicPath
-from yolo_app.settings import ExportOptions
-from yolo_app.export.dataset import atomic_folder, frame_stems, kept_lines, write_jpeg
-from yolo_app.export.frames import source_frames
 from yolo_app.engine.record import Record
+from yolo_app.export.dataset import atomic_folder, frame_stems, kept_lines, write_jpeg, write_zip
+from yolo_app.export.frames import source_frames
+from yolo_app.settings import ExportOptions
+
+SUBSET = "default"
+ANNOTATIONS = f"annotations/instances_{SUBSET}.json"
 
 
-def write_coco(record: Record, target: Path, options: ExportOptions) -> None:
+def write_coco(record: Record, target: Path, options: ExportOptions) -> list[Path]:
+    """Write ``target`` (``NAME_coco/``) and ``NAME_coco.zip`` beside it; returns both."""
     lines = kept_lines(record, options)
     frames = source_frames(record, lines, "coco")
     stems = frame_stems(lines)
-    folder = target.with_name(record.stem)
-    out = AtomicPath(target)
-    with atomic_folder(folder, record) as part:
+    zipped = target.with_name(target.name + ".zip")
+    with atomic_folder(target, record) as part:
+        zipped.unlink(missing_ok=True)  # an old zip must not sit beside a new folder
+        images = part / "images" / SUBSET
+        images.mkdir(parents=True)
         for line, image in frames:
-            write_jpeg(part / f"{stems[line['frame']]}.jpg", image)
-    document = coco_document(record, lines, {frame: f"{folder.name}/{stem}.jpg" for frame, stem in stems.items()})
-    out.part.write_text(json.dumps(document), encoding="utf-8")
-    out.finish(True)
+            write_jpeg(images / f"{stems[line['frame']]}.jpg", image)
+        document = coco_document(record, lines, {frame: f"{stem}.jpg" for frame, stem in stems.items()})
+        annotations = part / ANNOTATIONS
+        annotations.parent.mkdir()
+        annotations.write_text(json.dumps(document), encoding="utf-8")
+        write_zip(zipped, {path.relative_to(part).as_posix(): path for path in sorted(part.rglob("*"))
+                           if path.is_file()})
+    return [target, zipped]
 
 
 def coco_document(record: Record, lines: list[dict], file_names: dict[int, str]) -> dict:
     header, now = record.header, datetime.now(timezone.utc)
-    sightings = [(line["frame"], det) for line in lines for det in line["detections"]]
+    image_ids = {line["frame"]: number for number, line in enumerate(lines, 1)}
+    sightings = [(image_ids[line["frame"]], det) for line in lines for det in line["detections"]]
     return {
         "info": {
             "description": f"{header.get('model', 'YOLO')} detections of {header.get('source', record.stem)}",
@@ -42,18 +59,18 @@ def coco_document(record: Record, lines: list[dict], file_names: dict[int, str])
             "date_created": now.isoformat(timespec="seconds"),
         },
         "licenses": [],
-        "images": [{"id": line["frame"], "file_name": file_names[line["frame"]],
+        "images": [{"id": image_ids[line["frame"]], "file_name": file_names[line["frame"]],
                     "width": line["width"], "height": line["height"]} for line in lines],
-        "annotations": [annotation(number, frame, det) for number, (frame, det) in enumerate(sightings, 1)],
-        "categories": [{"id": cid, "name": name, "supercategory": ""} for cid, name in record.names.items()],
+        "annotations": [annotation(number, image_id, det) for number, (image_id, det) in enumerate(sightings, 1)],
+        "categories": [{"id": cid + 1, "name": name, "supercategory": ""} for cid, name in record.names.items()],
     }
 
 
 def annotation(number: int, image_id: int, det: dict) -> dict:
     x1, y1, x2, y2 = det["xyxy"]
     w, h = round(x2 - x1, 2), round(y2 - y1, 2)
-    item = {"id": number, "image_id": image_id, "category_id": det["class_id"], "bbox": [x1, y1, w, h],
-            "area": round(w * h, 2), "iscrowd": 0, "score": det["confidence"]}
+    item = {"id": number, "image_id": image_id, "category_id": det["class_id"] + 1, "segmentation": [],
+            "area": round(w * h, 2), "bbox": [x1, y1, w, h], "iscrowd": 0, "score": det["confidence"]}
     if "track_id" in det:
         item["track_id"] = det["track_id"]
     if det.get("classification"):  # CVAT-style attributes, which COCO tools keep and ignore

@@ -1,4 +1,6 @@
-"""CVAT for video 1.1 export: ``NAME.cvat.xml``, to load the detections into a CVAT video task as tracks.
+"""CVAT for video 1.1 export: ``NAME.cvat.xml``, to load the detections into a CVAT video task as tracks,
+and ``NAME.cvat.zip`` with the same XML as ``annotations.xml``, the layout of CVAT's own "CVAT for video
+1.1" export (without ``images/``), which its "Upload annotations" takes as it is.
 
 Every detection of the record is kept (a record export, like csv). With tracking, each track id
 becomes one CVAT track (its id is the record's track id, its label the track's most frequent class)
@@ -17,13 +19,17 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from yolo_app.engine.sinks import AtomicPath
 from yolo_app.engine.record import Record
+from yolo_app.engine.sinks import AtomicPath
+from yolo_app.export.dataset import write_zip
 
 Sighting = tuple[int, dict]  # (frame, detection)
 
 
-def write_cvat(record: Record, target: Path, options: object = None) -> None:
+def write_cvat(record: Record, target: Path, options: object = None) -> list[Path]:
+    """Write ``target`` (``NAME.cvat.xml``) and ``NAME.cvat.zip`` beside it; returns both."""
+    zipped = target.with_suffix(".zip")
+    zipped.unlink(missing_ok=True)  # an old zip must not sit beside a new XML
     size = task_size(record)
     root = ET.Element("annotations")
     ET.SubElement(root, "version").text = "1.1"
@@ -45,7 +51,9 @@ def write_cvat(record: Record, target: Path, options: object = None) -> None:
     ET.indent(tree)
     out = AtomicPath(target)
     tree.write(out.part, encoding="utf-8", xml_declaration=True)
+    write_zip(zipped, {"annotations.xml": out.part})
     out.finish(True)
+    return [target, zipped]
 
 
 def task_size(record: Record) -> int:

@@ -1,10 +1,11 @@
 """What the dataset exports (coco, yolo, crops) share: the frames and boxes they keep, the names their
-images take, JPEG writing, and output folders that appear whole or not at all."""
+images take, JPEG writing, and output folders and zips that appear whole or not at all."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -12,6 +13,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from yolo_app.engine.sinks import AtomicPath
 from yolo_app.errors import RuntimeFailure, UserError
 from yolo_app.settings import ExportOptions
 from yolo_app.engine.record import Record
@@ -85,3 +87,19 @@ def _refuse_source_inside(final: Path, record: Record) -> None:
         path = Path(source).resolve()
         if path == folder or folder in path.parents:
             raise UserError(f"exporting to {final} would replace the source {source}; choose another folder with --out")
+
+
+def write_zip(target: Path, members: dict[str, Path]) -> None:
+    """``target`` holding each file of ``members`` under its name in the archive (``annotations/x.json``),
+    written as ``target.part`` and renamed when complete. JPEGs are stored as they are (deflating them
+    gains nothing), text is deflated."""
+    out = AtomicPath(target)
+    try:
+        with zipfile.ZipFile(out.part, "w") as archive:
+            for name, path in members.items():
+                method = zipfile.ZIP_STORED if path.suffix == ".jpg" else zipfile.ZIP_DEFLATED
+                archive.write(path, name, compress_type=method)
+    except BaseException:
+        out.part.unlink(missing_ok=True)
+        raise
+    out.finish(True)
