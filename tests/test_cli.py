@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from ultralytics.utils import ASSETS
 
-from conftest import PERSON_VIDEO, ctrl_c_default, frame_lines, make_clip, read_video, run_cli
+from conftest import PERSON_VIDEO, SHARED_WEIGHTS, ctrl_c_default, frame_lines, make_clip, read_video, run_cli
 from yolo_app.cli import main
 from yolo_app.settings import PROCESS_ENV, GuiOptions
 
@@ -117,6 +117,13 @@ def _write(name, content):
     return make
 
 
+def _copy(src, name):
+    def make(t):
+        shutil.copy(src, t / name)
+        return t / name
+    return make
+
+
 def _folder(name):
     def make(t):
         (t / name).mkdir()
@@ -168,10 +175,12 @@ BAD_INPUT = {  # id: (arguments, a piece of the one line on stderr, run without 
     "cut-off PNG": (_annotate(source=_cut_image("png")), "cut.png: image is truncated", False),
     "JPEG header only": (_annotate(source=_write("head.jpg", b"\xff\xd8\xff\xe0" + b"x" * 500)),
                          "head.jpg: not a readable image", False),
-    "unreadable image": (_annotate(source=_unreadable(_write("secret.jpg", (ASSETS / "bus.jpg").read_bytes()))),
+    "unreadable image": (_annotate(source=_unreadable(_copy(ASSETS / "bus.jpg", "secret.jpg"))),
                          "secret.jpg: permission denied", True),
     "camera 9": (_annotate(source=lambda t: "9"), "camera 9 cannot be opened", False),
     "not a model": (_annotate("--weights", _write("fake.pt", "not a model")), "not a YOLO model file", False),
+    "unreadable weights": (_annotate("--weights", _unreadable(_copy(SHARED_WEIGHTS / "yolov8n.pt", "w.pt"))),
+                           "w.pt: permission denied", True),
     "a folder as weights": (_annotate("--weights", _folder("weights")), "is a folder, not a model file", False),
     "a classifier": (_annotate("--weights", _classifier), "'classify' model", False),
     "conf 1.5": (_annotate("--conf", "1.5"), "conf must be between 0 and 1", False),
