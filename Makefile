@@ -42,12 +42,14 @@ soak: install
 soak-file: install
 	$(BIN)/python -m yolo_app.monitor.soak $(if $(wildcard $(SHARED_VIDEO)),$(SHARED_VIDEO),assets/demo.mp4) --seconds 600
 
-# The window on the demo clip; on a machine without a display, the headless annotate job instead.
+# The window on the demo clip; where no window can open (no display, or Qt's system libraries missing: gui
+# --check says which in one line), the headless annotate job instead.
 run: install
-	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" != "Linux" ]; then \
+	@if why=$$($(BIN)/yolo-app gui --check 2>&1); then \
 		$(BIN)/yolo-app gui demo; \
 	else \
-		echo "no display: running the headless job (yolo-app annotate demo) instead of the window"; \
+		echo "$$why"; \
+		echo "running the headless job (yolo-app annotate demo) instead of the window"; \
 		$(BIN)/yolo-app annotate demo --out runs/demo; \
 	fi
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from ultralytics.utils import ASSETS
 
-from conftest import PERSON_VIDEO, ctrl_c_default, frame_lines, make_clip, read_video, run_cli
+from conftest import PERSON_VIDEO, SHARED_WEIGHTS, ctrl_c_default, frame_lines, make_clip, read_video, run_cli
 from yolo_app.cli import main
 from yolo_app.settings import PROCESS_ENV, GuiOptions
 
@@ -100,67 +100,145 @@ def test_the_demo_source_runs_with_the_default_model(tmp_path):
     assert {"person", "bus"} <= found
 
 
-def _not_a_model(tmp_path):
-    (tmp_path / "fake.pt").write_text("not a model")
-    return ["--weights", str(tmp_path / "fake.pt")]
+# The bad-input table: each case builds the arguments after `yolo-app` in its own folder T, runs as a real
+# process (exit code, everything on stderr, logging included) and must fail with exit 2 and one line.
+def _annotate(*args, source=None, out=True):
+    def make(t, clip):
+        return ["annotate", str(source(t) if source else clip), *[a(t) if callable(a) else a for a in args],
+                *(["--out", str(t / "out")] if out else [])]
+    return make
 
 
-def _classifier(tmp_path):
+def _write(name, content):
+    def make(t):
+        path = t / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+        return path
+    return make
+
+
+def _copy(src, name):
+    def make(t):
+        shutil.copy(src, t / name)
+        return t / name
+    return make
+
+
+def _folder(name):
+    def make(t):
+        (t / name).mkdir()
+        return t / name
+    return make
+
+
+def _cut_image(ext):
+    def make(t):  # the first half of a real picture, as a failed copy leaves it
+        image = cv2.imread(str(ASSETS / "bus.jpg"))
+        cv2.imwrite(str(t / f"whole.{ext}"), image)
+        data = (t / f"whole.{ext}").read_bytes()
+        (t / f"cut.{ext}").write_bytes(data[: len(data) // 2])
+        return t / f"cut.{ext}"
+    return make
+
+
+def _unreadable(make_file):
+    def make(t):
+        path = make_file(t)
+        path.chmod(0)
+        return path
+    return make
+
+
+def _classifier(t):
     from ultralytics import YOLO
 
-    YOLO("yolov8n-cls.yaml").save(str(tmp_path / "cls.pt"))
-    return ["--weights", str(tmp_path / "cls.pt")]
+    YOLO("yolov8n-cls.yaml").save(str(t / "cls.pt"))
+    return t / "cls.pt"
 
 
-def _text_mp4(tmp_path):
-    (tmp_path / "notes.mp4").write_text("hello\n" * 50)
-    return [str(tmp_path / "notes.mp4")]
+def _read_only_folder(t):
+    (t / "locked").mkdir()
+    (t / "locked").chmod(0o555)
+    return t / "locked" / "out"
 
 
-def _zero_byte(tmp_path):
-    (tmp_path / "zero.mp4").write_bytes(b"")
-    return [str(tmp_path / "zero.mp4")]
+def _monitor(make_config):
+    return lambda t, clip: ["monitor", "--config", str(make_config(t)), "--run-for", "5"]
 
 
-def _empty_folder(tmp_path):
-    (tmp_path / "empty").mkdir()
-    return [str(tmp_path / "empty")]
+BAD_INPUT = {  # id: (arguments, a piece of the one line on stderr, run without root's file access)
+    "no such file": (_annotate(source=lambda t: t / "nope.mp4"), "no such file", False),
+    "empty folder": (_annotate(source=_folder("empty")), "has no images or videos", False),
+    "zero-byte video": (_annotate(source=_write("zero.mp4", b"")), "file is empty", False),
+    "text as mp4": (_annotate(source=_write("notes.mp4", "hello\n" * 50)), "not a readable video", False),
+    "cut-off JPEG": (_annotate(source=_cut_image("jpg")), "cut.jpg: image is truncated", False),
+    "cut-off PNG": (_annotate(source=_cut_image("png")), "cut.png: image is truncated", False),
+    "JPEG header only": (_annotate(source=_write("head.jpg", b"\xff\xd8\xff\xe0" + b"x" * 500)),
+                         "head.jpg: not a readable image", False),
+    "unreadable image": (_annotate(source=_unreadable(_copy(ASSETS / "bus.jpg", "secret.jpg"))),
+                         "secret.jpg: permission denied", True),
+    "camera 9": (_annotate(source=lambda t: "9"), "camera 9 cannot be opened", False),
+    "not a model": (_annotate("--weights", _write("fake.pt", "not a model")), "not a YOLO model file", False),
+    "unreadable weights": (_annotate("--weights", _unreadable(_copy(SHARED_WEIGHTS / "yolov8n.pt", "w.pt"))),
+                           "w.pt: permission denied", True),
+    "a folder as weights": (_annotate("--weights", _folder("weights")), "is a folder, not a model file", False),
+    "a classifier": (_annotate("--weights", _classifier), "'classify' model", False),
+    "conf 1.5": (_annotate("--conf", "1.5"), "conf must be between 0 and 1", False),
+    "iou -0.2": (_annotate("--iou", "-0.2"), "iou must be between 0 and 1", False),
+    "imgsz 100": (_annotate("--imgsz", "100"), "imgsz must be a positive multiple of 32", False),
+    "imgsz -32": (_annotate("--imgsz", "-32"), "imgsz must be a positive multiple of 32", False),
+    "unknown class": (_annotate("--classes", "person,unicorn"),
+                      "unknown class 'unicorn' for yolov8n.pt; valid classes: person, bicycle", False),
+    "missing weights": (_annotate("--weights", "yolov8x-missing.pt"), "not found; searched", False),
+    "cuda:7": (_annotate("--device", "cuda:7"), "cuda:7", False),
+    "max-frames 0": (_annotate("--max-frames", "0"), "expected a positive integer", False),
+    "conf high": (_annotate("--conf", "high"), "invalid float value", False),
+    "out under a file": (_annotate("--out", lambda t: _write("taken", "a file")(t) / "sub", out=False),
+                         "cannot write to output folder", False),
+    "read-only out": (_annotate("--out", _read_only_folder, out=False), "cannot write to output folder", True),
+    "monitor.yaml not YAML": (_monitor(_write("monitor.yaml", "cameras: [\n  - {name: a\n")), "not valid YAML",
+                              False),
+    "monitor.yaml a string": (_monitor(_write("monitor.yaml", "just some text\n")), "must be a mapping", False),
+}
 
 
-def _out_is_a_file(tmp_path):
-    (tmp_path / "taken").write_text("a file where the output folder should go")
-    return ["--out", str(tmp_path / "taken" / "sub")]
+def _without_root_access() -> list[str]:
+    """A command prefix under which file permissions hold: none for a normal user; for root (whom the kernel
+    lets read and write anything) a user namespace that maps no user, where root's file access no longer
+    applies to root's files."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-U", "true"]).returncode != 0:
+        pytest.skip("running as root without user namespaces: file permissions cannot deny anything")
+    return ["unshare", "-U"]
 
 
-@pytest.mark.parametrize("make_args, message", [
-    (lambda t: [str(t / "nope.mp4")], "no such file"),
-    (_empty_folder, "has no images or videos"),
-    (_zero_byte, "file is empty"),
-    (_text_mp4, "not a readable video"),
-    (lambda t: ["9"], "camera 9 cannot be opened"),
-    (_not_a_model, "not a YOLO model file"),
-    (_classifier, "'classify' model"),
-    (lambda t: ["--conf", "1.5"], "conf must be between 0 and 1"),
-    (lambda t: ["--iou", "-0.2"], "iou must be between 0 and 1"),
-    (lambda t: ["--imgsz", "100"], "imgsz must be a positive multiple of 32"),
-    (lambda t: ["--imgsz", "-32"], "imgsz must be a positive multiple of 32"),
-    (lambda t: ["--classes", "person,unicorn"],
-     "unknown class 'unicorn' for yolov8n.pt; valid classes: person, bicycle"),
-    (lambda t: ["--weights", "yolov8x-missing.pt"], "not found; searched"),
-    (lambda t: ["--device", "cuda:7"], "cuda:7"),
-    (lambda t: ["--max-frames", "0"], "expected a positive integer"),
-    (lambda t: ["--conf", "high"], "invalid float value"),
-    (_out_is_a_file, "cannot write to output folder"),
-], ids=lambda v: v if isinstance(v, str) else None)
-def test_bad_input_gives_one_clear_line_exit_2_and_no_outputs(tmp_path, capsys, clips, make_args, message):
-    args = make_args(tmp_path)
-    source = [] if args and not args[0].startswith("--") else [str(clips["bottle"])]
-    out = [] if "--out" in args else ["--out", str(tmp_path / "out")]
-    code = main(["annotate", *source, *args, *out])
-    err = capsys.readouterr().err.strip()
-    assert code == 2
-    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
-    assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+@pytest.fixture(scope="module")
+def bad_input_runs(clips, tmp_path_factory):
+    """Every BAD_INPUT case run once, two processes at a time (each spends ~3 s importing): id -> (process, T)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(case_id):
+        make_args, _, unprivileged = BAD_INPUT[case_id]
+        t = tmp_path_factory.mktemp("bad")
+        t.chmod(0o755)  # reachable when run without root's file access
+        args = make_args(t, clips["bottle"])
+        prefix = _without_root_access() if unprivileged else []
+        proc = subprocess.run([*prefix, sys.executable, "-m", "yolo_app", *args], capture_output=True, text=True,
+                              timeout=180)
+        return case_id, (proc, t)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(run, BAD_INPUT))
+
+
+@pytest.mark.parametrize("case_id", list(BAD_INPUT))
+def test_bad_input_gives_one_clear_line_exit_2_and_no_outputs(bad_input_runs, case_id):
+    proc, t = bad_input_runs[case_id]
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, err
+    assert BAD_INPUT[case_id][1] in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert not list((t / "out").glob("*")) if (t / "out").exists() else True
 
 
 def test_a_truncated_video_exits_2_and_keeps_only_partial_outputs(tmp_path, capsys):

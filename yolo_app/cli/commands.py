@@ -175,8 +175,11 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from yolo_app.gui.app import Launch, run_gui, run_monitor_gui
+    from yolo_app.gui.app import Launch, check_window, run_gui, run_monitor_gui
 
+    if args.check:
+        check_window()
+        return EXIT_OK
     options = GuiOptions(source=args.source, weights=args.weights, device=args.device, backend=args.backend,
                          precision=args.precision, conf=args.conf, iou=args.iou, compare=args.compare,
                          classify=args.classify, classify_classes=args.classify_classes,

@@ -196,6 +196,9 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
                      help="close the window after this many seconds (for docs and tests)")
     gui.add_argument("--monitor", type=Path, default=None, metavar="CONFIG",
                      help="open the monitoring window of a monitor.yaml (zones, lines, live counts, events)")
+    gui.add_argument("--check", action="store_true",
+                     help="only check that a window can open here (a display, the libraries Qt needs) and exit: "
+                          "0, else non-zero and one line saying what is missing (what `make run` asks first)")
     gui.set_defaults(func=handlers.cmd_gui)
 
 

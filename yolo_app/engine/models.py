@@ -293,6 +293,10 @@ def load_network(path: Path, trust: bool = False) -> torch.nn.Module:
     as Ultralytics does by default (full unpickling), for a file the user vouches for."""
     from ultralytics.nn.tasks import guess_model_task, torch_safe_load
 
+    try:  # said plainly, not as a checkpoint reader's exception
+        path.open("rb").close()
+    except PermissionError:
+        raise UserError(f"{path}: permission denied") from None
     if not trust:  # what is not a checkpoint archive at all (garbage, truncated) says so, not "untrusted"
         try:
             torch.serialization.get_unsafe_globals_in_checkpoint(str(path))

@@ -307,10 +307,35 @@ class ImageSequenceReader(FrameReader):
 
 
 def _read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    # libjpeg decodes a cut-off JPEG into a grey-bottomed picture (printing a line to stderr), and libpng
+    # prints its own error: such files are turned away here, before OpenCV sees them.
+    defect = _image_defect(data)
+    if defect:
+        raise UserError(f"{path}: {defect}")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # imread's decoder, on these bytes
     if image is None:
         raise UserError(f"{path}: not a readable image")
     return image
+
+
+def _image_defect(data: bytes) -> str | None:
+    """Why a JPEG or PNG cannot be whole: no picture data, or no end marker after its last scan (JPEG) or no
+    IEND chunk (PNG): the file was cut off."""
+    if data.startswith(b"\xff\xd8"):
+        last_scan = data.rfind(b"\xff\xda")  # the end marker cannot occur inside a scan's coded data
+        if last_scan < 0:
+            return "not a readable image (a JPEG header without picture data)"
+        return None if data.find(b"\xff\xd9", last_scan) >= 0 else TRUNCATED_IMAGE
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data.rfind(b"IEND") < 0:
+        return TRUNCATED_IMAGE
+    return None
+
+
+TRUNCATED_IMAGE = "image is truncated (the file ends before the picture does)"
 
 
 def _stream_options(spec: SourceSpec) -> dict[str, str]:

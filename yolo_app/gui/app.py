@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yolo_app.errors import EXIT_OK, RuntimeFailure, UserError
-from yolo_app.gui.display import has_display
+from yolo_app.gui.display import has_display, require_platform_libraries
 from yolo_app.settings import GuiOptions
 
 
@@ -27,10 +27,17 @@ class Launch:
             raise UserError(f"cannot save a screenshot in {self.screenshot.parent}: no such folder")
 
 
-def run_gui(options: GuiOptions, launch: Launch = Launch()) -> int:
+def check_window(headless_hint: str = "for headless work use `yolo-app annotate`") -> None:
+    """A one-line error, before Qt starts, when no window can open here: no display, or Qt's platform plugin
+    lacks system libraries (Qt itself would abort the process with a core dump)."""
     if not has_display():
-        raise UserError("no display to open a window on (for headless work use `yolo-app annotate`; "
+        raise UserError(f"no display to open a window on ({headless_hint}; "
                         "for screenshots run under xvfb-run or set QT_QPA_PLATFORM=offscreen)")
+    require_platform_libraries()
+
+
+def run_gui(options: GuiOptions, launch: Launch = Launch()) -> int:
+    check_window()
     from PyQt6.QtWidgets import QApplication
 
     from yolo_app.gui.main_window import MainWindow
@@ -47,13 +54,12 @@ def run_gui(options: GuiOptions, launch: Launch = Launch()) -> int:
 
 def run_monitor_gui(config_path: Path, launch: Launch = Launch(), trust_weights: bool = False) -> int:
     """``yolo-app gui --monitor CONFIG``: the monitoring window on its own."""
+    check_window("for headless monitoring use `yolo-app monitor`")
     from PyQt6.QtWidgets import QApplication
 
     from yolo_app.gui.monitor_window import MonitorWindow
     from yolo_app.monitor.config import load_config
 
-    if not has_display():
-        raise UserError("no display to open a window on (for headless monitoring use `yolo-app monitor`)")
     config = load_config(config_path)  # a bad config fails here, one line, before any window
     if trust_weights:  # gui --trust-weights: as the config's trust_weights: true
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, trust=True))
