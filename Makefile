@@ -75,7 +75,7 @@ bench-grid: install
 # How many 5-fps RTSP cameras (GStreamer's RTSP server, real footage) one model keeps up with here; the last
 # line is one JSON object (see README "Capacity").
 bench-monitor: install
-	$(BIN)/python tests/bench_monitor.py --cameras 8 --seconds 60 --warmup 20
+	$(BIN)/python tests/bench_monitor.py --cameras 12 --seconds 60 --warmup 20
 
 clean:
 	rm -rf runs .pytest_cache

@@ -17,7 +17,7 @@ VIDEO = HERE.parent.parent / "shared" / "videos" / "one-by-one-person-detection.
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cameras", type=int, default=8, help="the most cameras tried (default: 8)")
+    parser.add_argument("--cameras", type=int, default=12, help="the most cameras tried (default: 12)")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--video", type=Path, default=VIDEO if VIDEO.is_file() else HERE.parent / "assets" / "demo.mp4")

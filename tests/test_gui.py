@@ -2,9 +2,11 @@
 
 import json
 import os
+import re
 import threading
 import time
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -94,23 +96,71 @@ def test_snapshot_writes_a_png_and_its_detections(qtbot, window):
     assert record["frame"] == 15 and len(record["detections"]) == len(shown.result.detections)
 
 
-def test_record_writes_a_playable_mp4_of_what_was_shown(qtbot, window):
+def figure(window, key):
+    """A status-bar figure as a number ("display 9.8 fps" -> 9.8)."""
+    return float(re.search(r"(-?\d+(?:\.\d+)?)", window.status_bar.labels[key].text()).group(1))
+
+
+def test_the_status_bar_shows_the_real_rates_while_a_file_plays_in_real_time(qtbot, window):
+    start = window.painted[0]
+    qtbot.waitUntil(lambda: window.painted[0] >= start + 25, timeout=WAIT_MS)  # 2.5 s of the 10-fps clip
+    qtbot.wait(600)  # the status refresh after the last paints
+    rate = float(window.controller.info.fps)
+    assert rate == pytest.approx(10.0, abs=0.1)
+    assert 0.7 * rate <= figure(window, "display") <= 1.2 * rate  # painted at the file's own rate
+    assert 0.7 * rate <= figure(window, "capture") <= 1.2 * rate  # read in real time, not as fast as it can
+    assert 0.7 * rate <= figure(window, "inference") <= 1.2 * rate
+    assert figure(window, "latency") > 0 and figure(window, "dropped") >= 0
+    labels = window.status_bar.labels
+    assert labels["device"].text().startswith("cpu · ") and labels["model"].text() == "yolov8n.pt"
+
+
+def test_a_recording_holds_exactly_the_frames_that_were_shown(qtbot, window, monkeypatch):
+    window.controller.set_paused(True)
+    qtbot.wait(600)  # a frame in flight may still land
+    shown = []
+    note = window.controller.note_shown
+
+    def noting(branch, pts):  # called as each frame is painted, with what was painted in last_shown
+        shown.append((pts, window.last_shown[branch].annotated.copy()))
+        note(branch, pts)
+
+    monkeypatch.setattr(window.controller, "note_shown", noting)
     window.toggle_record()
     assert window.status_bar.rec_label.text().startswith("●")
-    # Wait on the recording itself: a frame painted just after Record may have been drawn before it.
-    qtbot.waitUntil(lambda: window.controller.recorder.frames >= 8, timeout=WAIT_MS)
+    for n in range(1, 9):
+        window.playback.step()
+        qtbot.waitUntil(lambda: len(shown) == n, timeout=WAIT_MS)  # noqa: B023 - read at once
     path, frames = window.stop_recording()
     assert window.status_bar.rec_label.text() == ""
     decoded, _, size = read_video(path)
-    assert len(decoded) == frames >= 8 and size == (768, 432)
+    assert frames == len(decoded) == len(shown) == 8 and size == (768, 432)
+    with av.open(str(path)) as container:
+        times = [frame.time for frame in container.decode(video=0)]
+    assert times == pytest.approx([pts - shown[0][0] for pts, _ in shown], abs=0.002)  # at the frames' own times
+    for (_, painted), recorded in zip(shown, decoded):
+        assert cv2.PSNR(painted, recorded) > 30  # the painted picture, boxes included, H.264 aside
+    assert cv2.PSNR(shown[0][1], decoded[1]) < cv2.PSNR(shown[0][1], decoded[0])  # and in the order shown
 
 
-def test_compare_mode_runs_two_models_on_the_same_frames(qtbot, window, weights):
-    window.model_bar.start_compare(str(weights))
+def test_compare_mode_shows_two_models_on_the_same_frame_each_with_its_own_figures(qtbot, window,
+                                                                                    trained_models):
+    other = trained_models["yolo11n"]
+    window.model_bar.start_compare(str(other))
     qtbot.waitUntil(lambda: 1 in window.last_shown and window.panes[1].isVisible(), timeout=WAIT_MS)
-    a, b = window.last_shown[0].result.frame, window.last_shown[1].result.frame
-    assert a.source_id == b.source_id
-    qtbot.waitUntil(lambda: "fps" in window.panes[1].caption.text(), timeout=WAIT_MS)
+    for seconds in (1.5, 2.7):
+        show_frame_at(qtbot, window, seconds)
+        target = round(seconds * 10)
+        qtbot.waitUntil(lambda: window.last_shown[1].result.frame.index == target, timeout=WAIT_MS)  # noqa: B023
+        a, b = window.last_shown[0].result, window.last_shown[1].result
+        assert a.frame.index == b.frame.index == target and a.frame.image is b.frame.image  # one captured frame
+        assert (a.model_id, b.model_id) == ("yolov8n.pt", other.name)
+    qtbot.wait(600)  # the captions' refresh
+    for pane, shown in zip(window.panes[:2], (window.last_shown[0], window.last_shown[1])):
+        caption = pane.caption.text()
+        assert caption.startswith(f"{shown.result.model_id} · ")
+        assert re.search(r" · \d+\.\d fps · latency \d+ ms · ", caption)
+        assert caption.endswith(f" · {len(shown.result.detections)} detections")
     window.model_bar.compare_chosen("Compare: off")
     assert not window.panes[1].isVisible()
 

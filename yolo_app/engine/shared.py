@@ -58,7 +58,7 @@ class SharedDetector(Worker):
         self.batch = batch or file_batch(detector.model)  # calls per network call
         self._calls: Channel[_Call] = Channel(CALLS_WAITING, ChannelPolicy.ALL, name="shared inference")
         self._warm: set[tuple[int, int, int]] = set()
-        self.served_calls = 0  # network calls made, and the frames they carried: frames per call
+        self.served_calls = 0  # detector calls made and the frames they carried (the status: frames per call)
         self.served_frames = 0
 
     @property
