@@ -3,8 +3,8 @@
 Parity tests need real trained weights of each family (a random-init model scores everything near 0, so it
 tells nothing about thresholds, NMS or the end-to-end head). This module makes them from the shared footage:
 
-1. a YOLO dataset from every ``RECIPE["frame_step"]``-th frame of both shared videos, pseudo-labelled (person, bottle) by
-   the real COCO checkpoint through the app's own ``annotate --export yolo``;
+1. a YOLO dataset from every ``RECIPE["frame_step"]``-th frame of both shared videos, pseudo-labelled (person,
+   bottle) by the real COCO checkpoint through the app's own ``annotate --export yolo``;
 2. each family trained from Ultralytics' own config (``YOLO("yolo11n.yaml")``, random init, nothing transferred)
    with Ultralytics' trainer, on the CPU, one process per family, all at once (each single-threaded: Ultralytics'
    CPU default on a 2-core machine, and the fastest: two OpenMP threads per trainer were several times slower
