@@ -87,6 +87,8 @@ def test_auto_times_openvino_and_onnx_once_and_keeps_the_faster(weights, tmp_pat
     [record] = (tmp_path / "exports").glob("*/auto-cpu-640*.json")  # -bf16 where OpenVINO runs bfloat16
     timed = json.loads(record.read_text())
     assert set(timed["ms"]) == {"openvino", "onnx"} and choice == min(timed["ms"], key=timed["ms"].get)
+    # Choosing exported once: OpenVINO was timed on the ONNX file, no OpenVINO model was made only to be timed.
+    assert [p.name for p in (tmp_path / "exports").glob("*/*") if p.is_dir()] == ["onnx-640x640-b1-fp32"]
     monkeypatch.setattr(backends, "make_runner", lambda *a: pytest.fail("timed again"))
     assert resolve_backend("auto", CPU, weights) == choice  # remembered: the second start is instant
 

@@ -165,3 +165,25 @@ def test_a_video_spanning_an_outage_lasts_as_long_as_it_did(writer, clips, tmp_p
         shown = [frame.time for frame in container.decode(video=0)]
         assert container.duration / 1e6 >= GAP_TIMES[-1]
     assert shown == pytest.approx(GAP_TIMES, abs=0.002)
+
+
+def test_ctrl_c_once_every_frame_is_detected_lets_the_sinks_finish_complete(clips, model, tmp_path):
+    """The last frames still in a slow sink's queue: a Ctrl-C then must not leave the JSONL complete beside a
+    partial video (the sink that had finished would say 'done', the other 'resume me')."""
+    import _thread
+
+    from conftest import wait_for
+
+    slow = SlowSink(0.05)
+    pipeline = pipeline_for(clips["person"], model, [JsonlSink(tmp_path / "p.detections.jsonl"), slow])
+
+    def interrupt_once_detected():
+        wait_for(lambda: pipeline.inference[0].ready.is_set() and not pipeline.inference[0].alive, 60,
+                 "every frame detected")
+        assert slow.closed_complete is None  # the slow sink still has frames to write
+        _thread.interrupt_main()  # Ctrl-C
+
+    threading.Thread(target=interrupt_once_detected, daemon=True).start()
+    pipeline.run()
+    assert pipeline.completed and slow.closed_complete is True
+    assert (tmp_path / "p.detections.jsonl").is_file() and not (tmp_path / "p.detections.partial.jsonl").exists()

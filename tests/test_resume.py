@@ -15,8 +15,9 @@ FAST = ["--imgsz", "320", "--track"]  # a small input keeps these runs short; tr
 
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
-    """300 real frames: past the first checkpoint (250 frames), so a kill lands in the second segment."""
-    return make_clip(BOTTLE_VIDEO, tmp_path_factory.mktemp("long") / "long.mp4", 300)
+    """450 real frames: past the first checkpoint (250 frames), so a kill lands in the second segment, with
+    enough frames after it that a Ctrl-C sent at the checkpoint lands before the last frame is read."""
+    return make_clip(BOTTLE_VIDEO, tmp_path_factory.mktemp("long") / "long.mp4", 450)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def assert_same_result(out, reference):
         assert (out / name).read_bytes() == (reference / name).read_bytes()
     frames, rate, size = read_video(out / "long.annotated.mp4")
     ref_frames, ref_rate, ref_size = read_video(reference / "long.annotated.mp4")
-    assert (len(frames), rate, size) == (len(ref_frames), ref_rate, ref_size) == (300, ref_rate, (640, 360))
+    assert (len(frames), rate, size) == (len(ref_frames), ref_rate, ref_size) == (450, ref_rate, (640, 360))
     assert all((a == b).all() for a, b in zip(frames, ref_frames))  # the same pictures, frame for frame
     assert not list(out.glob("*.part")) and not (out / "long.resume").exists()
 
@@ -65,7 +66,7 @@ def test_sigkill_then_resume_gives_the_identical_result(long_clip, uninterrupted
 
     proc = run_cli("annotate", str(long_clip), "--out", str(tmp_path), *FAST, "--resume")
     assert proc.returncode == 0, proc.stderr
-    assert "resumed at frame 250" in proc.stdout and "300 frames" in proc.stdout
+    assert "resumed at frame 250" in proc.stdout and "450 frames" in proc.stdout
     assert_same_result(tmp_path, uninterrupted)
 
     # Once complete, --resume skips the source instead of redoing it.

@@ -222,8 +222,10 @@ def openvino_native_bf16() -> bool:
 
 def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: bool | None = None,
                         end2end: bool = False) -> str:
-    """Time each candidate on a square input of ``imgsz`` (exports made and cached on the way) and
-    remember the winner for this model, so only the first start pays for it (a few seconds)."""
+    """Time each candidate on a square input of ``imgsz`` and remember the winner for this model, so only the
+    first start pays for it (a few seconds). One export serves them all: ONNX Runtime runs the ONNX file and
+    OpenVINO reads the same file as it is, so choosing never exports a model the run will not use in another
+    format (only the winner is exported again, at the input size the run needs)."""
     cache = ExportCache(weights)
     bf16 = openvino_native_bf16() if bf16 is None else bf16
     record = cache.root / cache.model_hash / f"auto-cpu-{imgsz}{'-bf16' if bf16 else ''}.json"
@@ -237,8 +239,11 @@ def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: 
     sample = np.zeros((1, imgsz, imgsz, 3), np.uint8)
     timings: dict[str, float] = {}
     form = "e2e" if end2end else ""
+    onnx = cache.get("onnx", (imgsz, imgsz), form=form) if "onnx" in candidates else None
     for backend in candidates:
-        run = make_runner(backend, cache.get(backend, (imgsz, imgsz), form=form), torch.device("cpu"), False, bf16)
+        exported = onnx if onnx is not None and backend in ("onnx", "openvino") else cache.get(
+            backend, (imgsz, imgsz), form=form)
+        run = make_runner(backend, exported, torch.device("cpu"), False, bf16)
         for _ in range(3):  # warm-up: first calls allocate and tune
             run(sample)
         start = time.perf_counter()
@@ -322,10 +327,10 @@ class OpenVinoRunner:
         from openvino.preprocess import ColorFormat, PrePostProcessor
 
         self._core = ov.Core()
-        xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
+        graph = path if path.suffix in (".xml", ".onnx") else next(path.glob("*.xml"))  # IR, or ONNX as it is
         # The network takes our letterboxed uint8 BGR frame as it is: layout, colour order and scaling
         # are compiled into the graph (fused with the first convolution) instead of passes in Python.
-        steps = PrePostProcessor(self._core.read_model(xml))
+        steps = PrePostProcessor(self._core.read_model(graph))
         steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(
             ColorFormat.BGR)
         steps.input().model().set_layout(ov.Layout("NCHW"))

@@ -172,13 +172,15 @@ class Pipeline:
 
         Ctrl-C stops at once (outputs partial); with ``finish_on_interrupt`` (live sources, where
         Ctrl-C is how a recording ends) the first Ctrl-C finishes gracefully and a second one stops.
+        A Ctrl-C once every frame has been read and detected also finishes: only the sinks' last frames
+        are left, and stopping then would leave one output complete (the JSONL) beside another partial.
         """
         self.start()
         try:
             try:
                 self._wait_reporting(progress, interval)
             except KeyboardInterrupt:
-                if not finish_on_interrupt:
+                if not (finish_on_interrupt or self._only_sinks_left()):
                     raise
                 self.finish()
                 self._wait_reporting(progress, interval)
@@ -211,6 +213,11 @@ class Pipeline:
         return self._started and not self.stopped_by_user and self.error is None and not self.running
 
     # internals ------------------------------------------------------------------------------
+    def _only_sinks_left(self) -> bool:
+        """Capture, inference and classifiers ended cleanly: every result is on its way to the sinks."""
+        stages = [self.capture, *self.inference, *(c for c in self.classifiers if c is not None)]
+        return self.error is None and not self.stopped_by_user and not any(w.alive for w in stages)
+
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
             self.error = exc
