@@ -35,7 +35,7 @@ CAMERA_METRICS = (
 )
 WEBHOOK_METRICS = (
     ("yolo_app_webhooks_sent_total", "sent", "Webhook deliveries that succeeded."),
-    ("yolo_app_webhooks_failed_total", "failed", "Webhook deliveries given up after all retries."),
+    ("yolo_app_webhooks_failed_total", "failed", "Webhook deliveries given up (15 minutes of failures)."),
     ("yolo_app_webhooks_retried_total", "retried", "Webhook attempts made after a failure."),
     ("yolo_app_webhooks_dropped_total", "dropped", "Webhook deliveries dropped (queue full or shutdown)."),
 )
