@@ -223,9 +223,9 @@ def openvino_native_bf16() -> bool:
 def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: bool | None = None,
                         end2end: bool = False) -> str:
     """Time each candidate on a square input of ``imgsz`` and remember the winner for this model, so only the
-    first start pays for it (a few seconds). One export serves them all: ONNX Runtime runs the ONNX file and
-    OpenVINO reads the same file as it is, so choosing never exports a model the run will not use in another
-    format (only the winner is exported again, at the input size the run needs)."""
+    first start pays for it (a few seconds). ``candidates``: CPU backends, each of which runs an ONNX file
+    (OpenVINO reads it as it is), so choosing exports once, not once per backend; the winner is then
+    exported for the input size the run needs."""
     cache = ExportCache(weights)
     bf16 = openvino_native_bf16() if bf16 is None else bf16
     record = cache.root / cache.model_hash / f"auto-cpu-{imgsz}{'-bf16' if bf16 else ''}.json"
@@ -239,10 +239,8 @@ def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: 
     sample = np.zeros((1, imgsz, imgsz, 3), np.uint8)
     timings: dict[str, float] = {}
     form = "e2e" if end2end else ""
-    onnx = cache.get("onnx", (imgsz, imgsz), form=form) if "onnx" in candidates else None
+    exported = cache.get("onnx", (imgsz, imgsz), form=form)  # every CPU backend runs it
     for backend in candidates:
-        exported = onnx if onnx is not None and backend in ("onnx", "openvino") else cache.get(
-            backend, (imgsz, imgsz), form=form)
         run = make_runner(backend, exported, torch.device("cpu"), False, bf16)
         for _ in range(3):  # warm-up: first calls allocate and tune
             run(sample)

@@ -322,6 +322,9 @@ def _read_image(path: Path) -> np.ndarray:
     return image
 
 
+TRUNCATED_IMAGE = "image is truncated (the file ends before the picture does)"
+
+
 def _image_defect(data: bytes) -> str | None:
     """Why a JPEG or PNG cannot be whole: no picture data, or no end marker after its last scan (JPEG) or no
     IEND chunk (PNG): the file was cut off."""
@@ -333,9 +336,6 @@ def _image_defect(data: bytes) -> str | None:
     if data.startswith(b"\x89PNG\r\n\x1a\n") and data.rfind(b"IEND") < 0:
         return TRUNCATED_IMAGE
     return None
-
-
-TRUNCATED_IMAGE = "image is truncated (the file ends before the picture does)"
 
 
 def _stream_options(spec: SourceSpec) -> dict[str, str]:
