@@ -1,5 +1,6 @@
 """Capture thread: frame policies, pacing and stopping, on real footage (reconnects: test_supervisor.py)."""
 
+import threading
 import time
 
 from yolo_app.engine.capture import CaptureThread, Playback
@@ -105,6 +106,37 @@ def test_seek_jumps_to_the_frame_at_that_time_even_while_paused(clips):
     playback.resume()
     assert [f.index for f in drain(channel)] == list(range(4, 40))
     assert capture.join(2)
+
+
+class SlowAtTheEnd:
+    """A file reader that takes its time to find the end of the file (as a network share or a long GOP
+    does): its last read waits for ``release``."""
+
+    def __init__(self, reader):
+        self.reader, self.at_end, self.release = reader, threading.Event(), threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.reader, name)
+
+    def frames(self):
+        yield from self.reader.frames()
+        self.at_end.set()
+        self.release.wait(5)
+
+
+def test_a_seek_while_capture_finds_the_end_of_the_file_plays_on_from_there(clips):
+    reader = SlowAtTheEnd(open_reader(parse_source(str(clips["person"]))[0]))
+    playback = Playback()
+    channel = Channel(64, ChannelPolicy.ALL)
+    capture = CaptureThread(reader, [channel], source_id="person", playback=playback)
+    capture.start()
+    assert reader.at_end.wait(5)
+    assert playback.seek(1.5)  # the user drags the slider back as the last frame shows
+    reader.release.set()
+    indexes = [f.index for f in drain(channel)]
+    assert capture.join(2)
+    assert indexes == list(range(40)) + list(range(15, 40))
+    assert not playback.seek(1.0)  # capture has ended: the caller must open the source again
 
 
 def test_loop_plays_a_file_again_from_the_start(clips):

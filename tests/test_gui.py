@@ -193,6 +193,13 @@ def test_the_end_of_a_video_offers_replay(qtbot, window):
     qtbot.waitUntil(lambda: window.last_shown[0].result.frame.index < 5, timeout=WAIT_MS)
 
 
+def test_a_seek_after_the_end_of_a_video_shows_that_frame(qtbot, window):
+    window.playback.speed_box.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.playback.replay_button.isVisible(), timeout=WAIT_MS)
+    assert show_frame_at(qtbot, window, 1.5).result.frame.index == 15
+    assert not window.banner.isVisible()
+
+
 def test_closing_the_window_stops_every_thread_within_two_seconds(qtbot, clips, weights):
     win = MainWindow(GuiOptions(source=str(clips["bottle"]), weights=str(weights)))
     win.show()

@@ -34,6 +34,7 @@ class Playback:
         self.paused = False
         self._steps = 0
         self._seek_to: float | None = None
+        self._ended = False  # capture is past the end of the file: a seek cannot reach it any more
 
     def pause(self) -> None:
         with self._cond:
@@ -49,12 +50,16 @@ class Playback:
             self._steps += frames
             self._cond.notify_all()
 
-    def seek(self, seconds: float) -> None:
+    def seek(self, seconds: float) -> bool:
+        """False when capture has ended: the caller must start the source again to get there."""
         with self._cond:
+            if self._ended:
+                return False
             self._seek_to = max(0.0, seconds)
             if self.paused:
                 self._steps = max(self._steps, 1)
             self._cond.notify_all()
+            return True
 
     def wait_turn(self, stop: threading.Event) -> bool | None:
         """Block while paused with nothing to do. None when stopped, else whether it waited."""
@@ -68,6 +73,18 @@ class Playback:
     def take_seek(self) -> float | None:
         with self._cond:
             target, self._seek_to = self._seek_to, None
+            return target
+
+    def at_end(self, seekable: bool) -> float | None:
+        """Capture reached the end of the file: where to play on from (a seek that came meanwhile, or 0
+        when looping), or None: capture ends, and later seeks say so (no seek is lost in between)."""
+        with self._cond:
+            target, self._seek_to = self._seek_to, None
+            if seekable and target is None and self.loop:
+                target = 0.0
+            if not seekable or target is None:
+                self._ended = True
+                return None
             return target
 
     def take_step(self) -> None:
@@ -120,7 +137,7 @@ class CaptureThread(Worker):
                 if self.stopping:
                     return
         while not self.stopping:
-            if self._play() or not self._rewind_for_loop():
+            if self._play() or not self._play_on():
                 return
 
     def _play(self) -> bool:
@@ -159,12 +176,13 @@ class CaptureThread(Worker):
                 return True
         return False
 
-    def _rewind_for_loop(self) -> bool:
-        """At the end of a file: start again from 0 when looping. False means capture is done."""
-        if not (self.playback.loop and self.reader.seekable):
+    def _play_on(self) -> bool:
+        """At the end of a file: go where a late seek asked, or back to 0 when looping. False: capture is done."""
+        target = self.playback.at_end(self.reader.seekable)
+        if target is None:
             return False
-        self.reader.seek(0.0)
-        self._next_index = 0
+        self.reader.seek(target)
+        self._next_index, self._resync_index = 0, target > 0
         return True
 
     def _close_reader(self) -> None:

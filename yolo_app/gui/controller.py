@@ -284,9 +284,7 @@ class ViewerController(QObject):
 
     def seek(self, seconds: float) -> None:
         self.position_s = seconds
-        if self.pipeline is not None and self.pipeline.running:
-            self.pipeline.playback.seek(seconds)
-        else:
+        if self.pipeline is None or not (self.pipeline.running and self.pipeline.playback.seek(seconds)):
             self.restart(seconds)
 
     def set_track(self, track: bool) -> None:
