@@ -1,10 +1,12 @@
 """ONNX Runtime and OpenVINO run the same network: parity with Ultralytics, and a cache of exports."""
 
+import json
 import logging
 
 import pytest
 import torch
 
+from conftest import frame_lines, run_cli
 from test_inference import assert_same_detections, box_iou
 from yolo_app.engine import backends
 from yolo_app.engine.backends import ExportCache, resolve_backend
@@ -80,17 +82,30 @@ def test_the_second_start_reuses_the_export_and_a_damaged_one_is_rebuilt(weights
 
 
 def test_auto_times_openvino_and_onnx_once_and_keeps_the_faster(weights, tmp_path, monkeypatch):
-    import json
-
     monkeypatch.setenv("YOLO_APP_CACHE", str(tmp_path))
-    choice = resolve_backend("auto", CPU, weights)
-    [record] = (tmp_path / "exports").glob("*/auto-cpu-640*.json")  # -bf16 where OpenVINO runs bfloat16
+    choice = resolve_backend("auto", CPU, weights, (320, 320))
+    [record] = (tmp_path / "exports").glob("*/auto-cpu-320x320*.json")  # -bf16 where OpenVINO runs bfloat16
     timed = json.loads(record.read_text())
     assert set(timed["ms"]) == {"openvino", "onnx"} and choice == min(timed["ms"], key=timed["ms"].get)
     # Choosing exported once: OpenVINO was timed on the ONNX file, no OpenVINO model was made only to be timed.
-    assert [p.name for p in (tmp_path / "exports").glob("*/*") if p.is_dir()] == ["onnx-640x640-b1-fp32"]
+    assert [p.name for p in (tmp_path / "exports").glob("*/*") if p.is_dir()] == ["onnx-320x320-b1-fp32"]
     monkeypatch.setattr(backends, "make_runner", lambda *a: pytest.fail("timed again"))
-    assert resolve_backend("auto", CPU, weights) == choice  # remembered: the second start is instant
+    assert resolve_backend("auto", CPU, weights, (320, 320)) == choice  # remembered: the second start is instant
+
+
+def test_a_first_auto_run_exports_once_at_the_size_it_runs(weights, clips, tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLO_APP_CACHE", str(tmp_path / "cache"))
+    proc = run_cli("annotate", str(clips["person"]), "--weights", str(weights), "--backend", "auto", "--device", "cpu",
+                   "--no-video", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    # 768x432 frames at imgsz 640 run a 384x640 network: timed and run on that one export.
+    assert proc.stderr.count("exporting") == 1 and "to onnx for 384x640 input" in proc.stderr
+    [model_dir] = (tmp_path / "cache" / "exports").iterdir()
+    [record] = model_dir.glob("auto-cpu-384x640*.json")
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted([record.name, "onnx-384x640-b1-fp32"])
+    chosen = json.loads(record.read_text())["backend"]
+    assert f"with {chosen} " in proc.stdout
+    assert len(frame_lines(tmp_path / "out" / "person.detections.jsonl")) == 40
 
 
 def test_named_backends_are_checked(monkeypatch):

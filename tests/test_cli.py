@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,9 +24,13 @@ jsonl = frame_lines
 
 
 def test_annotate_writes_a_video_with_every_frame_and_a_jsonl_record(clips, tmp_path):
+    began = time.monotonic()
     proc = run_cli("annotate", str(clips["person"]), "--out", str(tmp_path))
+    waited = time.monotonic() - began
     assert proc.returncode == 0, proc.stderr
     assert "person:" in proc.stdout and "40 frames" in proc.stdout and "FPS" in proc.stdout
+    first_s = float(re.search(r"first boxes ([\d.]+) s after the command started", proc.stdout).group(1))
+    assert 0.3 < first_s < waited  # from the process's start (imports and model load in it) to the first result
     source, rate, size = read_video(clips["person"])
     annotated, out_rate, out_size = read_video(tmp_path / "person.annotated.mp4")
     assert (len(annotated), out_rate, out_size) == (40, rate, size) == (40, Fraction(10), (768, 432))
@@ -162,6 +167,10 @@ def _read_only_folder(t):
     return t / "locked" / "out"
 
 
+def _short_clip(t, frames):
+    return make_clip(PERSON_VIDEO, t / f"short{frames}.mp4", frames)
+
+
 def _monitor(make_config):
     return lambda t, clip: ["monitor", "--config", str(make_config(t)), "--run-for", "5"]
 
@@ -196,6 +205,17 @@ BAD_INPUT = {  # id: (arguments, a piece of the one line on stderr, run without 
     "out under a file": (_annotate("--out", lambda t: _write("taken", "a file")(t) / "sub", out=False),
                          "cannot write to output folder", False),
     "read-only out": (_annotate("--out", _read_only_folder, out=False), "cannot write to output folder", True),
+    "int8 on onnx": (_annotate("--precision", "int8", "--backend", "onnx"), "int8 runs on OpenVINO", False),
+    "int8 from a camera": (_annotate(source=lambda t: "rtsp://127.0.0.1:9/cam", *["--precision", "int8"]),
+                           "--precision int8 is quantized on your own footage", False),
+    "int8, no footage": (_annotate("--precision", "int8", "--calibrate", lambda t: t / "gone.mp4"),
+                         "gone.mp4: no such video or folder to calibrate INT8 on", False),
+    "int8, 12 frames": (_annotate("--precision", "int8", "--calibrate", lambda t: _short_clip(t, 12)),
+                        "12 frames; INT8 calibration needs at least 30", False),
+    "int8 of an export": (_annotate("--precision", "int8", "--weights", _write("model.onnx", "x")),
+                          "--precision int8 quantizes a .pt checkpoint", False),
+    "monitor int8, no footage": (_monitor(_write("monitor.yaml", "precision: int8\ncameras: [{name: a, source: x}]\n")),
+                                 "precision int8 is quantized on your own footage: add calibrate", False),
     "monitor.yaml not YAML": (_monitor(_write("monitor.yaml", "cameras: [\n  - {name: a\n")), "not valid YAML",
                               False),
     "monitor.yaml a string": (_monitor(_write("monitor.yaml", "just some text\n")), "must be a mapping", False),

@@ -333,3 +333,18 @@ def test_the_precision_picker_reloads_the_model_in_that_precision_and_is_remembe
     assert window.status_bar.labels["device"].text().startswith("cpu · openvino fp32")
     window.close()
     assert window.store.value("precision") == "fp32"  # the next window starts in it
+
+
+def test_int8_in_the_precision_picker_is_quantized_on_the_open_video(qtbot, window):
+    window.playback.loop_box.setChecked(True)
+    bar = window.model_bar
+    bar.precision_box.setCurrentText("int8")
+    bar.precision_box.activated.emit(bar.precision_box.currentIndex())
+    qtbot.waitUntil(lambda: window.controller.detectors[0] is not None
+                    and window.controller.detectors[0].model.precision == "int8", timeout=120000)
+    model = window.controller.detectors[0].model
+    assert model.backend == "openvino" and model.calibration.name == "person.mp4"  # the clip that is open
+    before = window.painted[0]
+    qtbot.waitUntil(lambda: window.painted[0] > before + 3, timeout=WAIT_MS)
+    window._update_status()
+    assert window.status_bar.labels["device"].text().startswith("cpu · openvino int8")

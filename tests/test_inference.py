@@ -10,7 +10,8 @@ from ultralytics.data.augment import LetterBox
 from ultralytics.utils import ASSETS
 
 from conftest import PERSON_VIDEO, read_video
-from yolo_app.engine.inference import DetectionSettings, Detector, apply_letterbox, letterbox_geometry
+from yolo_app.engine.inference import DetectionSettings, Detector
+from yolo_app.engine.letterbox import apply_letterbox, letterbox_geometry
 from yolo_app.engine.models import configure_cpu_threads, load_model
 from yolo_app.errors import UserError
 

@@ -382,3 +382,15 @@ def test_training_bad_input_is_one_line(tmp_path, args, needle):
         (tmp_path / name).write_bytes(b"")
     args = [a.format(one=tmp_path / "one", two=tmp_path / "two") for a in args]
     one_line_error(run_cli(*args), needle)
+
+
+def test_measure_with_calibrate_prints_each_detectors_int8_speed_and_agreement(clips, tmp_path):
+    env = {**os.environ, "YOLO_APP_WEIGHTS": str(SHARED_WEIGHTS), "YOLO_APP_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "yolo_app", "models", "--kind", "detector", "--measure", "--json",
+                          "--device", "cpu", "--calibrate", str(clips["person"])],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    entry = next(e for e in json.loads(out.stdout) if e["name"] == "yolov8n")
+    assert entry["int8_speedup"] > 0 and 0.5 <= entry["int8_agreement"] <= 1  # the same network, quantized
+    line = next(x for x in out.stderr.splitlines() if x.startswith("yolov8n: int8 "))
+    assert "FPS on OpenVINO" in line and "of fp32's confident boxes" in line and "over 40 frames of person.mp4" in line

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable
 from yolo_app.engine import record
 from yolo_app.engine.checkpoint import (SEGMENT_FRAMES, Checkpointer, SegmentedVideoSink, drop_segments_from,
                                          load_state, tracker_state)
+from yolo_app.engine.cpu import LEDGER, CpuReport
 from yolo_app.engine.inference import Detector
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
@@ -49,6 +50,7 @@ class AnnotateOptions:
     resume: bool = False  # continue an interrupted run from its checkpoint; skip finished sources
     top_k: int = 3  # each box's best classes in the JSONL, with the head's scores; 0: none
     classify: ClassifierStage | None = None  # the second stage: a classifier on each detection's crop
+    cpu_report: bool = False  # count where the CPU time goes (engine/cpu.py) into the report
 
     def classify_info(self) -> dict | None:
         return self.classify.describe() if self.classify is not None else None
@@ -67,6 +69,8 @@ class AnnotateReport:
     resumed_at: int = 0  # frames an interrupted run had done before this one continued it
     skipped: bool = False  # --resume found the outputs complete already
     warnings: list[str] = field(default_factory=list)
+    first_result_s: float | None = None  # the process's age when this source's first result arrived
+    cpu: CpuReport | None = None  # with AnnotateOptions.cpu_report
 
     @property
     def fps(self) -> float:
@@ -249,6 +253,9 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
     if started is not None:
         started(pipeline)
     began = time.monotonic()
+    if options.cpu_report:  # exports and compiling (the first time) are start-up, not the run's frames
+        detector.warmup(info.height, info.width, batch=options.batch)
+        LEDGER.start()
     try:
         pipeline.run(progress=(lambda s: progress(s, info)) if progress else None,
                      finish_on_interrupt=info.live)
@@ -256,10 +263,13 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
         pipeline.wait(10.0)  # let the sinks finish their partial files before we exit
         raise
     finally:
+        if options.cpu_report:
+            LEDGER.stop()
+            report.cpu = LEDGER.report(tally.frames - report.resumed_at)
         stats = pipeline.stats()
         report.frames, report.dropped = tally.frames, stats.dropped
         report.seconds = time.monotonic() - began
-        report.per_class = tally.per_class
+        report.per_class, report.first_result_s = tally.per_class, tally.first_result_s
         report.tracks = len(tally.tracks) if options.track else None
         report.complete = pipeline.completed
         report.outputs = [path for sink in sinks for path in sink.outputs(report.complete)]

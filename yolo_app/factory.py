@@ -54,12 +54,14 @@ def follows_file(model: ModelSettings) -> ModelSettings:
 def build_detector(model: ModelSettings, detection: DetectionOptions = DetectionOptions(), *,
                    classify: ClassifySettings | None = None, grid: GridOverlay | None = None,
                    check_names: Callable[[dict[int, str]], None] | None = None,
-                   loaded: LoadedModel | None = None, torch_stage: bool = False) -> ReadyDetector:
+                   loaded: LoadedModel | None = None, torch_stage: bool = False,
+                   source_hw: tuple[int, int] | None = None) -> ReadyDetector:
     """Load ``model`` and set it up: thresholds, class filter (names or ids, checked against the model),
     an optional grid view and second stage, and the CPU threads. Failures are one-line UserErrors.
     ``check_names``: more class names to check (a monitor config's); ``loaded``: that model, already
     loaded (a monitor restarted with edited zones keeps its model); ``torch_stage``: a second stage the
-    caller runs itself (the GUI's, loaded apart) also wants torch's threads."""
+    caller runs itself (the GUI's, loaded apart) also wants torch's threads; ``source_hw``: the frames'
+    (height, width) when known, so ``auto`` picks a backend at the input size the run will use."""
     from yolo_app.engine.exported import exported_format
     from yolo_app.engine.inference import DetectionSettings, Detector
     from yolo_app.engine.models import configure_cpu_threads, load_model, resolve_weights
@@ -85,24 +87,27 @@ def build_detector(model: ModelSettings, detection: DetectionOptions = Detection
             # class name is caught first, on the checkpoint itself.
             settings_for(load_model(model.weights, "cpu", backend="torch", trust=model.trust))
         loaded = load_model(model.weights, model.device, backend=model.backend, precision=model.precision,
-                            trust=model.trust)
+                            trust=model.trust, imgsz=detection.imgsz, source_hw=source_hw,
+                            calibration=model.calibration)
     settings = settings_for(loaded)
     configure_cpu_threads(loaded, torch_networks=classifier is not None or torch_stage)
     return ReadyDetector(Detector(loaded, settings), classifier)
 
 
-def build_annotate(settings: AnnotateSettings) -> tuple[Detector, AnnotateOptions]:
+def build_annotate(settings: AnnotateSettings, source_hw: tuple[int, int] | None = None
+                   ) -> tuple[Detector, AnnotateOptions]:
     """The detector and run options of an annotate run: the CLI's, the GUI dialog's and each Ray
-    worker's, so all three run the very same thing."""
+    worker's, so all three run the very same thing. ``source_hw``: the first source's frame size."""
     from yolo_app.annotate import AnnotateOptions
     from yolo_app.engine.inference import file_batch
     from yolo_app.engine.types import ChannelPolicy
 
-    ready = build_detector(settings.model, settings.detection, classify=settings.classify, grid=settings.grid)
+    ready = build_detector(settings.model, settings.detection, classify=settings.classify, grid=settings.grid,
+                           source_hw=source_hw)
     detector = ready.detector
     options = AnnotateOptions(
         out_dir=Path(settings.out_dir), video=settings.video, max_frames=settings.max_frames, codec=settings.codec,
         batch=settings.batch or file_batch(detector.model), track=settings.track, resume=settings.resume,
-        top_k=settings.top_k, classify=ready.classifier,
+        top_k=settings.top_k, classify=ready.classifier, cpu_report=settings.cpu_report,
         policy=ChannelPolicy(settings.frame_policy) if settings.frame_policy else None)
     return detector, options

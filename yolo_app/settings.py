@@ -27,9 +27,10 @@ BACKENDS = ("auto", "torch", "onnx", "openvino", "tensorrt")  # engine/backends.
 
 # --precision -> (half, bf16), None where the device and backend decide. auto: fp16 on CUDA; on a CPU,
 # OpenVINO in its own default precision (bf16 where the CPU computes it natively, as Ultralytics'
-# OpenVINO runs get), fp32 everywhere else.
+# OpenVINO runs get), fp32 everywhere else. int8: OpenVINO on a CPU, quantized on the user's footage
+# (engine/quantize.py), its head's decoding in fp32; only when asked for.
 PRECISIONS: dict[str, tuple[bool | None, bool | None]] = {
-    "auto": (None, None), "fp16": (True, False), "fp32": (False, False), "bf16": (False, True)}
+    "auto": (None, None), "fp16": (True, False), "fp32": (False, False), "bf16": (False, True), "int8": (False, None)}
 
 # Every package Ultralytics may need is declared in pyproject.toml: never pip-install behind the user's
 # back. Backend chatter is not for users either; our errors say what failed.
@@ -101,6 +102,7 @@ class ModelSettings:
     backend: str = "auto"
     precision: str = "auto"
     trust: bool = False  # the user vouches for a checkpoint that needs full unpickling
+    calibration: str | None = None  # int8: the video (or image folder) it is quantized on
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -203,6 +205,7 @@ class AnnotateSettings:
     stream: StreamOptions = StreamOptions()  # a network source's transport and time-outs
     ray: str | None = None  # a Ray cluster's address ("local": start one)
     ray_chunk: int | None = None  # frames per Ray task for long videos
+    cpu_report: bool = False  # print where the CPU time went (the network's share, each stage's ms a frame)
 
     def __post_init__(self) -> None:
         if not self.sources:

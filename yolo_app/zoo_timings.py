@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -51,8 +52,9 @@ def measure(entry: ZooEntry, device: str = "auto", runs: int = RUNS, trust: bool
     return _median_ms(lambda: classifier.classify([crop]), runs), str(classifier.device)
 
 
-def measure_all(entries: list[ZooEntry], device: str = "auto",
-                report: Callable[[str], None] | None = None, trust: bool = False) -> list[ZooEntry]:
+def measure_all(entries: list[ZooEntry], device: str = "auto", report: Callable[[str], None] | None = None,
+                trust: bool = False, calibrate: Path | None = None) -> list[ZooEntry]:
+    """Each present model's ms per image; with ``calibrate`` (a video), each detector's INT8 too."""
     out = []
     for entry in entries:
         if entry.weights_path is None:
@@ -60,12 +62,21 @@ def measure_all(entries: list[ZooEntry], device: str = "auto",
             continue
         try:
             ms, on = measure(entry, device, trust=trust)
+            entry = dataclasses.replace(entry, measured_ms=round(ms, 1), measured_on=on)
+            if report:
+                report(f"{entry.name}: {ms:.1f} ms/image on {on}")
+            if calibrate is not None and entry.kind == "detector":
+                from yolo_app.bench.int8 import measure_int8
+
+                int8 = measure_int8(entry.weights_path, calibrate, trust=trust)
+                entry = dataclasses.replace(entry, int8_speedup=round(int8.speedup, 2),
+                                            int8_agreement=round(int8.agreement, 3))
+                if report:
+                    report(f"{entry.name}: int8 {int8.int8_fps:.1f} vs fp32 {int8.fp32_fps:.1f} FPS on OpenVINO "
+                           f"({int8.speedup:.2f}x), keeps {int8.agreement:.1%} of fp32's confident boxes "
+                           f"({int8.boxes}) over {int8.frames} frames of {calibrate.name}")
         except YoloAppError as exc:  # a file that is not what its name says: report, keep going
             if report:
                 report(f"{entry.name}: not measured: {describe(exc)}")
-            out.append(entry)
-            continue
-        if report:
-            report(f"{entry.name}: {ms:.1f} ms/image on {on}")
-        out.append(dataclasses.replace(entry, measured_ms=round(ms, 1), measured_on=on))
+        out.append(entry)
     return out

@@ -4,6 +4,7 @@ call the engine or a front-end module, print what the user asked for."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 def model_settings(args: argparse.Namespace) -> ModelSettings:
     return ModelSettings(args.weights, args.device, args.backend, getattr(args, "precision", "auto"),
-                         args.trust_weights)
+                         args.trust_weights, getattr(args, "calibrate", None))
 
 
 def annotate_settings(args: argparse.Namespace) -> AnnotateSettings:
@@ -38,7 +39,8 @@ def annotate_settings(args: argparse.Namespace) -> AnnotateSettings:
         grid=grid, track=args.track, top_k=args.top_k, video=not args.no_video, max_frames=args.max_frames,
         codec=args.codec, frame_policy=args.frame_policy, batch=args.batch, resume=args.resume,
         exports=parse_formats(args.export), export_options=_export_options(args),
-        stream=StreamOptions(transport=args.rtsp_transport), ray=args.ray, ray_chunk=args.ray_chunk)
+        stream=StreamOptions(transport=args.rtsp_transport), ray=args.ray, ray_chunk=args.ray_chunk,
+        cpu_report=args.cpu_report)
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
@@ -49,8 +51,16 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from yolo_app.engine.sources import parse_source
     from yolo_app.engine.types import SourceKind
 
+    recorded = (SourceKind.VIDEO, SourceKind.IMAGES, SourceKind.DEMO)
     settings = annotate_settings(args)
     specs = parse_source(args.source, settings.stream)
+    if settings.model.precision == "int8" and not settings.model.calibration and specs[0].kind in recorded:
+        # INT8 is quantized on the footage it will see: the (first) video being annotated.
+        settings = dataclasses.replace(settings, model=dataclasses.replace(settings.model, calibration=specs[0].uri))
+    if settings.model.precision == "int8":
+        from yolo_app.engine.models import int8_calibration
+
+        int8_calibration(settings.model.calibration, settings.model.backend, settings.model.device)
     needs_frames = [f for f in settings.exports if f in DATASET_FORMATS]
     if needs_frames and specs[0].kind in (SourceKind.CAMERA, SourceKind.STREAM):
         raise UserError(f"--export {','.join(needs_frames)} needs the source's frames again, and a live source "
@@ -78,19 +88,27 @@ def _annotate_specs(settings: AnnotateSettings, specs: list[SourceSpec], first_r
     from yolo_app.factory import build_annotate
     from yolo_app.terminal import TerminalProgress
 
-    detector, options = build_annotate(settings)
+    info = first_reader.info if first_reader is not None else None
+    detector, options = build_annotate(settings, (info.height, info.width) if info is not None else None)
     model, stage = detector.model, options.classify
     print(f"{model.model_id} ({len(model.names)} classes) on {model.device} with {model.runtime}", flush=True)
     if stage is not None:
         print(f"classifying crops with {stage.classifier.name} ({len(stage.classifier.classes)} classes)", flush=True)
     progress = TerminalProgress(len(specs))
+    first_told = False
 
     def report(outcome: FileOutcome) -> None:
+        nonlocal first_told
         progress.close_file()
         if outcome.error is not None and len(specs) == 1:
             return  # raised below as the command's error
         if outcome.report is not None:
             progress.write(outcome.report.summary())
+            if outcome.report.cpu is not None:
+                progress.write(outcome.report.cpu.line())
+            if outcome.report.first_result_s is not None and not first_told:
+                first_told = True  # start-up as the user waits it: imports, model, exports the first time
+                progress.write(f"first boxes {outcome.report.first_result_s:.1f} s after the command started")
             for warning in outcome.report.warnings:
                 print(f"yolo-app: warning: {warning}", file=sys.stderr)
         if outcome.exported:
@@ -144,7 +162,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         from yolo_app.zoo_timings import measure_all
 
         entries = measure_all(entries, args.device, report=lambda line: print(line, file=sys.stderr, flush=True),
-                              trust=args.trust_weights)
+                              trust=args.trust_weights, calibrate=args.calibrate)
+    elif args.calibrate is not None:
+        raise UserError("--calibrate goes with --measure")
     if args.json:
         print(json.dumps([e.as_dict() for e in entries], indent=1))
         return EXIT_OK

@@ -80,7 +80,11 @@ def _add_precision(p: argparse.ArgumentParser) -> None:
                    help="network precision: auto = fp16 on a CUDA GPU; on a CPU, OpenVINO's own default (bf16 "
                         "where the CPU computes it natively, AMX or AVX512-BF16: about 2x faster, boxes within "
                         "~1 px of PyTorch's; what Ultralytics' OpenVINO runs use), fp32 elsewhere; fp32 = "
-                        "PyTorch's numbers exactly; bf16 asks for bfloat16 on OpenVINO (default: %(default)s)")
+                        "PyTorch's numbers exactly; bf16 asks for bfloat16 on OpenVINO; int8 quantizes the "
+                        "network on your own footage (OpenVINO on the CPU, see --calibrate) (default: %(default)s)")
+    p.add_argument("--calibrate", metavar="VIDEO|FOLDER", default=None,
+                   help="--precision int8: the footage it is quantized on, a few hundred frames spread over it "
+                        "(default for annotate: the video it processes); cached per model, size and footage")
 
 
 # What each --export/--to format writes; the zips are what CVAT's "Upload annotations" takes.
@@ -147,6 +151,10 @@ def _add_annotate(commands: argparse._SubParsersAction) -> None:
     annotate.add_argument("--resume", action="store_true",
                           help="continue an interrupted run from its last checkpoint (every 250 frames) with "
                                "identical results; sources whose outputs are complete are skipped")
+    annotate.add_argument("--cpu-report", action="store_true",
+                          help="after each file, where the CPU time went: the network's share of the process's "
+                               "CPU and every other stage's CPU ms a frame (decode, colour, letterbox, nms, record, "
+                               "draw, encode)")
     annotate.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                           help="run on a Ray cluster: files (and long videos in frame ranges) are tasks; no "
                                "ADDRESS starts a local Ray, else auto, HOST:6379 or ray://HOST:10001 (the output "
@@ -216,6 +224,9 @@ def _add_models(commands: argparse._SubParsersAction) -> None:
                         help="time each model whose weights are here: ms per image on --device")
     models.add_argument("--device", default="auto", help="for --measure: auto, cpu, cuda, cuda:N or mps")
     models.add_argument("--trust-weights", action="store_true", help="for --measure: " + TRUST_HELP)
+    models.add_argument("--calibrate", metavar="VIDEO", type=Path, default=None,
+                        help="for --measure: also quantize each detector here to INT8 on VIDEO (OpenVINO, CPU) and "
+                             "print its speed against fp32 and the share of fp32's confident boxes it keeps")
     models.add_argument("--download", default=None, metavar="NAME",
                         help="fetch NAME's weights (a detector into weights/, a classifier into torch's "
                              "cache); needs a network")

@@ -37,6 +37,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from yolo_app.engine.cpu import LEDGER
 from yolo_app.errors import RuntimeFailure, UserError
 from yolo_app.settings import BACKENDS
 
@@ -72,11 +73,11 @@ def installed(backend: str) -> bool:
     return package is None or importlib.util.find_spec(package) is not None
 
 
-def resolve_backend(choice: str, device: torch.device, weights: Path | None = None, imgsz: int = 640,
-                    bf16: bool | None = None, end2end: bool = False) -> str:
-    """The backend that will run: ``auto`` decided for this machine (and, on a CPU, for ``weights``, with
-    OpenVINO timed in the precision it would run: ``bf16``, None for its default); a named one checked,
-    with one clear error when it cannot run here."""
+def resolve_backend(choice: str, device: torch.device, weights: Path | None = None,
+                    input_hw: tuple[int, int] = (640, 640), bf16: bool | None = None, end2end: bool = False) -> str:
+    """The backend that will run: ``auto`` decided for this machine (and, on a CPU, for ``weights`` at the
+    network input ``input_hw`` the run will use, with OpenVINO timed in the precision it would run: ``bf16``,
+    None for its default); a named one checked, with one clear error when it cannot run here."""
     choice = (choice or "auto").lower()
     if choice not in BACKENDS:
         raise UserError(f"unknown backend '{choice}'; choose one of {', '.join(BACKENDS)}")
@@ -86,7 +87,7 @@ def resolve_backend(choice: str, device: torch.device, weights: Path | None = No
         if device.type == "cpu":
             available = [b for b in CPU_BACKENDS if installed(b)]
             if len(available) > 1 and weights is not None:
-                return fastest_cpu_backend(weights, imgsz, available, bf16, end2end)
+                return fastest_cpu_backend(weights, input_hw, available, bf16, end2end)
             return available[0] if available else "torch"
         return "torch"  # Apple MPS: PyTorch itself
     if not installed(choice):
@@ -124,8 +125,9 @@ class ExportCache:
             self._hash = file_hash(self.weights)[:16]
         return self._hash
 
-    def entry(self, backend: str, input_hw: tuple[int, int], batch: int, half: bool, form: str = "") -> Path:
-        precision = "fp16" if half else "fp32"
+    def entry(self, backend: str, input_hw: tuple[int, int], batch: int, half: bool, form: str = "",
+              precision: str = "") -> Path:
+        precision = precision or ("fp16" if half else "fp32")
         suffix = f"-{form}" if form else ""
         return self.root / self.model_hash / f"{backend}-{input_hw[0]}x{input_hw[1]}-b{batch}-{precision}{suffix}"
 
@@ -166,17 +168,52 @@ class ExportCache:
             except Exception as exc:  # noqa: BLE001 - exporters raise anything; one line for the user
                 raise RuntimeFailure(f"export of {self.weights.name} to {backend} failed: "
                                      f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-            exported = Path(out)
             source.unlink()
-            files = [exported] if exported.is_file() else sorted(p for p in exported.rglob("*") if p.is_file())
-            meta = {"model": str(self.weights), "model_sha256_16": self.model_hash, "backend": backend,
-                    "input_hw": list(input_hw), "batch": batch, "half": half, "form": form,
-                    "path": str(exported.relative_to(work)),
-                    "files": {str(p.relative_to(work)): file_hash(p) for p in files}}
-            (work / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
-            os.replace(work, entry)  # whole or not at all: a killed export leaves only a .export-* folder
+            return self._commit(work, entry, Path(out), backend=backend, input_hw=list(input_hw), batch=batch,
+                                half=half, form=form)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def get_int8(self, input_hw: tuple[int, int], calibration: Path, form: str = "", rebuild: bool = False) -> Path:
+        """The OpenVINO network quantized to INT8 on frames of ``calibration`` (engine/quantize.py), made
+        from the ONNX export and cached per footage like the other exports."""
+        from yolo_app.engine.quantize import RECIPE, calibration_frames, calibration_id, quantize_to_int8
+
+        onnx = self.get("onnx", input_hw, form=form)
+        precision = f"int8{RECIPE}-{calibration_id(calibration)}"
+        entry = self.entry("openvino", input_hw, 1, False, form, precision=precision)
+        with self._lock:
+            found = None if rebuild else _verified(entry)
+            if found is not None:
+                return found
+            shutil.rmtree(entry, ignore_errors=True)
+            log.warning("quantizing %s to INT8 on frames of %s for %dx%d input (first time only)",
+                        self.weights.name, calibration.name, *input_hw)
+            frames = calibration_frames(calibration, input_hw)
+            work = Path(tempfile.mkdtemp(prefix=".export-", dir=entry.parent))
+            try:
+                try:
+                    out = quantize_to_int8(onnx, frames, work)
+                except Exception as exc:  # noqa: BLE001 - NNCF and OpenVINO raise anything; one line
+                    raise RuntimeFailure(f"INT8 quantization of {self.weights.name} failed: {type(exc).__name__}: "
+                                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+                return self._commit(work, entry, out, backend="openvino", input_hw=list(input_hw), batch=1,
+                                    precision="int8", calibration=str(calibration), calibration_frames=len(frames),
+                                    form=form)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+
+    def _commit(self, work: Path, entry: Path, exported: Path, **about: object) -> Path:
+        """Record every file's hash beside the export in ``work``, then move it into place as ``entry``:
+        whole or not at all (a killed export leaves only a .export-* folder)."""
+        files = [exported] if exported.is_file() else sorted(p for p in exported.rglob("*") if p.is_file())
+        if exported.suffix == ".xml":  # OpenVINO IR: the weights beside the graph
+            files.append(exported.with_suffix(".bin"))
+        meta = {"model": str(self.weights), "model_sha256_16": self.model_hash, **about,
+                "path": str(exported.relative_to(work)),
+                "files": {str(p.relative_to(work)): file_hash(p) for p in files}}
+        (work / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        os.replace(work, entry)
         return entry / meta["path"]
 
 
@@ -208,6 +245,12 @@ def _verified(entry: Path) -> Path | None:
         return None
 
 
+def export_backend(backend: str) -> str:
+    """The export a backend runs from our cache: OpenVINO reads the ONNX export as it is (the same network
+    and speed as its own IR here), so ONNX Runtime, OpenVINO and auto's timing share one file per size."""
+    return "onnx" if backend == "openvino" else backend
+
+
 @functools.cache
 def openvino_native_bf16() -> bool:
     """Whether OpenVINO runs bfloat16 by default on this CPU (AMX or AVX512-BF16): its own choice, and
@@ -220,15 +263,14 @@ def openvino_native_bf16() -> bool:
         return False
 
 
-def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: bool | None = None,
+def fastest_cpu_backend(weights: Path, input_hw: tuple[int, int], candidates: list[str], bf16: bool | None = None,
                         end2end: bool = False) -> str:
-    """Time each candidate on a square input of ``imgsz`` and remember the winner for this model, so only the
-    first start pays for it (a few seconds). ``candidates``: CPU backends, each of which runs an ONNX file
-    (OpenVINO reads it as it is), so choosing exports once, not once per backend; the winner is then
-    exported for the input size the run needs."""
+    """Time each candidate at the run's network input and remember the winner for this model and size, so
+    only the first start pays for it (a few seconds). Every CPU backend runs the one ONNX export (OpenVINO
+    reads it as it is), and the run then uses that same file: a first start exports once."""
     cache = ExportCache(weights)
     bf16 = openvino_native_bf16() if bf16 is None else bf16
-    record = cache.root / cache.model_hash / f"auto-cpu-{imgsz}{'-bf16' if bf16 else ''}.json"
+    record = cache.root / cache.model_hash / f"auto-cpu-{input_hw[0]}x{input_hw[1]}{'-bf16' if bf16 else ''}.json"
     try:
         choice = json.loads(record.read_text(encoding="utf-8"))["backend"]
         if choice in candidates:
@@ -236,10 +278,9 @@ def fastest_cpu_backend(weights: Path, imgsz: int, candidates: list[str], bf16: 
     except (OSError, ValueError, KeyError, TypeError):
         pass
     log.warning("timing %s on this CPU for %s (first time only)", " and ".join(candidates), weights.name)
-    sample = np.zeros((1, imgsz, imgsz, 3), np.uint8)
+    sample = np.zeros((1, *input_hw, 3), np.uint8)
     timings: dict[str, float] = {}
-    form = "e2e" if end2end else ""
-    exported = cache.get("onnx", (imgsz, imgsz), form=form)  # every CPU backend runs it
+    exported = cache.get(export_backend("openvino"), input_hw, form="e2e" if end2end else "")
     for backend in candidates:
         run = make_runner(backend, exported, torch.device("cpu"), False, bf16)
         for _ in range(3):  # warm-up: first calls allocate and tune
@@ -266,7 +307,8 @@ class TorchRunner:
         self._pinned_buffers: dict[tuple[int, ...], torch.Tensor] = {}
 
     def __call__(self, batch: np.ndarray) -> torch.Tensor:
-        out = self.module(self.to_tensor(batch))
+        with LEDGER.backend_call():
+            out = self.module(self.to_tensor(batch))
         return out[0] if isinstance(out, (list, tuple)) else out  # (B, 4 + nc, candidates)
 
     def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
@@ -304,12 +346,14 @@ def onnx_runner(path: Path) -> Runner:
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = os.cpu_count() or 1  # every core: the network is the work
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    with LEDGER.backend_call():  # its thread pool starts here
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
     def run(batch: np.ndarray) -> torch.Tensor:
-        blob = cv2.dnn.blobFromImages(list(batch), 1 / 255, swapRB=True)  # NCHW RGB float32 in one pass
-        return torch.from_numpy(session.run(None, {name: blob})[0])
+        with LEDGER.backend_call():
+            blob = cv2.dnn.blobFromImages(list(batch), 1 / 255, swapRB=True)  # NCHW RGB float32 in one pass
+            return torch.from_numpy(session.run(None, {name: blob})[0])
 
     return _one_frame_at_a_time(run)
 
@@ -341,13 +385,15 @@ class OpenVinoRunner:
         self._stream_requests: list = []
 
     def _compile(self, hint: str):
-        return self._core.compile_model(self._model, "CPU", {
-            "PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": self._precision})
+        with LEDGER.backend_call():  # its executor's threads start here
+            return self._core.compile_model(self._model, "CPU", {
+                "PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": self._precision})
 
     def __call__(self, batch: np.ndarray) -> torch.Tensor:
         if batch.shape[0] > 1:
             return torch.cat(list(self.stream(batch[i:i + 1] for i in range(batch.shape[0]))))
-        self._latency_request.infer({0: batch})
+        with LEDGER.backend_call():
+            self._latency_request.infer({0: batch})
         return _output(self._latency_request)
 
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[torch.Tensor]:
@@ -364,17 +410,20 @@ class OpenVinoRunner:
                 done = None
                 if not idle:
                     oldest = running.popleft()
-                    oldest.wait()
+                    with LEDGER.backend_call():
+                        oldest.wait()
                     done = _output(oldest)
                     idle.append(oldest)
                 request = idle.pop()
-                request.start_async({0: frame})
+                with LEDGER.backend_call():
+                    request.start_async({0: frame})
                 running.append(request)
                 if done is not None:
                     yield done
             while running:
                 oldest = running.popleft()
-                oldest.wait()
+                with LEDGER.backend_call():
+                    oldest.wait()
                 yield _output(oldest)
         finally:
             for request in running:  # the caller stopped early: nothing may run on into the next call

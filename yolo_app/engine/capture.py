@@ -13,6 +13,7 @@ import time
 from typing import Callable, Sequence
 
 from yolo_app.engine.channel import Channel
+from yolo_app.engine.cpu import LEDGER
 from yolo_app.engine.readers import FrameReader
 from yolo_app.engine.stats import RateMeter
 from yolo_app.engine.types import Frame
@@ -146,7 +147,7 @@ class CaptureThread(Worker):
         origin: float | None = None  # monotonic time of pts 0, for real-time pacing
         if self.max_frames is not None and self.captured >= self.max_frames:
             return True  # a resumed run whose frame limit was reached already
-        for image, pts, path in self.reader.frames():
+        for image, pts, path in LEDGER.charged_iter("decode", self.reader.frames()):
             waited = playback.wait_turn(self.stop_event)
             if waited is None:
                 return True

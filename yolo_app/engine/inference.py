@@ -14,14 +14,15 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol, Sequence, cast
 
-import cv2
 import numpy as np
 import supervision as sv
 import torch
 
-from yolo_app.engine.backends import ExportCache, OpenVinoRunner, Runner, TorchRunner, make_runner
+from yolo_app.engine.backends import ExportCache, OpenVinoRunner, Runner, TorchRunner, export_backend, make_runner
 from yolo_app.engine.channel import Channel, ChannelClosed
+from yolo_app.engine.cpu import LEDGER
 from yolo_app.engine.heads import HEAD_END2END, in_graph_top_k, non_max_suppression, one_to_one_top_k
+from yolo_app.engine.letterbox import apply_letterbox, letterbox_geometry
 from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.stats import LatencyMeter, RateMeter
 from yolo_app.engine.tracking import Tracker
@@ -32,7 +33,6 @@ from yolo_app.settings import (DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT
 
 log = logging.getLogger(__name__)
 
-PAD_VALUE = 114  # Ultralytics' letterbox grey
 FILE_BATCH = 8  # frames per inference call for files on CUDA (196 vs 89 FPS, H100, yolov8n) and OpenVINO
 
 
@@ -58,36 +58,6 @@ def file_batch(model: LoadedModel) -> int:
     """Frames per inference call when frames are waiting (files): a batch on CUDA; on OpenVINO as many
     frames as it has streams in flight, and some to spare; one elsewhere, where batching gains nothing."""
     return FILE_BATCH if model.device.type == "cuda" or model.backend == "openvino" else 1
-
-
-def letterbox_geometry(height: int, width: int, imgsz: int | tuple[int, int], stride: int, minimal_padding: bool
-                       ) -> Letterbox:
-    """Ultralytics' LetterBox arithmetic: scale to fit ``imgsz`` (a side, or (height, width)), pad (to a
-    stride multiple when minimal, else to the whole size)."""
-    target_h, target_w = imgsz if isinstance(imgsz, tuple) else (imgsz, imgsz)
-    r = min(target_h / height, target_w / width)
-    new_w, new_h = max(round(width * r), 1), max(round(height * r), 1)
-    dw, dh = target_w - new_w, target_h - new_h
-    if minimal_padding:
-        dw, dh = dw % stride, dh % stride
-    dw, dh = dw / 2, dh / 2
-    return Letterbox(new_w, new_h, round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1))
-
-
-def apply_letterbox(image: np.ndarray, box: Letterbox) -> np.ndarray:
-    """Resize straight into a fresh padded frame: one pass instead of resize + copyMakeBorder (1 ms less
-    a frame here). Pixel-identical to Ultralytics' LetterBox (tested)."""
-    out = np.empty((box.top + box.new_h + box.bottom, box.left + box.new_w + box.right, *image.shape[2:]), np.uint8)
-    bottom, right = box.top + box.new_h, box.left + box.new_w
-    out[:box.top], out[bottom:], out[:, :box.left], out[:, right:] = PAD_VALUE, PAD_VALUE, PAD_VALUE, PAD_VALUE
-    inner = out[box.top:bottom, box.left:right]
-    if image.shape[:2] == inner.shape[:2]:
-        inner[...] = image
-    else:
-        resized = cv2.resize(image, (box.new_w, box.new_h), dst=inner, interpolation=cv2.INTER_LINEAR)
-        if not np.shares_memory(resized, out):  # OpenCV allocated its own output after all
-            inner[...] = resized
-    return out
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -151,15 +121,17 @@ class Detector:
                                  self.minimal_padding)
         if len(images) > 1 and self.model.backend == "openvino":
             return self._detect_streamed(images, settings, box)
-        letterboxed = [apply_letterbox(im, box) for im in images]
-        batch = letterboxed[0][None] if len(letterboxed) == 1 else np.stack(letterboxed)
+        with LEDGER.charge("letterbox"):
+            letterboxed = [apply_letterbox(im, box) for im in images]
+            batch = letterboxed[0][None] if len(letterboxed) == 1 else np.stack(letterboxed)
         t1 = time.perf_counter()
         with torch.inference_mode():
             preds = self.forward(batch)
             if preds.device.type == "cuda":
                 torch.cuda.synchronize(preds.device)
             t2 = time.perf_counter()
-            found = [self._postprocess(p, s, box, height, width) for p, s in zip(preds, settings)]
+            with LEDGER.charge("nms"):
+                found = [self._postprocess(p, s, box, height, width) for p, s in zip(preds, settings)]
         t3 = time.perf_counter()
         n = len(images)
         timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (t3 - t2) * 1e3 / n)
@@ -176,7 +148,8 @@ class Detector:
         def letterboxed() -> Iterator[np.ndarray]:
             for image in images:
                 start = time.perf_counter()
-                array = apply_letterbox(image, box)[None]
+                with LEDGER.charge("letterbox"):
+                    array = apply_letterbox(image, box)[None]
                 spent["pre"] += time.perf_counter() - start
                 yield array
 
@@ -184,7 +157,8 @@ class Detector:
         with torch.inference_mode():
             for pred, s in zip(runner.stream(letterboxed()), settings):
                 start = time.perf_counter()
-                found.append(self._postprocess(pred[0], s, box, height, width))
+                with LEDGER.charge("nms"):
+                    found.append(self._postprocess(pred[0], s, box, height, width))
                 spent["post"] += time.perf_counter() - start
         n, total = len(images), time.perf_counter() - t0
         timings = Timings(spent["pre"] * 1e3 / n, (total - spent["pre"] - spent["post"]) * 1e3 / n,
@@ -206,14 +180,19 @@ class Detector:
         if run is None:
             model = self.model
             form = "e2e" if model.head == HEAD_END2END else ""
-            cache = ExportCache(model.path)
-            exported = cache.get(model.backend, (height, width), half=model.half, form=form)
+            cache, backend = ExportCache(model.path), export_backend(model.backend)
+
+            def exported(rebuild: bool = False):
+                if model.calibration is not None:  # INT8: quantized on the user's footage for this input size
+                    return cache.get_int8((height, width), model.calibration, form=form, rebuild=rebuild)
+                return cache.get(backend, (height, width), half=model.half, rebuild=rebuild, form=form)
+
+            made = exported()  # a failure to export or quantize is the user's one line, not retried
             try:
-                run = make_runner(model.backend, exported, model.device, model.half, model.bf16)
+                run = make_runner(model.backend, made, model.device, model.half, model.bf16)
             except Exception:  # noqa: BLE001 - a cache entry the runtime cannot load: export it again, once
                 log.warning("cached %s export would not load; exporting again", model.backend, exc_info=True)
-                exported = cache.get(model.backend, (height, width), half=model.half, rebuild=True, form=form)
-                run = make_runner(model.backend, exported, model.device, model.half, model.bf16)
+                run = make_runner(model.backend, exported(rebuild=True), model.device, model.half, model.bf16)
             self._runners[(height, width)] = run
         return run
 

@@ -8,6 +8,7 @@ file, never from its name.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import platform
@@ -20,8 +21,10 @@ import torch
 from yolo_app.engine.backends import openvino_native_bf16, quiet_ultralytics, resolve_backend
 from yolo_app.engine.exported import FORMAT_NAMES, exported_format, read_exported
 from yolo_app.engine.heads import HEAD_END2END, HEAD_LABELS, HEAD_NMS, SUPPORTED, detect_head, head_kind, run_one_to_one
+from yolo_app.engine.letterbox import letterbox_geometry
+from yolo_app.engine.sources import redact
 from yolo_app.errors import RuntimeFailure, UserError
-from yolo_app.settings import PRECISIONS
+from yolo_app.settings import DEFAULT_IMGSZ, PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +52,11 @@ class LoadedModel:
     input_hw: tuple[int, int] | None = None  # an exported file's fixed input size; None: any stride multiple
     exported: bool = False  # the file itself is an export (ONNX, OpenVINO, TensorRT) and runs as it is
     top_k_in_graph: bool = False  # an Ultralytics end-to-end export: rows (k, 6), its top-k already done
+    calibration: Path | None = None  # INT8 on OpenVINO, quantized on this footage (engine/quantize.py)
 
     @property
     def precision(self) -> str:
-        return "fp16" if self.half else "bf16" if self.bf16 else "fp32"
+        return "int8" if self.calibration else "fp16" if self.half else "bf16" if self.bf16 else "fp32"
 
     @property
     def runtime(self) -> str:
@@ -193,14 +197,24 @@ def configure_cpu_threads(model: LoadedModel, torch_networks: bool = False) -> N
 
 
 def load_model(spec: str, device: str | torch.device = "auto", backend: str = "torch",
-               precision: str = "auto", trust: bool = False) -> LoadedModel:
+               precision: str = "auto", trust: bool = False, imgsz: int = DEFAULT_IMGSZ,
+               source_hw: tuple[int, int] | None = None, calibration: str | None = None) -> LoadedModel:
     """Resolve, load and place a detection model; every failure is one clear UserError line.
     ``backend`` (``auto`` included) is checked here; its export is made when the input size is known.
+    ``auto`` on a CPU times the backends at the network input the run will use: ``imgsz`` letterboxed
+    from the source's (height, width) when the caller knows it (``source_hw``), else square.
     ``trust``: the user vouches for a checkpoint that needs full unpickling (see ``load_network``).
-    An exported file (ONNX, OpenVINO, TensorRT) runs on its own backend, as it was exported."""
+    ``calibration``: the footage ``int8`` is quantized on. An exported file (ONNX, OpenVINO, TensorRT)
+    runs on its own backend, as it was exported."""
     path = resolve_weights(spec)
     if exported_format(path) is not None:
+        if precision == "int8":
+            raise UserError(f"{path} is an export and runs as it was exported; --precision int8 quantizes a .pt "
+                            f"checkpoint")
         return _load_exported(path, device, backend, precision)
+    int8 = int8_calibration(calibration, backend, device) if precision == "int8" else None
+    if int8 is not None:
+        device, backend = "cpu", "openvino"
     half, bf16 = PRECISIONS[precision]
     dev = device if isinstance(device, torch.device) else select_device(device)
     if path.suffix.lower() != ".pt":
@@ -231,17 +245,47 @@ def load_model(spec: str, device: str | torch.device = "auto", backend: str = "t
             p.requires_grad_(False)
     except RuntimeError as exc:
         raise RuntimeFailure(f"cannot place {path.name} on {dev}: {str(exc).splitlines()[0]}") from None
+    strides = tuple(int(s) for s in module.stride) if hasattr(module, "stride") else (8, 16, 32)
+    stride = max(max(strides), 32)
+    input_hw = letterbox_geometry(*source_hw, imgsz, stride, True).input_hw if source_hw else (imgsz, imgsz)
     # After the checks above: never export a file that is no model.
-    backend = resolve_backend(backend, dev, path, bf16=False if use_half else bf16, end2end=head == HEAD_END2END)
-    if bf16 is None:
+    backend = resolve_backend(backend, dev, path, input_hw, bf16=False if use_half else bf16,
+                              end2end=head == HEAD_END2END)
+    if int8 is not None:  # what stays unquantized (the head's decoding) in f32: bf16 there moved boxes
+        bf16 = False
+    elif bf16 is None:
         bf16 = backend == "openvino" and openvino_native_bf16()
     elif bf16 and backend != "openvino":
         raise UserError(f"bf16 runs on OpenVINO on a CPU (--backend openvino, or auto where it is the fastest); "
                         f"this run uses {backend} on {dev.type}")
-    strides = tuple(int(s) for s in module.stride) if hasattr(module, "stride") else (8, 16, 32)
-    stride = max(max(strides), 32)
     return LoadedModel(path=path, model_id=path.name, task=task, names=names, stride=stride, strides=strides,
-                       module=module, device=dev, half=use_half, backend=backend, bf16=bf16, head=head)
+                       module=module, device=dev, half=use_half, backend=backend, bf16=bf16, head=head,
+                       calibration=int8)
+
+
+def int8_calibration(calibration: str | None, backend: str, device: str | torch.device) -> Path:
+    """INT8 runs on OpenVINO on the CPU, quantized on footage the user has: each missing piece is one line
+    (front ends call it before opening sources, so a live camera is not waited for first)."""
+    if backend not in ("auto", "openvino"):
+        raise UserError(f"int8 runs on OpenVINO (--backend openvino, or auto); this run asks for {backend}")
+    if str(device) not in ("auto", "cpu"):
+        raise UserError(f"int8 runs on OpenVINO on the CPU (--device cpu, or auto); this run asks for {device}")
+    for package in ("openvino", "nncf"):
+        if importlib.util.find_spec(package) is None:
+            raise UserError(f"--precision int8 needs the '{package}' package (pip install {package})")
+    if not calibration:
+        raise UserError("--precision int8 is quantized on your own footage: give a video or a folder of images "
+                        "with --calibrate (annotate and the window use the video they play)")
+    if "://" in calibration:
+        raise UserError(f"{redact(calibration)}: INT8 calibrates on recorded footage (a video file or a folder of "
+                        f"images), not a stream: record some first")
+    path = Path(calibration).expanduser()
+    if not path.exists():
+        raise UserError(f"{path}: no such video or folder to calibrate INT8 on")
+    from yolo_app.engine.quantize import check_footage
+
+    check_footage(path)
+    return path
 
 
 def _load_exported(path: Path, device: str | torch.device, backend: str, precision: str) -> LoadedModel:

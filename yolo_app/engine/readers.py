@@ -21,6 +21,7 @@ import av
 import cv2
 import numpy as np
 
+from yolo_app.engine.cpu import LEDGER
 from yolo_app.engine.sources import SourceSpec
 from yolo_app.engine.types import SourceInfo, SourceKind
 from yolo_app.errors import RuntimeFailure, UserError
@@ -193,7 +194,9 @@ class AvReader(FrameReader):
                     skip_through = None
                     skip_until = None
                     decoded += 1
-                    yield frame.to_ndarray(format="bgr24"), pts, None
+                    with LEDGER.charge("colour"):
+                        image = frame.to_ndarray(format="bgr24")
+                    yield image, pts, None
             except av.FFmpegError as exc:
                 if self.info.live and isinstance(exc, av.ExitError):  # our read time-out ended the wait
                     raise TimeoutError(f"no frames for {self.spec.stream.read_timeout_s:g} s with the connection "

@@ -19,7 +19,9 @@ import av
 import cv2
 import numpy as np
 
+from yolo_app.engine.cpu import LEDGER
 from yolo_app.engine.render import FrameRenderer
+from yolo_app.engine.stats import seconds_since_process_start
 from yolo_app.engine.record import encode, frame_line
 from yolo_app.engine.tracking import track_id
 from yolo_app.engine.types import ChannelPolicy, Result, SourceInfo
@@ -169,7 +171,9 @@ class VideoSink(FileSink):
             self._stream.bit_rate = 4 * info.width * info.height
 
     def write(self, result: Result) -> None:
-        self.write_image(self.renderer.render_result(result), result.frame.pts_s)
+        with LEDGER.charge("draw"):
+            image = self.renderer.render_result(result)
+        self.write_image(image, result.frame.pts_s)
 
     def write_image(self, image: np.ndarray, pts_s: float | None = None) -> None:
         """Encode an already drawn BGR frame (``pts_s``: its capture time, for ``timing="pts"``)."""
@@ -184,7 +188,8 @@ class VideoSink(FileSink):
         else:
             frame.pts = self.frames  # frame i at i / fps, in the stream's time base
         self.frames += 1
-        self._container.mux(self._stream.encode(frame))
+        with LEDGER.charge("encode"):
+            self._container.mux(self._stream.encode(frame))
 
     def close(self, complete: bool) -> None:
         try:
@@ -223,7 +228,8 @@ class JsonlSink(FileSink):
                 self._fh.write(encode(header))
 
     def write(self, result: Result) -> None:
-        self._fh.write(encode(frame_line(result, self.names, self.top_k)))
+        with LEDGER.charge("record"):
+            self._fh.write(encode(frame_line(result, self.names, self.top_k)))
         self.lines += 1
         frame = result.frame
         if self.checkpointer is not None and self.checkpointer.due(frame.index):
@@ -276,8 +282,11 @@ class TallySink(Sink):
         self.frames = 0
         self.per_class: Counter[str] = Counter()
         self.tracks: set[int] = set()
+        self.first_result_s: float | None = None  # process age when the first result arrived
 
     def write(self, result: Result) -> None:
+        if self.first_result_s is None:
+            self.first_result_s = seconds_since_process_start()
         detections = result.detections
         ids = None if detections.tracker_id is None else [track_id(i) for i in detections.tracker_id]
         self.count(detections.data.get("class_name", []), ids)

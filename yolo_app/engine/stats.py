@@ -8,6 +8,13 @@ from collections import deque
 from dataclasses import dataclass
 
 
+def seconds_since_process_start() -> float:
+    """How long this process has run (from its exec, imports included): "first boxes after N s"."""
+    import psutil
+
+    return max(0.0, time.time() - psutil.Process().create_time())
+
+
 class RateMeter:
     """Events per second over the last ``window_s`` seconds (thread-safe, O(1) per tick)."""
 

@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import Callable
 
+from yolo_app.engine.cpu import set_thread_name
+
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +51,7 @@ class Worker:
         return self._thread.is_alive()
 
     def _main(self) -> None:
+        set_thread_name(self.name)  # in top -H and py-spy; the threads a library starts from here inherit it
         try:
             self.run()
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller

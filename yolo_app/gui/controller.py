@@ -22,7 +22,7 @@ from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sources import SourceSpec, parse_source
 from yolo_app.engine.supervisor import SourceSupervisor
 from yolo_app.engine.tracking import Tracker
-from yolo_app.engine.types import ChannelPolicy, SourceInfo
+from yolo_app.engine.types import ChannelPolicy, SourceInfo, SourceKind
 from yolo_app.errors import YoloAppError, describe
 from yolo_app.factory import build_detector, follows_file, load_classifier
 from yolo_app.gui.bridge import DisplaySink, Recorder, ResultBridge
@@ -164,18 +164,21 @@ class ViewerController(QObject):
             self.weights.append(None)
         self.modelLoading.emit(branch, weights)
         device, backend, precision, settings = self.device, self.backend, self.precision, self.settings
-        hw = (self.info.height, self.info.width) if self.info else (640, 640)
+        hw = (self.info.height, self.info.width) if self.info else None
+        recorded = self.spec is not None and self.spec.kind in (SourceKind.VIDEO, SourceKind.IMAGES, SourceKind.DEMO)
+        calibration = self.spec.uri if recorded else None  # int8 is quantized on the footage it will see
 
         def work() -> Detector:
             path = resolve_weights(weights)
-            model = follows_file(ModelSettings(str(path), device, backend, precision, self.trusted.allows(path)))
+            model = follows_file(ModelSettings(str(path), device, backend, precision, self.trusted.allows(path),
+                                               calibration))
             try:  # thresholds as they are now; the class filter (names) is applied per model when it is ready
                 detector = build_detector(model, DetectionOptions(settings.conf, settings.iou, settings.imgsz,
                                                                   settings.max_det),
-                                          torch_stage=self.classifier is not None).detector
+                                          torch_stage=self.classifier is not None, source_hw=hw).detector
             except UntrustedWeights as exc:
                 raise NeedsTrust(path, str(exc)) from None
-            detector.warmup(*hw)  # off the GUI thread (a first export included): the swap below is instant
+            detector.warmup(*(hw or (640, 640)))  # off the GUI thread (a first export included): the swap is instant
             return detector
 
         self._background(f"model{branch}", work, lambda d: self._model_ready(branch, weights, d))

@@ -216,7 +216,7 @@ _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:t
 CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after",
                "rtsp_transport", "open_timeout", "read_timeout")
 TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "precision", "storage", "retention", "classify",
-            "classify_classes", "trust_weights", "inference", "cameras")
+            "classify_classes", "trust_weights", "calibrate", "inference", "cameras")
 INFERENCE_MODES = ("shared", "per_camera")
 
 
@@ -258,7 +258,7 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
         weights=top.get("model", DEFAULT_WEIGHTS, _text), device=top.get("device", "auto", _text),
         backend=top.get("backend", "auto", _choice(BACKENDS)),
         precision=top.get("precision", "auto", _choice(tuple(PRECISIONS))),
-        trust=top.get("trust_weights", False, _flag))
+        trust=top.get("trust_weights", False, _flag), calibration=_calibration(top, path))
     detection = DetectionOptions(
         conf=top.get("conf", MONITOR_CONF, _number(0.0, 1.0)), iou=top.get("iou", DEFAULT_IOU, _number(0.0, 1.0)),
         imgsz=top.get("imgsz", DEFAULT_IMGSZ, _imgsz))
@@ -270,6 +270,18 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
     return MonitorConfig(path=path, cameras=cameras, model=model, detection=detection, storage=storage,
                          retention=retention, classify=classify,
                          inference=top.get("inference", "shared", _choice(INFERENCE_MODES)), raw=raw)
+
+
+def _calibration(top: Any, config: Path) -> str | None:
+    """int8's footage (a recording from these cameras, or a folder of their images): relative to the config."""
+    given = top.get("calibrate", None, _text)
+    if given is None:
+        if top.data.get("precision") == "int8":
+            top.fail("precision int8 is quantized on your own footage: add calibrate: VIDEO (a recording from "
+                     "these cameras)", at="precision")
+        return None
+    where = Path(given).expanduser()
+    return str(where if where.is_absolute() else config.resolve().parent / where)
 
 
 def _imgsz(value: Any) -> int:

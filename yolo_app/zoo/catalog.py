@@ -109,6 +109,8 @@ class ZooEntry:
     weights_path: str | None = None  # where the weights are on this machine, when present
     measured_ms: float | None = None  # --measure: ms per image here
     measured_on: str | None = None
+    int8_speedup: float | None = None  # --measure --calibrate: OpenVINO INT8 FPS over fp32's
+    int8_agreement: float | None = None  # share of fp32's confident boxes INT8 keeps
 
     def as_dict(self) -> dict:
         return asdict(self)
