@@ -231,6 +231,8 @@ def test_the_gui_command_takes_a_screenshot_of_the_real_window(tmp_path, clips):
     proc = run_cli("gui", str(clips["person"]), "--quit-after", "6", "--screenshot", str(shot), timeout=120)
     assert env_before == "offscreen"
     assert proc.returncode == 0, proc.stderr
+    first = float(re.search(r"first boxes ([\d.]+) s after the window was started", proc.stdout).group(1))
+    assert 0.3 < first < 60
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[0] > 300 and image.shape[1] > 600
 

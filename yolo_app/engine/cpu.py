@@ -57,21 +57,32 @@ class CpuLedger:
         self.charged: dict[str, float] = defaultdict(float)
         self._begin_threads: dict[int, float] = {}
         self._begin_process = 0.0
+        self._end_threads: dict[int, float] = {}
         self.process_s = 0.0
         self.backend_threads_s = 0.0
 
     def start(self) -> None:
         with self._lock:
             self.charged.clear()
+            self._end_threads: dict[int, float] = {}
         self._begin_threads = _backend_threads()
         self._begin_process = _process_cpu()
         self.active = True
 
+    def backend_threads_now(self) -> None:
+        """Read the backend's threads before some of them end: torch's OpenMP team lives as long as the
+        thread that calls it, so the inference thread reads it on its way out."""
+        if self.active:
+            now = _backend_threads()
+            with self._lock:
+                for tid, seconds in now.items():
+                    self._end_threads[tid] = max(seconds, self._end_threads.get(tid, 0.0))
+
     def stop(self) -> None:
+        self.backend_threads_now()
         self.active = False
         self.process_s = _process_cpu() - self._begin_process
-        end = _backend_threads()
-        self.backend_threads_s = sum(s - self._begin_threads.get(tid, 0.0) for tid, s in end.items())
+        self.backend_threads_s = sum(s - self._begin_threads.get(tid, 0.0) for tid, s in self._end_threads.items())
 
     def add(self, stage: str, seconds: float) -> None:
         with self._lock:

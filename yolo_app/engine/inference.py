@@ -290,6 +290,7 @@ class InferenceWorker(Worker):
                 break
             if not self._process(frames):
                 break
+        LEDGER.backend_threads_now()  # a torch backend's OpenMP team ends with this thread: count it first
         for channel in self.outputs:  # a clean end; after a failure the pipeline cancels instead
             channel.close()
 

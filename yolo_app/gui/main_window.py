@@ -18,7 +18,7 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPush
 
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.sinks import save_snapshot
-from yolo_app.engine.stats import LatencyMeter, RateMeter
+from yolo_app.engine.stats import LatencyMeter, RateMeter, seconds_since_process_start
 from yolo_app.engine.supervisor import SourceEvent, SourceState
 from yolo_app.engine.types import Result, SourceInfo
 from yolo_app.errors import YoloAppError
@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         self.latency = [LatencyMeter(), LatencyMeter()]
         self.last_shown: dict[int, Shown] = {}
         self.painted = [0, 0]
+        self._first_told = False
         self.error_box: QMessageBox | None = None
         self.source_text: str | None = None
         self.record_started = 0.0
@@ -277,6 +278,9 @@ class MainWindow(QMainWindow):
         self.panes[branch].view.show_image(shown.image)
         self.last_shown[branch] = shown
         self.painted[branch] += 1
+        if not self._first_told:  # start-up as the user waits it, on the terminal that started the window
+            self._first_told = True
+            print(f"first boxes {seconds_since_process_start():.1f} s after the window was started", flush=True)
         self.display_rate[branch].tick(now=now)
         self.latency[branch].add((now - shown.result.frame.captured_at) * 1e3)
         self.controller.note_shown(branch, shown.result.frame.pts_s)
