@@ -10,6 +10,7 @@ excluded) over that ceiling; the whole-process figure is reported beside it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from importlib.util import find_spec
@@ -59,8 +60,10 @@ def run_bench(settings: BenchSettings) -> int:
     if not source.is_file():
         raise UserError(f"no such video: {source}")
     frames, (height, width) = _probe(source)
-    imgsz = settings.imgsz
-    detector = build_detector(settings.model, DetectionOptions(imgsz=imgsz), source_hw=(height, width)).detector
+    imgsz, model_settings = settings.imgsz, settings.model
+    if model_settings.precision == "int8" and not model_settings.calibration:  # as annotate: the video itself
+        model_settings = dataclasses.replace(model_settings, calibration=str(source))
+    detector = build_detector(model_settings, DetectionOptions(imgsz=imgsz), source_hw=(height, width)).detector
     model = detector.model
     input_hw = model.input_hw or letterbox_geometry(height, width, imgsz, model.stride, True).input_hw
     bare = bare_fps(detector, input_hw)
@@ -79,7 +82,7 @@ def run_bench(settings: BenchSettings) -> int:
         "backend": model.backend, "runs": settings.runs,
         **figures(Measured(frames, measured, pairs, bare, live)), **int8,
         "device": _device_name(model),
-        "precision": "fp16" if model.half else "bf16" if model.bf16 else "fp32",
+        "precision": model.precision,
         "cpu": cpu_description(),
         "versions": _versions(),
     }

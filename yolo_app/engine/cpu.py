@@ -64,7 +64,7 @@ class CpuLedger:
     def start(self) -> None:
         with self._lock:
             self.charged.clear()
-            self._end_threads: dict[int, float] = {}
+            self._end_threads = {}
         self._begin_threads = _backend_threads()
         self._begin_process = _process_cpu()
         self.active = True

@@ -22,8 +22,6 @@ import supervision as sv
 from yolo_app.engine.letterbox import apply_letterbox, letterbox_geometry
 from yolo_app.errors import UserError
 
-log = logging.getLogger(__name__)
-
 CALIBRATION_FRAMES = 300  # NNCF's default subset: enough for stable activation ranges on YOLO detectors
 MIN_CALIBRATION_FRAMES = 30
 AGREEMENT_MIN_CONF = 0.4  # the boxes a user acts on
@@ -63,12 +61,8 @@ def calibration_frames(path: Path, input_hw: tuple[int, int], count: int = CALIB
     from yolo_app.engine.readers import open_reader
     from yolo_app.engine.sources import parse_source
 
-    spec = parse_source(str(path))[0]
-    reader = open_reader(spec)
+    reader = open_reader(parse_source(str(path))[0])  # recorded footage: check_footage said so at load
     try:
-        if reader.info.live:
-            raise UserError(f"{path}: INT8 calibrates on recorded footage (a video file or a folder of images), "
-                            f"not a live source")
         images = list(spread_frames(reader, count))
     finally:
         reader.close()
