@@ -43,6 +43,12 @@ def show_frame_at(qtbot, win, seconds):
     return win.last_shown[0]
 
 
+def choose(box, text):
+    """Pick ``text`` in a combo box as a user does (``activated`` fires only on a user's choice)."""
+    box.setCurrentText(text)
+    box.activated.emit(box.currentIndex())
+
+
 def test_boxes_are_drawn_on_the_video(qtbot, window):
     shown = show_frame_at(qtbot, window, 1.5)  # a person is in the clip here
     det = shown.result.detections
@@ -307,8 +313,7 @@ def test_the_backend_picker_reloads_the_model_on_that_backend(qtbot, window):
     auto = window.controller.detectors[0].model.backend
     assert auto in ("openvino", "onnx")  # auto on a CPU: the faster of the two here
     other = "onnx" if auto == "openvino" else "openvino"
-    window.model_bar.backend_box.setCurrentText(other)
-    window.model_bar.backend_box.activated.emit(window.model_bar.backend_box.currentIndex())
+    choose(window.model_bar.backend_box, other)
     qtbot.waitUntil(lambda: window.controller.detectors[0] is not None
                     and window.controller.detectors[0].model.backend == other, timeout=WAIT_MS)
     before = window.painted[0]
@@ -321,12 +326,10 @@ def test_the_backend_picker_reloads_the_model_on_that_backend(qtbot, window):
 def test_the_precision_picker_reloads_the_model_in_that_precision_and_is_remembered(qtbot, window):
     window.playback.loop_box.setChecked(True)
     bar = window.model_bar
-    bar.backend_box.setCurrentText("openvino")
-    bar.backend_box.activated.emit(bar.backend_box.currentIndex())
+    choose(bar.backend_box, "openvino")
     qtbot.waitUntil(lambda: window.controller.detectors[0] is not None
                     and window.controller.detectors[0].model.backend == "openvino", timeout=WAIT_MS)
-    bar.precision_box.setCurrentText("fp32")
-    bar.precision_box.activated.emit(bar.precision_box.currentIndex())
+    choose(bar.precision_box, "fp32")
     qtbot.waitUntil(lambda: window.controller.detectors[0] is not None
                     and window.controller.detectors[0].model.precision == "fp32", timeout=WAIT_MS)
     before = window.painted[0]
@@ -340,8 +343,7 @@ def test_the_precision_picker_reloads_the_model_in_that_precision_and_is_remembe
 def test_int8_in_the_precision_picker_is_quantized_on_the_open_video(qtbot, window):
     window.playback.loop_box.setChecked(True)
     bar = window.model_bar
-    bar.precision_box.setCurrentText("int8")
-    bar.precision_box.activated.emit(bar.precision_box.currentIndex())
+    choose(bar.precision_box, "int8")
     qtbot.waitUntil(lambda: window.controller.detectors[0] is not None
                     and window.controller.detectors[0].model.precision == "int8", timeout=120000)
     model = window.controller.detectors[0].model

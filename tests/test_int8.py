@@ -8,7 +8,7 @@ import numpy as np
 import supervision as sv
 
 from conftest import PERSON_VIDEO, frame_lines, run_cli
-from yolo_app.engine.quantize import agreement, spread_frames
+from yolo_app.engine.quantize import agreement, footage_frames
 from yolo_app.engine.readers import open_reader
 from yolo_app.engine.sources import parse_source
 
@@ -68,9 +68,9 @@ def test_annotate_int8_is_quantized_once_on_the_video_it_processes_and_finds_wha
 def test_calibration_frames_are_spread_over_a_long_video_by_seeking():
     reader = open_reader(parse_source(str(PERSON_VIDEO))[0])
     total = reader.info.frame_count
-    assert total > 10 * 20  # long enough that 20 frames are found by seeking, not by decoding everything
-    picked = list(spread_frames(reader, 20))
     reader.close()
+    assert total > 10 * 20  # long enough that 20 frames are found by seeking, not by decoding everything
+    picked = footage_frames(PERSON_VIDEO, 20)
     wanted = [math.ceil(i * total / 20 - 1e-6) for i in range(20)]  # the first frame at or after each time
     again = open_reader(parse_source(str(PERSON_VIDEO))[0])
     decoded = {i: image for i, (image, _, _) in enumerate(again.frames()) if i in wanted}

@@ -6,13 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from yolo_app.bench.inprocess import bare_fps
 from yolo_app.engine.letterbox import letterbox_geometry
-from yolo_app.engine.quantize import agreement, spread_frames
-from yolo_app.engine.readers import open_reader
-from yolo_app.engine.sources import parse_source
+from yolo_app.engine.quantize import agreement, footage_frames
 from yolo_app.factory import build_detector
 from yolo_app.settings import DEFAULT_IMGSZ, DetectionOptions, ModelSettings
 
@@ -42,7 +38,7 @@ class Int8Figures:
 def measure_int8(weights: str, video: Path, imgsz: int = DEFAULT_IMGSZ, trust: bool = False) -> Int8Figures:
     """Quantize ``weights`` on ``video`` (cached after the first time), then time both networks alone and
     compare their boxes on ``AGREEMENT_FRAMES`` frames spread over the video."""
-    frames = _spread_frames(video, AGREEMENT_FRAMES)
+    frames = footage_frames(video, AGREEMENT_FRAMES)
     source_hw = frames[0].shape[:2]
     options = DetectionOptions(imgsz=imgsz)
     full = build_detector(ModelSettings(weights, "cpu", "openvino", "fp32", trust), options,
@@ -54,12 +50,3 @@ def measure_int8(weights: str, video: Path, imgsz: int = DEFAULT_IMGSZ, trust: b
     candidate = [d.detections for d in int8.detect(frames)]
     share, per_class, boxes = agreement(reference, candidate, full.names)
     return Int8Figures(bare_fps(full, input_hw), bare_fps(int8, input_hw), share, per_class, len(frames), boxes)
-
-
-def _spread_frames(video: Path, count: int) -> list[np.ndarray]:
-    """``count`` frames spread evenly over a video, as decoded (BGR)."""
-    reader = open_reader(parse_source(str(video))[0])
-    try:
-        return list(spread_frames(reader, count))
-    finally:
-        reader.close()

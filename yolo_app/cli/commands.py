@@ -51,16 +51,17 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from yolo_app.engine.sources import parse_source
     from yolo_app.engine.types import SourceKind
 
-    recorded = (SourceKind.VIDEO, SourceKind.IMAGES, SourceKind.DEMO)
     settings = annotate_settings(args)
     specs = parse_source(args.source, settings.stream)
-    if settings.model.precision == "int8" and not settings.model.calibration and specs[0].kind in recorded:
-        # INT8 is quantized on the footage it will see: the (first) video being annotated.
-        settings = dataclasses.replace(settings, model=dataclasses.replace(settings.model, calibration=specs[0].uri))
-    if settings.model.precision == "int8":
+    if settings.model.precision == "int8":  # checked before a camera is waited for or a model loaded
         from yolo_app.engine.models import int8_calibration
+        from yolo_app.engine.quantize import default_footage
 
-        int8_calibration(settings.model.calibration, settings.model.backend, settings.model.device)
+        model = settings.model
+        if not model.calibration:
+            model = dataclasses.replace(model, calibration=default_footage(specs[0]))
+            settings = dataclasses.replace(settings, model=model)
+        int8_calibration(model.calibration, model.backend, model.device)
     needs_frames = [f for f in settings.exports if f in DATASET_FORMATS]
     if needs_frames and specs[0].kind in (SourceKind.CAMERA, SourceKind.STREAM):
         raise UserError(f"--export {','.join(needs_frames)} needs the source's frames again, and a live source "

@@ -138,41 +138,28 @@ class ExportCache:
         if form not in EXPORT_FORMS:
             raise ValueError(f"unknown export form {form!r}")
         entry = self.entry(backend, input_hw, batch, half, form)
-        with self._lock:
-            if not rebuild:
-                found = _verified(entry)
-                if found is not None:
-                    return found
-            shutil.rmtree(entry, ignore_errors=True)
-            return self._export(entry, backend, input_hw, batch, half, form)
+        return self._cached(entry, rebuild, lambda work: self._export(work, backend, input_hw, batch, half, form))
 
-    def _export(self, entry: Path, backend: str, input_hw: tuple[int, int], batch: int, half: bool,
-                form: str) -> Path:
+    def _export(self, work: Path, backend: str, input_hw: tuple[int, int], batch: int, half: bool,
+                form: str) -> tuple[Path, dict]:
         from ultralytics import YOLO
 
         from yolo_app.engine.heads import one_to_one_exports
 
-        entry.parent.mkdir(parents=True, exist_ok=True)
         log.warning("exporting %s to %s for %dx%d input (first time only)", self.weights.name, backend, *input_hw)
-        work = Path(tempfile.mkdtemp(prefix=".export-", dir=entry.parent))
+        source = work / self.weights.name  # Ultralytics writes exports beside the .pt: beside this copy
+        shutil.copy2(self.weights, source)
         try:
-            source = work / self.weights.name  # Ultralytics writes exports beside the .pt: beside this copy
-            shutil.copy2(self.weights, source)
-            try:
-                with quiet_ultralytics(), one_to_one_exports() if form == "e2e" else nullcontext():
-                    options = {"half": True} if half else {}  # half=False is a deprecated spelling there
-                    if form:
-                        options["nms"] = False  # Ultralytics' switch for the one-to-one (NMS-free) branch
-                    out = YOLO(str(source)).export(format=EXPORT_FORMATS[backend], imgsz=input_hw, batch=batch,
-                                                   dynamic=False, verbose=False, **options)
-            except Exception as exc:  # noqa: BLE001 - exporters raise anything; one line for the user
-                raise RuntimeFailure(f"export of {self.weights.name} to {backend} failed: "
-                                     f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-            source.unlink()
-            return self._commit(work, entry, Path(out), backend=backend, input_hw=list(input_hw), batch=batch,
-                                half=half, form=form)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+            with quiet_ultralytics(), one_to_one_exports() if form == "e2e" else nullcontext():
+                options = {"half": True} if half else {}  # half=False is a deprecated spelling there
+                if form:
+                    options["nms"] = False  # Ultralytics' switch for the one-to-one (NMS-free) branch
+                out = YOLO(str(source)).export(format=EXPORT_FORMATS[backend], imgsz=input_hw, batch=batch,
+                                               dynamic=False, verbose=False, **options)
+        except Exception as exc:  # noqa: BLE001 - exporters raise anything; one line for the user
+            raise _failure(f"export of {self.weights.name} to {backend}", exc) from None
+        source.unlink()
+        return Path(out), {"backend": backend, "input_hw": list(input_hw), "batch": batch, "half": half, "form": form}
 
     def get_int8(self, input_hw: tuple[int, int], calibration: Path, form: str = "", rebuild: bool = False) -> Path:
         """The OpenVINO network quantized to INT8 on frames of ``calibration`` (engine/quantize.py), made
@@ -181,25 +168,33 @@ class ExportCache:
 
         onnx = self.get("onnx", input_hw, form=form)
         precision = f"int8{RECIPE}-{calibration_id(calibration)}"
-        entry = self.entry("openvino", input_hw, 1, False, form, precision=precision)
+
+        def quantize(work: Path) -> tuple[Path, dict]:
+            log.warning("quantizing %s to INT8 on frames of %s for %dx%d input (first time only)",
+                        self.weights.name, calibration.name, *input_hw)
+            frames = calibration_frames(calibration, input_hw)
+            try:
+                out = quantize_to_int8(onnx, frames, work)
+            except Exception as exc:  # noqa: BLE001 - NNCF and OpenVINO raise anything; one line
+                raise _failure(f"INT8 quantization of {self.weights.name}", exc) from None
+            return out, {"backend": "openvino", "input_hw": list(input_hw), "batch": 1, "precision": "int8",
+                         "calibration": str(calibration), "calibration_frames": len(frames), "form": form}
+
+        return self._cached(self.entry("openvino", input_hw, 1, False, form, precision=precision), rebuild, quantize)
+
+    def _cached(self, entry: Path, rebuild: bool, make: Callable[[Path], tuple[Path, dict]]) -> Path:
+        """``entry``'s model when it is whole (and not to be rebuilt), else ``make(work)`` builds it in a
+        work folder beside it, which then becomes the entry. One build at a time per process."""
         with self._lock:
             found = None if rebuild else _verified(entry)
             if found is not None:
                 return found
             shutil.rmtree(entry, ignore_errors=True)
-            log.warning("quantizing %s to INT8 on frames of %s for %dx%d input (first time only)",
-                        self.weights.name, calibration.name, *input_hw)
-            frames = calibration_frames(calibration, input_hw)
+            entry.parent.mkdir(parents=True, exist_ok=True)
             work = Path(tempfile.mkdtemp(prefix=".export-", dir=entry.parent))
             try:
-                try:
-                    out = quantize_to_int8(onnx, frames, work)
-                except Exception as exc:  # noqa: BLE001 - NNCF and OpenVINO raise anything; one line
-                    raise RuntimeFailure(f"INT8 quantization of {self.weights.name} failed: {type(exc).__name__}: "
-                                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-                return self._commit(work, entry, out, backend="openvino", input_hw=list(input_hw), batch=1,
-                                    precision="int8", calibration=str(calibration), calibration_frames=len(frames),
-                                    form=form)
+                exported, about = make(work)
+                return self._commit(work, entry, exported, **about)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
 
@@ -230,6 +225,11 @@ def quiet_ultralytics() -> Iterator[None]:
             yield
     finally:
         LOGGER.setLevel(level)
+
+
+def _failure(what: str, exc: Exception) -> RuntimeFailure:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return RuntimeFailure(f"{what} failed: {type(exc).__name__}: {first}")
 
 
 def _verified(entry: Path) -> Path | None:

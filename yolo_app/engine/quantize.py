@@ -20,6 +20,8 @@ import numpy as np
 import supervision as sv
 
 from yolo_app.engine.letterbox import apply_letterbox, letterbox_geometry
+from yolo_app.engine.sources import SourceSpec
+from yolo_app.engine.types import SourceKind
 from yolo_app.errors import UserError
 
 CALIBRATION_FRAMES = 300  # NNCF's default subset: enough for stable activation ranges on YOLO detectors
@@ -35,6 +37,12 @@ def calibration_id(path: Path) -> str:
     at every start would cost more than the quantization saves)."""
     stat = path.stat()
     return hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+
+
+def default_footage(spec: SourceSpec) -> str | None:
+    """What INT8 is quantized on when the user names nothing: the source itself, when it is recorded
+    (a video or a folder of images: the footage it will see); a camera or stream needs a recording."""
+    return spec.uri if spec.kind in (SourceKind.VIDEO, SourceKind.IMAGES, SourceKind.DEMO) else None
 
 
 def check_footage(path: Path) -> None:
@@ -58,14 +66,7 @@ def check_footage(path: Path) -> None:
 def calibration_frames(path: Path, input_hw: tuple[int, int], count: int = CALIBRATION_FRAMES) -> list[np.ndarray]:
     """Up to ``count`` frames spread evenly over the footage, letterboxed into ``input_hw`` as the network
     will see them (uint8 BGR)."""
-    from yolo_app.engine.readers import open_reader
-    from yolo_app.engine.sources import parse_source
-
-    reader = open_reader(parse_source(str(path))[0])  # recorded footage: check_footage said so at load
-    try:
-        images = list(spread_frames(reader, count))
-    finally:
-        reader.close()
+    images = footage_frames(path, count)  # recorded footage: check_footage said so at load
     if len(images) < MIN_CALIBRATION_FRAMES:
         raise UserError(f"{path}: {len(images)} frames; INT8 calibration needs at least {MIN_CALIBRATION_FRAMES}")
     height, width = input_hw
@@ -73,7 +74,19 @@ def calibration_frames(path: Path, input_hw: tuple[int, int], count: int = CALIB
             if image.shape[:2] != (height, width) else image for image in images]
 
 
-def spread_frames(reader, count: int) -> Iterator[np.ndarray]:
+def footage_frames(path: Path, count: int) -> list[np.ndarray]:
+    """Up to ``count`` frames spread evenly over a video or a folder of images, as decoded (BGR)."""
+    from yolo_app.engine.readers import open_reader
+    from yolo_app.engine.sources import parse_source
+
+    reader = open_reader(parse_source(str(path))[0])
+    try:
+        return list(_spread(reader, count))
+    finally:
+        reader.close()
+
+
+def _spread(reader, count: int) -> Iterator[np.ndarray]:
     """Every k-th frame of a short source; on a long video, a seek to each of ``count`` even times
     (decoding an hour of footage to keep 300 frames would take minutes)."""
     info = reader.info

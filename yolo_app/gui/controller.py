@@ -18,11 +18,12 @@ from yolo_app.engine.capture import Playback
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.models import UntrustedWeights, configure_cpu_threads, resolve_weights
 from yolo_app.engine.pipeline import Branch, Pipeline
+from yolo_app.engine.quantize import default_footage
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sources import SourceSpec, parse_source
 from yolo_app.engine.supervisor import SourceSupervisor
 from yolo_app.engine.tracking import Tracker
-from yolo_app.engine.types import ChannelPolicy, SourceInfo, SourceKind
+from yolo_app.engine.types import ChannelPolicy, SourceInfo
 from yolo_app.errors import YoloAppError, describe
 from yolo_app.factory import build_detector, follows_file, load_classifier
 from yolo_app.gui.bridge import DisplaySink, Recorder, ResultBridge
@@ -165,8 +166,7 @@ class ViewerController(QObject):
         self.modelLoading.emit(branch, weights)
         device, backend, precision, settings = self.device, self.backend, self.precision, self.settings
         hw = (self.info.height, self.info.width) if self.info else None
-        recorded = self.spec is not None and self.spec.kind in (SourceKind.VIDEO, SourceKind.IMAGES, SourceKind.DEMO)
-        calibration = self.spec.uri if recorded else None  # int8 is quantized on the footage it will see
+        calibration = default_footage(self.spec) if self.spec is not None else None  # int8's footage
 
         def work() -> Detector:
             path = resolve_weights(weights)
