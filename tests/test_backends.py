@@ -102,10 +102,45 @@ def test_a_first_auto_run_exports_once_at_the_size_it_runs(weights, clips, tmp_p
     assert proc.stderr.count("exporting") == 1 and "to onnx for 384x640 input" in proc.stderr
     [model_dir] = (tmp_path / "cache" / "exports").iterdir()
     [record] = model_dir.glob("auto-cpu-384x640*.json")
-    assert sorted(p.name for p in model_dir.iterdir()) == sorted([record.name, "onnx-384x640-b1-fp32"])
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted([record.name, "onnx-384x640-b1-fp32",
+                                                                  "checkpoint.json"])
     chosen = json.loads(record.read_text())["backend"]
     assert f"with {chosen} " in proc.stdout
     assert len(frame_lines(tmp_path / "out" / "person.detections.jsonl")) == 40
+
+
+def test_a_start_that_runs_a_cached_export_does_not_unpickle_the_checkpoint(weights, frames, tmp_path, monkeypatch):
+    """What the checkpoint says of itself (names, strides, head) is kept beside its exports from a safe
+    read, so the next start on an exported backend opens no pickle; PyTorch, and a file that was only
+    read because the user trusted it, still read the checkpoint."""
+    from yolo_app.engine import models
+
+    real_load_network = models.load_network
+
+    def no_unpickling(path, trust=False):
+        raise AssertionError(f"{path} was unpickled")
+
+    monkeypatch.setenv("YOLO_APP_CACHE", str(tmp_path / "safe"))
+    first = load_model(str(weights), "cpu", backend="onnx")
+    monkeypatch.setattr(models, "load_network", no_unpickling)
+    again = load_model(str(weights), "cpu", backend="onnx")
+    assert (again.names, again.strides, again.head) == (first.names, first.strides, first.head)
+    assert again.module is None
+    found = 0
+    for ours, theirs in zip(Detector(again).detect(frames[:8]), Detector(first).detect(frames[:8])):
+        ours, theirs = ours.detections, theirs.detections
+        assert (ours.xyxy == theirs.xyxy).all() and (ours.class_id == theirs.class_id).all()
+        found += len(ours)
+    assert found > 0
+    with pytest.raises(AssertionError, match="was unpickled"):
+        load_model(str(weights), "cpu", backend="torch")
+
+    monkeypatch.setenv("YOLO_APP_CACHE", str(tmp_path / "trusted"))
+    monkeypatch.setattr(models, "load_network", real_load_network)
+    load_model(str(weights), "cpu", backend="onnx", trust=True)
+    monkeypatch.setattr(models, "load_network", no_unpickling)
+    with pytest.raises(AssertionError, match="was unpickled"):
+        load_model(str(weights), "cpu", backend="onnx")
 
 
 def test_named_backends_are_checked(monkeypatch):

@@ -1,5 +1,7 @@
 """Weights search path, loading checks and device selection."""
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -115,3 +117,23 @@ def test_the_head_kind_comes_from_the_head_not_the_file_name(tmp_path, config, h
     path = tmp_path / "model.pt"  # a name that says nothing
     YOLO(config).save(str(path))
     assert load_model(str(path), "cpu", backend="torch").head == head
+
+
+def test_loading_a_model_leaves_no_torch_thread_pool_behind(weights):
+    """Torch's first parallel op on a thread gives that thread an OpenMP pool for as long as it lives; a
+    second pool beside the inference thread's makes libgomp stop spinning at barriers (every layer then
+    sleeps and wakes its workers: 40 -> 58 ms a frame on 2 cores). Loading runs on a thread that ends, and
+    its pool's workers leave with it (they exit on their own, so give them a moment)."""
+    script = (
+        "import os, time, torch\n"
+        "torch.set_num_threads(2)\n"
+        "from yolo_app.engine.models import load_model\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        f"load_model({str(weights)!r}, 'cpu', backend='torch')\n"
+        "deadline = time.monotonic() + 5\n"
+        "while len(os.listdir('/proc/self/task')) > before and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "print(before, len(os.listdir('/proc/self/task')))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    before, after = out.stdout.split()
+    assert after == before, out.stderr[-500:]

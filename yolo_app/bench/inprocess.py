@@ -12,6 +12,7 @@ import torch
 
 from yolo_app.engine.capture import Playback
 from yolo_app.engine.inference import Detector, file_batch
+from yolo_app.engine.models import on_passing_thread
 from yolo_app.engine.pipeline import Pipeline
 from yolo_app.engine.readers import AvReader
 from yolo_app.engine.sinks import Sink
@@ -44,15 +45,19 @@ def bare_fps(detector: Detector, input_hw: tuple[int, int]) -> float:
     model = detector.model
     batch = np.zeros((file_batch(model), *input_hw, 3), np.uint8)
     rounds = max(1, BARE_ITERATIONS // len(batch))
-    with torch.inference_mode():
-        for _ in range(2):
-            detector.forward(batch)
-        start = time.perf_counter()
-        for _ in range(rounds):
-            detector.forward(batch)
-        if model.device.type == "cuda":
-            torch.cuda.synchronize(model.device)
-    return rounds * len(batch) / (time.perf_counter() - start)
+
+    def measure() -> float:
+        with torch.inference_mode():
+            for _ in range(2):
+                detector.forward(batch)
+            start = time.perf_counter()
+            for _ in range(rounds):
+                detector.forward(batch)
+            if model.device.type == "cuda":
+                torch.cuda.synchronize(model.device)
+        return rounds * len(batch) / (time.perf_counter() - start)
+
+    return on_passing_thread(measure)  # as the inference thread would, leaving no torch pool behind
 
 
 def live_latency(detector: Detector, source: Path) -> dict[str, float | int]:

@@ -82,7 +82,13 @@ class Detector:
         self.minimal_padding = model.input_hw is None
         # Exported backends are compiled for one input shape: a runner per letterboxed (height, width).
         self._runners: dict[tuple[int, int], Runner] = {}
-        self._torch = TorchRunner(model.module, model.device, model.half) if model.module is not None else None
+        self._torch = (TorchRunner(model.module, model.device, model.half, freeze=model.device.type == "cpu")
+                       if model.module is not None else None)
+
+    @property
+    def torch_runner(self) -> TorchRunner | None:
+        """The PyTorch runner of a checkpoint's network (None for an export given as the weights)."""
+        return self._torch
 
     @property
     def names(self) -> dict[int, str]:

@@ -13,12 +13,14 @@ import logging
 import os
 import platform
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import torch
 
-from yolo_app.engine.backends import openvino_native_bf16, quiet_ultralytics, resolve_backend
+from yolo_app.engine.backends import ExportCache, openvino_native_bf16, quiet_ultralytics, resolve_backend
 from yolo_app.engine.exported import FORMAT_NAMES, exported_format, read_exported
 from yolo_app.engine.heads import HEAD_END2END, HEAD_LABELS, HEAD_NMS, SUPPORTED, detect_head, head_kind, run_one_to_one
 from yolo_app.engine.letterbox import letterbox_geometry
@@ -27,6 +29,7 @@ from yolo_app.errors import RuntimeFailure, UserError
 from yolo_app.settings import DEFAULT_IMGSZ, PRECISIONS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 APP_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 WEIGHTS_ENV = "YOLO_APP_WEIGHTS"
@@ -196,16 +199,49 @@ def configure_cpu_threads(model: LoadedModel, torch_networks: bool = False) -> N
         torch.set_num_threads(max(1, os.cpu_count() or 1) if runs_network else 1)
 
 
+def on_passing_thread(work: Callable[[], T]) -> T:
+    """``work()`` on a thread of its own that ends with it; its result, or its exception, returned here.
+
+    For torch's CPU work outside the inference thread (loading, fusing, timing). The first thread to run
+    an OpenMP-parallel op becomes the master of a worker pool that lives as long as it does; with two pools
+    alive there are more OpenMP threads than cores on a small CPU, and libgomp then stops spinning at
+    barriers: every layer of the network sleeps and wakes its workers. Measured, yolov8n 384x640 on 2
+    cores: 57.7 ms a frame with the loading thread's pool alive (50,000 context switches over 100 frames)
+    against 40.3 ms when the load ran on a thread that had ended (635)."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as it is
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="torch-load", daemon=True)
+    thread.start()
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
 def load_model(spec: str, device: str | torch.device = "auto", backend: str = "torch",
                precision: str = "auto", trust: bool = False, imgsz: int = DEFAULT_IMGSZ,
                source_hw: tuple[int, int] | None = None, calibration: str | None = None) -> LoadedModel:
-    """Resolve, load and place a detection model; every failure is one clear UserError line.
+    """Resolve, load and place a detection model (on a passing thread: ``on_passing_thread``); every
+    failure is one clear UserError line.
     ``backend`` (``auto`` included) is checked here; its export is made when the input size is known.
     ``auto`` on a CPU times the backends at the network input the run will use: ``imgsz`` letterboxed
     from the source's (height, width) when the caller knows it (``source_hw``), else square.
     ``trust``: the user vouches for a checkpoint that needs full unpickling (see ``load_network``).
     ``calibration``: the footage ``int8`` is quantized on. An exported file (ONNX, OpenVINO, TensorRT)
     runs on its own backend, as it was exported."""
+    return on_passing_thread(lambda: _load_model(spec, device, backend, precision, trust, imgsz, source_hw,
+                                                 calibration))
+
+
+def _load_model(spec: str, device: str | torch.device, backend: str, precision: str, trust: bool, imgsz: int,
+                source_hw: tuple[int, int] | None, calibration: str | None) -> LoadedModel:
     path = resolve_weights(spec)
     if exported_format(path) is not None:
         if precision == "int8":
@@ -220,7 +256,43 @@ def load_model(spec: str, device: str | torch.device = "auto", backend: str = "t
     if path.suffix.lower() != ".pt":
         raise UserError(f"{path}: not a model file (expected a PyTorch .pt checkpoint, an ONNX .onnx file, an "
                         f"OpenVINO model folder or .xml, or a TensorRT .engine)")
-    network = load_network(path, trust)
+    cache = ExportCache(path)
+    # A CPU run on an exported backend needs only what the checkpoint says about itself, kept from an
+    # earlier start; PyTorch needs the network itself.
+    facts = cache.checkpoint_facts() if dev.type == "cpu" and backend != "torch" else None
+    network = None
+    if facts is None:
+        network = load_network(path, trust)
+        facts = _checkpoint_facts(path, network)
+        cache.remember_facts({**facts, "read_safely": not trust})
+    use_half = dev.type == "cuda" if half is None else half
+    if use_half and dev.type != "cuda":
+        raise UserError(f"fp16 needs a CUDA GPU; {dev.type} runs fp32 (use --precision auto or fp32)")
+    names = {int(k): str(v) for k, v in facts["names"].items()}
+    strides, head = tuple(facts["strides"]), facts["head"]
+    stride = max(max(strides), 32)
+    input_hw = letterbox_geometry(*source_hw, imgsz, stride, True).input_hw if source_hw else (imgsz, imgsz)
+    # After the checks above: never export a file that is no model.
+    backend = resolve_backend(backend, dev, path, input_hw, bf16=False if use_half else bf16,
+                              end2end=head == HEAD_END2END)
+    module = None
+    if backend == "torch":
+        module = _placed(path, network if network is not None else load_network(path, trust), head, dev, use_half)
+    if int8 is not None:  # what stays unquantized (the head's decoding) in f32: bf16 there moved boxes
+        bf16 = False
+    elif bf16 is None:
+        bf16 = backend == "openvino" and openvino_native_bf16()
+    elif bf16 and backend != "openvino":
+        raise UserError(f"bf16 runs on OpenVINO on a CPU (--backend openvino, or auto where it is the fastest); "
+                        f"this run uses {backend} on {dev.type}")
+    return LoadedModel(path=path, model_id=path.name, task="detect", names=names, stride=stride, strides=strides,
+                       module=module, device=dev, half=use_half, backend=backend, bf16=bf16, head=head,
+                       calibration=int8)
+
+
+def _checkpoint_facts(path: Path, network: torch.nn.Module) -> dict:
+    """What a run needs to know of a checkpoint besides its weights: a YOLO detector's class names, the
+    strides of its detection levels and its head; anything else is refused in one line."""
     task = getattr(network, "task", None) or "unknown"
     if task != "detect":
         article = "an" if task[:1] in "aeiou" else "a"
@@ -229,38 +301,26 @@ def load_model(spec: str, device: str | torch.device = "auto", backend: str = "t
         head = head_kind(detect_head(network))
     except UserError as exc:
         raise UserError(f"{path} {exc}") from None
+    strides = [int(s) for s in network.stride] if hasattr(network, "stride") else [8, 16, 32]
+    return {"names": {int(k): str(v) for k, v in dict(network.names).items()}, "strides": strides, "head": head}
+
+
+def _placed(path: Path, network: torch.nn.Module, head: str, dev: torch.device, half: bool) -> torch.nn.Module:
+    """The network as PyTorch runs it here: fused, on ``dev``, in eval mode, NHWC where that helps, in half
+    precision when asked; an end-to-end head returning its decoded one-to-one output (engine/heads.py)."""
     if head == HEAD_END2END:
         run_one_to_one(network)
-    names = {int(k): str(v) for k, v in dict(network.names).items()}
-    use_half = dev.type == "cuda" if half is None else half
-    if use_half and dev.type != "cuda":
-        raise UserError(f"fp16 needs a CUDA GPU; {dev.type} runs fp32 (use --precision auto or fp32)")
     try:
         module = network.fuse(verbose=False) if hasattr(network, "fuse") else network
         module = module.to(dev).eval()
         if _channels_last_helps(dev):
             module = module.to(memory_format=torch.channels_last)
-        module = module.half() if use_half else module.float()
+        module = module.half() if half else module.float()
         for p in module.parameters():
             p.requires_grad_(False)
     except RuntimeError as exc:
         raise RuntimeFailure(f"cannot place {path.name} on {dev}: {str(exc).splitlines()[0]}") from None
-    strides = tuple(int(s) for s in module.stride) if hasattr(module, "stride") else (8, 16, 32)
-    stride = max(max(strides), 32)
-    input_hw = letterbox_geometry(*source_hw, imgsz, stride, True).input_hw if source_hw else (imgsz, imgsz)
-    # After the checks above: never export a file that is no model.
-    backend = resolve_backend(backend, dev, path, input_hw, bf16=False if use_half else bf16,
-                              end2end=head == HEAD_END2END)
-    if int8 is not None:  # what stays unquantized (the head's decoding) in f32: bf16 there moved boxes
-        bf16 = False
-    elif bf16 is None:
-        bf16 = backend == "openvino" and openvino_native_bf16()
-    elif bf16 and backend != "openvino":
-        raise UserError(f"bf16 runs on OpenVINO on a CPU (--backend openvino, or auto where it is the fastest); "
-                        f"this run uses {backend} on {dev.type}")
-    return LoadedModel(path=path, model_id=path.name, task=task, names=names, stride=stride, strides=strides,
-                       module=module, device=dev, half=use_half, backend=backend, bf16=bf16, head=head,
-                       calibration=int8)
+    return module
 
 
 def int8_calibration(calibration: str | None, backend: str, device: str | torch.device) -> Path:
