@@ -103,7 +103,7 @@ def test_a_first_auto_run_exports_once_at_the_size_it_runs(weights, clips, tmp_p
     [model_dir] = (tmp_path / "cache" / "exports").iterdir()
     [record] = model_dir.glob("auto-cpu-384x640*.json")
     assert sorted(p.name for p in model_dir.iterdir()) == sorted([record.name, "onnx-384x640-b1-fp32",
-                                                                  "checkpoint.json"])
+                                                                  "model.json"])
     chosen = json.loads(record.read_text())["backend"]
     assert f"with {chosen} " in proc.stdout
     assert len(frame_lines(tmp_path / "out" / "person.detections.jsonl")) == 40

@@ -34,6 +34,9 @@ def test_annotate_writes_a_video_with_every_frame_and_a_jsonl_record(clips, tmp_
     source, rate, size = read_video(clips["person"])
     annotated, out_rate, out_size = read_video(tmp_path / "person.annotated.mp4")
     assert (len(annotated), out_rate, out_size) == (40, rate, size) == (40, Fraction(10), (768, 432))
+    written = (tmp_path / "person.annotated.mp4").read_bytes()  # x264 records its settings in the stream
+    x264 = written[written.index(b"x264 - core"):].split(b"\0", 1)[0].decode()
+    assert all(f" {option} " in x264 for option in ("me=dia", "subme=1", "crf=21.0")), x264
     lines = jsonl(tmp_path / "person.detections.jsonl")
     assert [x["frame"] for x in lines] == list(range(40))
     assert [x["time"] for x in lines[:3]] == [0.0, 0.1, 0.2]

@@ -47,7 +47,7 @@ CACHE_ENV = "YOLO_APP_CACHE"
 PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
 EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
 META_FILE = "export.json"
-CHECKPOINT_FILE = "checkpoint.json"  # what the .pt holds: names, strides, head (ExportCache.checkpoint_facts)
+MODEL_FILE = "model.json"  # what the .pt says of itself: names, strides, head (ExportCache.checkpoint_facts)
 EXPORT_FORMS = ("", "e2e", "e2e-topk")  # see ExportCache
 CPU_BACKENDS = ("openvino", "onnx")  # the order only matters when one of them is not installed
 AUTO_TIMING_RUNS = 10
@@ -188,7 +188,7 @@ class ExportCache:
         the safe loader: a start whose network runs from a cached export then needs no unpickling (about
         0.5 s for yolov8n). Keyed by the file's hash: any change to the file is a new checkpoint."""
         try:
-            facts = json.loads((self.root / self.model_hash / CHECKPOINT_FILE).read_text(encoding="utf-8"))
+            facts = json.loads((self.root / self.model_hash / MODEL_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         return facts if isinstance(facts, dict) and facts.get("read_safely") is True else None
@@ -198,10 +198,15 @@ class ExportCache:
         costs the next start its unpickling."""
         folder = self.root / self.model_hash
         try:
+            if json.loads((folder / MODEL_FILE).read_text(encoding="utf-8")) == json.loads(json.dumps(facts)):
+                return  # known already
+        except (OSError, ValueError):
+            pass
+        try:
             folder.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".part", delete=False, encoding="utf-8") as fh:
                 json.dump(facts, fh)
-            os.replace(fh.name, folder / CHECKPOINT_FILE)
+            os.replace(fh.name, folder / MODEL_FILE)
         except OSError as exc:
             log.info("could not remember what %s holds: %s", self.weights.name, exc)
 
@@ -324,10 +329,9 @@ class TorchRunner:
     so the copy is asynchronous (DMA) instead of going through a bounce buffer.
 
     ``freeze`` (the CPU): the network runs as a frozen TorchScript graph, traced once per input shape.
-    Eager PyTorch goes back to Python between its ~200 modules, each time taking the GIL that our capture
-    and sink threads hold; the graph runs in C++ start to end (yolov8n 384x640 on 2 cores: 31.5-35.5 ms
-    against 37.7-41.7 eager, outputs bit for bit the same). A graph whose output differs from the eager
-    module's on its first frame is dropped and that shape runs eagerly."""
+    Eager PyTorch returns to Python between its ~200 modules; the graph runs in C++ start to end (yolov8n
+    384x640 on 2 cores: 31.5-35.5 ms against 37.7-41.7 eager, outputs bit for bit the same). A graph whose
+    output differs from the eager module's on its first frame is dropped and that shape runs eagerly."""
 
     FROZEN_SHAPES = 4  # graphs kept (each holds its own copy of the weights); the oldest goes first
 

@@ -87,7 +87,7 @@ class Detector:
 
     @property
     def torch_runner(self) -> TorchRunner | None:
-        """The PyTorch runner of a checkpoint's network (None for an export given as the weights)."""
+        """The runner of the network on PyTorch (None where an export runs it)."""
         return self._torch
 
     @property

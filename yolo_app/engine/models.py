@@ -46,7 +46,7 @@ class LoadedModel:
     names: dict[int, str]
     stride: int  # the largest: inputs are padded to a multiple of it
     strides: tuple[int, ...]  # every detection level's, e.g. (8, 16, 32): the grid sizes of the head
-    module: torch.nn.Module | None  # None for an exported file given as --weights: its backend runs it
+    module: torch.nn.Module | None  # PyTorch's network; None where an export runs it (another backend)
     device: torch.device
     half: bool
     backend: str = "torch"  # what runs the network: torch, onnx, openvino or tensorrt (see backends)

@@ -166,7 +166,10 @@ class VideoSink(FileSink):
             # Live timing has no B-frames: x264 derives their decode times from the first frames' spacing, so a
             # gap (a camera away for 6 s) left the file saying it lasts a fraction of a second.
             no_bframes = {"bf": "0"} if timing == "pts" else {}
-            self._stream.options = {"crf": "21", "preset": "veryfast", "threads": threads, **no_bframes}
+            # veryfast with its simplest motion search: 40 % less encoding time (768x432: 3.0 -> 1.8 CPU ms a
+            # frame) for 5 % more bytes and 0.1 dB less PSNR; superfast's other changes double the file instead.
+            self._stream.options = {"crf": "21", "preset": "veryfast", "x264-params": "me=dia:subme=1",
+                                    "threads": threads, **no_bframes}
         else:
             self._stream.bit_rate = 4 * info.width * info.height
 
