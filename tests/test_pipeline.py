@@ -187,3 +187,24 @@ def test_ctrl_c_once_every_frame_is_detected_lets_the_sinks_finish_complete(clip
     pipeline.run()
     assert pipeline.completed and slow.closed_complete is True
     assert (tmp_path / "p.detections.jsonl").is_file() and not (tmp_path / "p.detections.partial.jsonl").exists()
+
+
+def test_a_ctrl_c_while_waiting_for_a_thread_does_not_take_it_for_ended():
+    """CPython 3.11's Thread.join, interrupted by Ctrl-C, marks the thread it waited for as stopped while it
+    still runs; a pipeline would then finish with a sink still writing. Workers are waited for otherwise."""
+    import os
+    import signal
+
+    from yolo_app.engine.worker import Worker
+
+    class Busy(Worker):
+        def run(self):
+            time.sleep(1.0)
+
+    worker = Busy("busy")
+    worker.start()
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()  # a real Ctrl-C, mid-wait
+    with pytest.raises(KeyboardInterrupt):
+        worker.join(5)
+    assert worker.alive and not worker.join(0.1)  # still working
+    assert worker.join(5) and not worker.alive

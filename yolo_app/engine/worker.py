@@ -25,6 +25,10 @@ class Worker:
         self.error: BaseException | None = None
         self._on_error = on_error
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        # Set as the thread's work ends; joins wait on it, not on Thread.join: on CPython 3.11 a Ctrl-C that
+        # lands while Thread.join waits marks the joined thread as stopped though it still runs, and a sink
+        # still writing would be taken for finished.
+        self._ended = threading.Event()
 
     def run(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -43,12 +47,14 @@ class Worker:
         """Wait for the thread; True when it has ended."""
         if self._thread.ident is None:
             return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        if not self._ended.wait(timeout):
+            return False
+        self._thread.join(1.0)  # its work is done; only the thread's own teardown is left
+        return True
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread.ident is not None and not self._ended.is_set()
 
     def _main(self) -> None:
         set_thread_name(self.name)  # in top -H and py-spy; the threads a library starts from here inherit it
@@ -59,3 +65,5 @@ class Worker:
             log.debug("%s failed", self.name, exc_info=True)
             if self._on_error is not None:
                 self._on_error(exc)
+        finally:
+            self._ended.set()
