@@ -83,7 +83,9 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yolo_app", *args], capture_output=True, text=True,
+    # The CLI writes UTF-8 (names like "…" in `models`); read it as such, whatever locale a library in this
+    # test process may have switched to (a clean-clone CI run here decoded it as ASCII).
+    return subprocess.run([sys.executable, "-m", "yolo_app", *args], capture_output=True, encoding="utf-8",
                           timeout=timeout, cwd=cwd)
 
 
