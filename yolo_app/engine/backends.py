@@ -187,21 +187,21 @@ class ExportCache:
         """What an earlier start read in this checkpoint (``remember_facts``), when that start read it with
         the safe loader: a start whose network runs from a cached export then needs no unpickling (about
         0.5 s for yolov8n). Keyed by the file's hash: any change to the file is a new checkpoint."""
+        facts = self._stored_facts()
+        return facts if isinstance(facts, dict) and facts.get("read_safely") is True else None
+
+    def _stored_facts(self) -> object:
         try:
-            facts = json.loads((self.root / self.model_hash / MODEL_FILE).read_text(encoding="utf-8"))
+            return json.loads((self.root / self.model_hash / MODEL_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return facts if isinstance(facts, dict) and facts.get("read_safely") is True else None
 
     def remember_facts(self, facts: dict) -> None:
         """Keep ``facts`` (JSON) beside the exports, written whole or not at all; a read-only cache only
         costs the next start its unpickling."""
+        if self._stored_facts() == json.loads(json.dumps(facts)):
+            return  # known already
         folder = self.root / self.model_hash
-        try:
-            if json.loads((folder / MODEL_FILE).read_text(encoding="utf-8")) == json.loads(json.dumps(facts)):
-                return  # known already
-        except (OSError, ValueError):
-            pass
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".part", delete=False, encoding="utf-8") as fh:
