@@ -1,7 +1,12 @@
 """Capture thread: frame policies, pacing and stopping, on real footage (reconnects: test_supervisor.py)."""
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from yolo_app.engine.capture import CaptureThread, Playback
 from yolo_app.engine.channel import Channel, ChannelClosed
@@ -165,3 +170,32 @@ def test_one_capture_fans_out_the_same_frames_to_every_branch(clips):
     assert capture.join(2)
     assert [f.index for f in first] == [f.index for f in second] == list(range(30))
     assert all(a is b for a, b in zip(first, second))  # the same Frame objects: captured once
+
+
+THREADS_STARTED_WHILE_DECODING = """
+import sys
+from yolo_app.engine.readers import open_reader
+from yolo_app.engine.sources import parse_source
+
+def last_pid():  # the kernel's most recent thread or process id: it grows by one for every thread started
+    return int(open("/proc/loadavg").read().split()[-1])
+
+frames = open_reader(parse_source(sys.argv[1])[0]).frames()
+next(frames)  # the decoder and the colour converter are set up
+before = last_pid()
+decoded = sum(1 for _ in frames)
+started = (last_pid() - before) % int(open("/proc/sys/kernel/pid_max").read())
+print(decoded, started)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/loadavg").exists(), reason="counts threads through Linux's /proc")
+def test_decoding_a_video_starts_no_thread_per_frame(clips):
+    """PyAV 17+ converts colours on swscale workers it starts and ends for every frame unless told one
+    thread: 1.6 instead of 0.3 ms a frame, and a core taken from the network meanwhile."""
+    done = subprocess.run([sys.executable, "-c", THREADS_STARTED_WHILE_DECODING, str(clips["bottle"])],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    decoded, started = map(int, done.stdout.split())
+    assert decoded == 29
+    assert started < 10, f"{started} threads or processes started while decoding {decoded} frames"
