@@ -6,6 +6,7 @@ benchmarks'."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 
@@ -133,9 +134,22 @@ def test_annotate_reads_a_camera_over_either_transport(camera, transport, tmp_pa
     assert any(d["class_name"] == "bottle" for line in lines for d in line["detections"])  # the real footage
 
 
+def _free_port_reading_403() -> int:
+    """A free port whose number contains 403: the URL in FFmpeg's error must not pass for the status."""
+    for port in (44035, 24035, 14035, 34035, 54035, 40300, 40301, 40302):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip("no free port reading 403")
+
+
 def test_a_wrong_password_a_wrong_path_and_a_dead_port_are_told_apart(tmp_path):
     require_rtsp_server()
     cam = RtspCamera(BOTTLE_VIDEO, auth="admin:secret")
+    cam.port = _free_port_reading_403()  # CI once drew 44035 and a 404 was told as a 403
     cam.start()
     try:
         cases = [

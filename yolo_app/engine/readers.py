@@ -365,15 +365,15 @@ def _check_host(spec: SourceSpec) -> None:
 def _stream_refusal(spec: SourceSpec, exc: av.FFmpegError) -> str:
     """Why a stream would not open, in the words a camera's owner needs: wrong password, wrong path,
     nothing listening."""
+    # FFmpeg's own words, not str(exc): that also holds the URL, whose port may read 401 or 403.
     reason = _ffmpeg_reason(exc)
-    text = f"{reason} {exc}"
-    if "401" in text:
+    if isinstance(exc, av.HTTPUnauthorizedError) or "401 Unauthorized" in reason:
         return "the camera refused the user name or password (401 Unauthorized)"
-    if "403" in text:
+    if isinstance(exc, av.HTTPForbiddenError) or "403 Forbidden" in reason:
         return "the camera does not allow this user to watch this stream (403 Forbidden)"
-    if "404" in text:
+    if isinstance(exc, av.HTTPNotFoundError) or "404 Not Found" in reason:
         return f"the camera has no stream at {urlsplit(spec.uri).path or '/'} (404 Not Found); check the path"
-    if isinstance(exc, ConnectionRefusedError) or "refused" in text.lower():
+    if isinstance(exc, ConnectionRefusedError) or "refused" in reason.lower():
         parts = urlsplit(spec.uri)
         return f"nothing answers at {parts.hostname}:{parts.port or 'default port'} (connection refused)"
     return f"cannot open stream ({reason})"
