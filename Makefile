@@ -54,7 +54,7 @@ run: install
 	fi
 
 test: install tools
-	YOLO_OFFLINE=true YOLO_AUTOINSTALL=false QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	YOLO_OFFLINE=true YOLO_AUTOINSTALL=false QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --durations=15
 
 test-fast: install tools
 	YOLO_OFFLINE=true YOLO_AUTOINSTALL=false QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not slow"

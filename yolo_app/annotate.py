@@ -22,7 +22,6 @@ from yolo_app.engine.checkpoint import (SEGMENT_FRAMES, Checkpointer, SegmentedV
                                          load_state, tracker_state)
 from yolo_app.engine.cpu import LEDGER, CpuReport
 from yolo_app.engine.inference import Detector
-from yolo_app.engine.models import on_passing_thread
 from yolo_app.engine.pipeline import Branch, Pipeline
 from yolo_app.engine.readers import FrameReader, open_reader
 from yolo_app.engine.sinks import ImageSink, JsonlSink, Sink, TallySink, VideoSink, partial_path
@@ -255,9 +254,7 @@ def annotate_source(spec: SourceSpec, detector: Detector, options: AnnotateOptio
         started(pipeline)
     began = time.monotonic()
     if options.cpu_report:  # exports and compiling (the first time) are start-up, not the run's frames
-        # On a thread that ends: torch work on this (main) thread would leave it an OpenMP pool for the
-        # whole run beside the inference thread's (see on_passing_thread): 62 instead of 42 ms a frame.
-        on_passing_thread(lambda: detector.warmup(info.height, info.width, batch=options.batch))
+        detector.warmup(info.height, info.width, batch=options.batch)
         LEDGER.start()
     try:
         pipeline.run(progress=(lambda s: progress(s, info)) if progress else None,
