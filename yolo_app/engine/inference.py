@@ -91,6 +91,11 @@ class Detector:
         return self._torch
 
     @property
+    def runs_on_torch(self) -> bool:
+        """PyTorch runs the network (the module may be loaded beside an export that runs it instead)."""
+        return self._torch is not None and self.model.backend == "torch"
+
+    @property
     def names(self) -> dict[int, str]:
         return self.model.names
 
@@ -107,7 +112,7 @@ class Detector:
                 for n in sorted({1, min(batch, 2)}):
                     self.forward(np.zeros((n, *box.input_hw, 3), np.uint8))
 
-        if self._torch is not None and self.model.backend == "torch" and self.model.device.type == "cpu":
+        if self.runs_on_torch and self.model.device.type == "cpu":
             on_passing_thread(passes)
         else:
             passes()
@@ -183,7 +188,7 @@ class Detector:
     def forward(self, batch: np.ndarray) -> torch.Tensor:
         """The head's output for a letterboxed uint8 BGR batch (B, H, W, 3), from whichever backend runs the
         network: (B, 4 + nc, candidates), or (B, k, 6) rows from an Ultralytics end-to-end export."""
-        if self._torch is not None and self.model.backend == "torch":
+        if self.runs_on_torch:
             return self._torch(batch)
         return self._runner(batch.shape[1], batch.shape[2])(batch)
 
