@@ -10,11 +10,11 @@ from conftest import frame_lines, run_cli
 from test_inference import assert_same_detections, box_iou
 from yolo_app.engine import backends
 from yolo_app.engine.backends import ExportCache, resolve_backend
+from yolo_app.engine.device import CPU, Device
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.models import load_model
 from yolo_app.errors import UserError
 
-CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_named_backends_are_checked(monkeypatch):
     with pytest.raises(UserError, match="unknown backend"):
         resolve_backend("coreml", CPU)
     with pytest.raises(UserError, match="runs on the CPU"):
-        resolve_backend("onnx", torch.device("cuda", 0))
+        resolve_backend("onnx", Device("cuda", 0))
 
 
 def test_annotate_says_which_backend_ran_and_records_it(clips, tmp_path):

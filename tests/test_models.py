@@ -9,7 +9,8 @@ import torch
 
 from conftest import SHARED_WEIGHTS
 from yolo_app.engine import models
-from yolo_app.engine.models import load_model, resolve_weights, select_device
+from yolo_app.engine.device import CPU, select_device
+from yolo_app.engine.models import load_model, resolve_weights
 from yolo_app.errors import UserError
 
 
@@ -75,7 +76,7 @@ def test_class_names_and_ids_map_to_ids_and_an_unknown_name_lists_the_valid_ones
 def test_device_auto_and_cpu_and_bad_names():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert select_device("auto").type in (expected, "mps")
-    assert select_device("cpu") == torch.device("cpu")
+    assert select_device("cpu") == CPU and str(CPU) == "cpu"
     with pytest.raises(UserError, match="unknown device 'tpu'"):
         select_device("tpu")
 

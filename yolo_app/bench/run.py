@@ -178,7 +178,7 @@ def cpu_description() -> str:
 
 def _device_name(model: LoadedModel) -> str:
     if model.device.type == "cuda":
-        return torch.cuda.get_device_name(model.device)
+        return torch.cuda.get_device_name(model.device.index or 0)
     return f"cpu ({os.cpu_count()} cores)"
 
 

@@ -1,9 +1,10 @@
-"""Inference backends: the same network run by PyTorch, ONNX Runtime, OpenVINO or TensorRT.
+"""Inference backends: the same network run by PyTorch, ONNX Runtime, OpenVINO or TensorRT; which one
+runs, the cache of exports, and the runner for each (engine/runners.py, engine/torch_runner.py).
 
 Every backend takes the letterboxed uint8 BGR batch ``(B, H, W, 3)`` our detector prepares and returns
-the head's output ``(B, 4 + classes, candidates)`` (an end-to-end head's decoded one-to-one output:
+the head's output ``(B, 4 + classes, candidates)`` as NumPy (an end-to-end head's decoded one-to-one output:
 engine/heads.py), so letterbox, NMS or top-k, class scores and the grid view are shared and identical
-whatever runs the network. Each runner turns the pixels into the
+whatever runs the network, and a run on an export never imports torch. Each runner turns the pixels into the
 network's input its own cheapest way: OpenVINO inside the compiled graph, PyTorch on the device after
 an uint8 upload, ONNX Runtime in one OpenCV pass. Exports are made by Ultralytics' own exporters, once
 per model, input shape, precision and batch, into the user's cache folder (never beside a weights file the app
@@ -29,15 +30,14 @@ import tempfile
 import threading
 import time
 import warnings
-from collections import deque
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
-import torch
 
-from yolo_app.engine.cpu import LEDGER
+from yolo_app.engine.device import CPU, Device
+from yolo_app.engine.runners import OpenVinoRunner, Runner, onnx_runner
 from yolo_app.errors import RuntimeFailure, UserError
 from yolo_app.settings import BACKENDS
 
@@ -52,8 +52,6 @@ EXPORT_FORMS = ("", "e2e", "e2e-topk")  # see ExportCache
 CPU_BACKENDS = ("openvino", "onnx")  # the order only matters when one of them is not installed
 AUTO_TIMING_RUNS = 10
 
-# letterboxed uint8 BGR (B, H, W, 3) -> (B, 4 + nc, candidates); (B, k, 6) rows from an Ultralytics end-to-end export
-Runner = Callable[[np.ndarray], torch.Tensor]
 
 
 def cache_dir() -> Path:
@@ -74,7 +72,7 @@ def installed(backend: str) -> bool:
     return package is None or importlib.util.find_spec(package) is not None
 
 
-def resolve_backend(choice: str, device: torch.device, weights: Path | None = None,
+def resolve_backend(choice: str, device: Device, weights: Path | None = None,
                     input_hw: tuple[int, int] = (640, 640), bf16: bool | None = None, end2end: bool = False) -> str:
     """The backend that will run: ``auto`` decided for this machine (and, on a CPU, for ``weights`` at the
     network input ``input_hw`` the run will use, with OpenVINO timed in the precision it would run: ``bf16``,
@@ -310,7 +308,7 @@ def fastest_cpu_backend(weights: Path, input_hw: tuple[int, int], candidates: li
     timings: dict[str, float] = {}
     exported = cache.get(export_backend("openvino"), input_hw, form="e2e" if end2end else "")
     for backend in candidates:
-        run = make_runner(backend, exported, torch.device("cpu"), False, bf16)
+        run = make_runner(backend, exported, CPU, False, bf16)
         for _ in range(3):  # warm-up: first calls allocate and tune
             run(sample)
         start = time.perf_counter()
@@ -323,227 +321,11 @@ def fastest_cpu_backend(weights: Path, input_hw: tuple[int, int], candidates: li
     return best
 
 
-class TorchRunner:
-    """A PyTorch module on its device. The uint8 pixels go to the device first (4x less to copy than
-    floats), then reorder, BGR->RGB and scale run there; on CUDA through a reused page-locked buffer,
-    so the copy is asynchronous (DMA) instead of going through a bounce buffer.
-
-    ``freeze`` (the CPU): the network runs as a frozen TorchScript graph, traced once per input shape.
-    Eager PyTorch returns to Python between its ~200 modules; the graph runs in C++ start to end (yolov8n
-    384x640 on 2 cores: 31.5-35.5 ms against 37.7-41.7 eager, outputs bit for bit the same). A graph whose
-    output differs from the eager module's on its first frame is dropped and that shape runs eagerly."""
-
-    FROZEN_SHAPES = 4  # graphs kept (each holds its own copy of the weights); the oldest goes first
-
-    def __init__(self, module: Callable[[torch.Tensor], object], device: torch.device, half: bool,
-                 freeze: bool = False) -> None:
-        self.module = module
-        self.device = device
-        self.half = half
-        self.freeze = freeze
-        self._pinned_buffers: dict[tuple[int, ...], torch.Tensor] = {}
-        self._frozen: dict[tuple[int, ...], Callable[[torch.Tensor], object] | None] = {}
-        self._freezing = threading.Lock()
-
-    def __call__(self, batch: np.ndarray) -> torch.Tensor:
-        with LEDGER.backend_call():
-            tensor = self.to_tensor(batch)
-            out = (self._graph(tensor) if self.freeze else self.module)(tensor)
-        return _head_output(out)
-
-    @property
-    def graph_shapes(self) -> tuple[tuple[int, ...], ...]:
-        """The input shapes that run as a frozen graph (the others eagerly)."""
-        return tuple(shape for shape, graph in self._frozen.items() if graph is not None)
-
-    def _graph(self, tensor: torch.Tensor) -> Callable[[torch.Tensor], object]:
-        key = tuple(tensor.shape)
-        with self._freezing:
-            if key not in self._frozen:
-                while len(self._frozen) >= self.FROZEN_SHAPES:
-                    del self._frozen[next(iter(self._frozen))]
-                self._frozen[key] = _frozen_graph(self.module, tensor)
-            return self._frozen[key] or self.module
-
-    def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
-        host = torch.from_numpy(batch)
-        if self.device.type == "cuda":
-            host = self._pinned(host)
-        tensor = host.to(self.device, non_blocking=True).permute(0, 3, 1, 2).contiguous().flip(1)
-        return (tensor.half() if self.half else tensor.float()).div_(255)
-
-    def _pinned(self, host: torch.Tensor) -> torch.Tensor:
-        """Copy into a reused pinned buffer of the batch's shape. Safe to reuse: the next batch's copy
-        is queued on the same stream after this batch's kernels, which read the device copy."""
-        buffer = self._pinned_buffers.get(tuple(host.shape))
-        if buffer is None:
-            buffer = self._pinned_buffers[tuple(host.shape)] = torch.empty(host.shape, dtype=host.dtype,
-                                                                           pin_memory=True)
-        else:
-            torch.cuda.current_stream(self.device).synchronize()  # the previous copy out of it is done
-        return buffer.copy_(host)
-
-
-def _head_output(out: object) -> torch.Tensor:
-    return out[0] if isinstance(out, (list, tuple)) else out  # (B, 4 + nc, candidates)
-
-
-class _HeadOnly(torch.nn.Module):
-    """The network with only the head's output, the one tensor a trace can return."""
-
-    def __init__(self, network: torch.nn.Module) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _head_output(self.network(x))
-
-
-def _frozen_graph(module: Callable[[torch.Tensor], object], tensor: torch.Tensor
-                  ) -> Callable[[torch.Tensor], object] | None:
-    """``module`` traced on ``tensor``'s shape and frozen (weights folded in as constants); None when the
-    trace fails or its output is not the eager module's, bit for bit."""
-    if not isinstance(module, torch.nn.Module):
-        return None
-    try:
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TracerWarnings about Python-side branches: checked below instead
-            example = tensor.clone()  # an inference-mode tensor cannot enter a trace
-            graph = torch.jit.freeze(torch.jit.trace(_HeadOnly(module).eval(), example, check_trace=False))
-            same = torch.equal(graph(example), _head_output(module(example)))
-    except Exception:  # noqa: BLE001 - any failure to trace only costs the graph's speed
-        log.info("could not trace the network; it runs eagerly", exc_info=True)
-        return None
-    if not same:
-        log.info("the traced network's output differs from the eager one's; it runs eagerly")
-        return None
-    return graph
-
-
-def _one_frame_at_a_time(run: Callable[[np.ndarray], torch.Tensor]) -> Runner:
-    """Exports are compiled for batch 1: a batch runs frame by frame."""
-    def batched(batch: np.ndarray) -> torch.Tensor:
-        if batch.shape[0] == 1:
-            return run(batch)
-        return torch.cat([run(batch[i:i + 1]) for i in range(batch.shape[0])])
-
-    return batched
-
-
-def onnx_runner(path: Path) -> Runner:
-    import cv2
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1  # every core: the network is the work
-    # Its workers sleep between calls instead of spinning: beside our decode and NMS threads the spinning
-    # took the cores they needed (300 frames, 2 cores: 21.2 -> 23.8 FPS, network CPU 88.6 -> 67.2 ms a frame).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    with LEDGER.backend_call():  # its thread pool starts here
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-
-    def run(batch: np.ndarray) -> torch.Tensor:
-        with LEDGER.backend_call():
-            blob = cv2.dnn.blobFromImages(list(batch), 1 / 255, swapRB=True)  # NCHW RGB float32 in one pass
-            return torch.from_numpy(session.run(None, {name: blob})[0])
-
-    return _one_frame_at_a_time(run)
-
-
-class OpenVinoRunner:
-    """OpenVINO on the CPU, compiled for latency (one request using every core: live views, single
-    frames) and, at the first batch, for throughput (several streams with a request in flight each: files).
-    Streams never wait on each other, so the decode and encode threads beside them cost only their own
-    CPU time instead of stalling a many-threaded request at its every barrier."""
-
-    def __init__(self, path: Path, bf16: bool = False) -> None:
-        import openvino as ov
-        from openvino.preprocess import ColorFormat, PrePostProcessor
-
-        self._core = ov.Core()
-        compiled_cache = cache_dir() / "openvino"  # compiled networks: both compiles of a start take half as long
-        try:
-            compiled_cache.mkdir(parents=True, exist_ok=True)
-            self._core.set_property({"CACHE_DIR": str(compiled_cache)})
-        except OSError as exc:  # a read-only cache only costs compile time
-            log.info("OpenVINO compiles without a cache: %s", exc)
-        graph = path if path.suffix in (".xml", ".onnx") else next(path.glob("*.xml"))  # IR, or ONNX as it is
-        # The network takes our letterboxed uint8 BGR frame as it is: layout, colour order and scaling
-        # are compiled into the graph (fused with the first convolution) instead of passes in Python.
-        steps = PrePostProcessor(self._core.read_model(graph))
-        steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(
-            ColorFormat.BGR)
-        steps.input().model().set_layout(ov.Layout("NCHW"))
-        steps.input().preprocess().convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
-        self._model = steps.build()
-        # Always named: bf16 (OpenVINO's own default where the CPU has AMX or AVX512-BF16, about twice as
-        # fast) moves boxes by up to ~1 px and scores by ~0.01 from PyTorch's; f32 gives PyTorch's numbers.
-        self._precision = "bf16" if bf16 else "f32"
-        self._latency_request = self._compile("LATENCY").create_infer_request()
-        self._stream_requests: list = []
-
-    def _compile(self, hint: str):
-        with LEDGER.backend_call():  # its executor's threads start here
-            return self._core.compile_model(self._model, "CPU", {
-                "PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": self._precision})
-
-    def __call__(self, batch: np.ndarray) -> torch.Tensor:
-        if batch.shape[0] > 1:
-            return torch.cat(list(self.stream(batch[i:i + 1] for i in range(batch.shape[0]))))
-        with LEDGER.backend_call():
-            self._latency_request.infer({0: batch})
-        return _output(self._latency_request)
-
-    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[torch.Tensor]:
-        """The outputs of ``frames`` (each (1, H, W, 3)) in order, with one request in flight per stream.
-        Lazy both ways: the next frame is letterboxed, and the last output post-processed by the caller,
-        while the network runs."""
-        if not self._stream_requests:
-            compiled = self._compile("THROUGHPUT")
-            count = max(2, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-            self._stream_requests = [compiled.create_infer_request() for _ in range(count)]
-        idle, running = list(self._stream_requests), deque()
-        try:
-            for frame in frames:
-                done = None
-                if not idle:
-                    oldest = running.popleft()
-                    with LEDGER.backend_call():
-                        oldest.wait()
-                    done = _output(oldest)
-                    idle.append(oldest)
-                request = idle.pop()
-                with LEDGER.backend_call():
-                    request.start_async({0: frame})
-                running.append(request)
-                if done is not None:
-                    yield done
-            while running:
-                oldest = running.popleft()
-                with LEDGER.backend_call():
-                    oldest.wait()
-                yield _output(oldest)
-        finally:
-            for request in running:  # the caller stopped early: nothing may run on into the next call
-                request.wait()
-
-
-def _output(request) -> torch.Tensor:
-    return torch.from_numpy(request.get_output_tensor(0).data.copy())  # the request reuses its buffer
-
-
-def tensorrt_runner(path: Path, device: torch.device, half: bool) -> Runner:
-    """TensorRT engines run through Ultralytics' AutoBackend, which owns the bindings and the CUDA stream."""
-    from ultralytics.nn.autobackend import AutoBackend
-
-    return _one_frame_at_a_time(TorchRunner(AutoBackend(str(path), device=device, fp16=half, verbose=False),
-                                            device, half))
-
-
-def make_runner(backend: str, exported: Path, device: torch.device, half: bool, bf16: bool = False) -> Runner:
+def make_runner(backend: str, exported: Path, device: Device, half: bool, bf16: bool = False) -> Runner:
     if backend == "onnx":
         return onnx_runner(exported)
     if backend == "openvino":
-        return OpenVinoRunner(exported, bf16)
+        return OpenVinoRunner(exported, bf16, compiled_cache=cache_dir() / "openvino")
+    from yolo_app.engine.torch_runner import tensorrt_runner  # torch only where it runs
+
     return tensorrt_runner(exported, device, half)

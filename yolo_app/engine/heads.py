@@ -16,14 +16,14 @@ is end-to-end, whatever the file is called.
 
 from __future__ import annotations
 
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import torch
-from ultralytics.utils.nms import TorchNMS
-from ultralytics.utils.ops import xywh2xyxy
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 HEAD_NMS = "nms"
 HEAD_END2END = "end2end"
@@ -37,19 +37,20 @@ SUPPORTED = "YOLOv8, YOLOv9, YOLOv10, YOLO11, YOLO12 and YOLO26 detection models
 
 @dataclass(frozen=True, slots=True)
 class Survivors:
-    """The kept boxes in network-input pixels (xyxy), with the candidate (anchor) index each box came
+    """The kept boxes in network-input pixels (xyxy, float32), with the candidate (anchor) index each box came
     from (-1 where the network chose them itself and does not say)."""
 
-    xyxy: torch.Tensor
-    conf: torch.Tensor
-    cls: torch.Tensor
-    anchor: torch.Tensor
+    xyxy: np.ndarray
+    conf: np.ndarray
+    cls: np.ndarray
+    anchor: np.ndarray
     above_conf: int  # candidates whose score passed conf (and the class filter)
 
 
 def detect_head(network: torch.nn.Module) -> torch.nn.Module:
     """The network's last layer when it is a plain YOLO detection head (v8/v9/v10/11/12/26), else a
     one-line refusal naming what the file is and what is supported."""
+    import torch
     from ultralytics.nn.modules.head import Detect, v10Detect
 
     from yolo_app.errors import UserError
@@ -101,74 +102,100 @@ def one_to_one_exports() -> Iterator[None]:
         Detect.postprocess = original
 
 
-def non_max_suppression(pred: torch.Tensor, conf_thres: float, iou_thres: float,
-                        classes: tuple[int, ...] | None, max_det: int, best: torch.Tensor | None = None
+def non_max_suppression(pred: np.ndarray, conf_thres: float, iou_thres: float,
+                        classes: tuple[int, ...] | None, max_det: int, best: np.ndarray | None = None
                         ) -> Survivors:
     """Best-class NMS on one image's head output (4 + nc, candidates), the same arithmetic as
-    Ultralytics' ``non_max_suppression`` so the surviving boxes are identical. ``best``: each
-    candidate's best class score, when the caller has it already."""
-    best = pred[4:].amax(0) if best is None else best
-    anchor = torch.nonzero(best > conf_thres).squeeze(1)
-    x = pred[:, anchor].transpose(0, 1)
-    boxes = xywh2xyxy(x[:, :4]).float()  # fp16 heads: offsets below overflow half precision
-    conf, cls = x[:, 4:].max(1)
-    conf = conf.float()
+    Ultralytics' ``non_max_suppression`` (in the output's own dtype up to the boxes' corners, then
+    float32) so the surviving boxes are identical. ``best``: each candidate's best class score, when the
+    caller has it already."""
+    best = pred[4:].max(0) if best is None else best
+    anchor = np.flatnonzero(best > conf_thres)
+    x = pred[:, anchor].T
+    boxes = _xywh2xyxy(x[:, :4]).astype(np.float32)  # fp16 heads: offsets below overflow half precision
+    cls = x[:, 4:].argmax(1)
+    conf = x[np.arange(len(x)), 4 + cls].astype(np.float32)
     keep = conf > conf_thres
     if classes is not None:
-        keep &= torch.isin(cls, torch.tensor(classes, device=cls.device))
+        keep &= np.isin(cls, classes)
     boxes, conf, cls, anchor = boxes[keep], conf[keep], cls[keep], anchor[keep]
-    above_conf = int(conf.shape[0])
+    above_conf = len(conf)
     if above_conf > MAX_NMS:
-        order = conf.argsort(descending=True)[:MAX_NMS]
+        order = _descending(conf)[:MAX_NMS]
         boxes, conf, cls, anchor = boxes[order], conf[order], cls[order], anchor[order]
-    kept = _nms(boxes + cls[:, None].float() * MAX_WH, conf, iou_thres)[:max_det]
+    kept = _nms(boxes + cls[:, None].astype(np.float32) * MAX_WH, conf, iou_thres)[:max_det]
     return Survivors(boxes[kept], conf[kept], cls[kept], anchor[kept], above_conf)
 
 
-def _nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """torchvision's kernel when something has imported it already (the GPU path, a classifier);
-    else Ultralytics' torch version of the same algorithm, as Ultralytics itself does: importing
-    torchvision costs 1.5 s of every start."""
-    if boxes.device.type == "cuda" or "torchvision" in sys.modules:
-        import torchvision
-
-        return torchvision.ops.nms(boxes, scores, iou_threshold)
-    return TorchNMS.nms(boxes, scores, iou_threshold)
+def _xywh2xyxy(x: np.ndarray) -> np.ndarray:
+    """Centre/size to corners, with Ultralytics' arithmetic (half the size off the centre, each way)."""
+    y = np.empty_like(x)
+    half = x[:, 2:] / 2
+    y[:, :2] = x[:, :2] - half
+    y[:, 2:] = x[:, :2] + half
+    return y
 
 
-def one_to_one_top_k(pred: torch.Tensor, conf_thres: float, classes: tuple[int, ...] | None, max_det: int,
-                     best: torch.Tensor | None = None) -> Survivors:
+def _descending(scores: np.ndarray) -> np.ndarray:
+    """Indices from the highest score down; equal scores in candidate order. (PyTorch's unstable sort, and so
+    Ultralytics, orders equal scores as its sorting network happens to: the same boxes, not always in the
+    same order, and between two overlapping boxes of one class and score it may keep the other one.)"""
+    return np.argsort(-scores, kind="stable")
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy NMS, torchvision's algorithm and float32 arithmetic: the best box stays, those overlapping it
+    by more than ``iou_threshold`` go, then the best of the rest."""
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1) * (y2 - y1)
+    order = _descending(scores)
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        w = (np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest])).clip(0)
+        h = (np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest])).clip(0)
+        inter = w * h
+        with np.errstate(invalid="ignore", divide="ignore"):  # two empty boxes: NaN, which suppresses nothing
+            order = rest[~(inter / (areas[i] + areas[rest] - inter) > iou_threshold)]
+    return np.array(keep, dtype=np.int64)
+
+
+def one_to_one_top_k(pred: np.ndarray, conf_thres: float, classes: tuple[int, ...] | None, max_det: int,
+                     best: np.ndarray | None = None) -> Survivors:
     """Ultralytics' end-to-end selection on one image's decoded one-to-one output (4 + nc, candidates),
     boxes as corners: the head's top-k candidates by best class score (k = max(max_det, 300), as predict
     sets it), then the top-k of those candidates' (candidate, class) scores, so one candidate may give a
     box per class; then predict's filter: score above conf, class in ``classes``, the first ``max_det``."""
-    scores = pred[4:].transpose(0, 1)  # (candidates, nc)
+    scores = pred[4:].T  # (candidates, nc)
     nc = scores.shape[1]
-    best = scores.amax(1) if best is None else best
+    best = scores.max(1) if best is None else best
     k = min(max(max_det, E2E_MIN_TOP_K), scores.shape[0])
-    first = best.topk(k).indices
-    conf, flat = scores[first].flatten().topk(k)
-    cls, anchor = flat % nc, first[flat // nc]
+    first = _descending(best)[:k]
+    pairs = scores[first].ravel()
+    flat = _descending(pairs)[:k]
+    conf, cls, anchor = pairs[flat], flat % nc, first[flat // nc]
     keep = conf > conf_thres
     if classes is not None:
-        keep &= torch.isin(cls, torch.tensor(classes, device=cls.device))
-    kept = keep.nonzero().view(-1)
-    above_conf = int(kept.shape[0])
+        keep &= np.isin(cls, classes)
+    kept = np.flatnonzero(keep)
+    above_conf = len(kept)
     kept = kept[:max_det]
     anchor = anchor[kept]
-    return Survivors(pred[:4, anchor].transpose(0, 1).float(), conf[kept].float(), cls[kept], anchor, above_conf)
+    return Survivors(pred[:4, anchor].T.astype(np.float32), conf[kept].astype(np.float32), cls[kept], anchor,
+                     above_conf)
 
 
-def in_graph_top_k(pred: torch.Tensor, conf_thres: float, classes: tuple[int, ...] | None, max_det: int
+def in_graph_top_k(pred: np.ndarray, conf_thres: float, classes: tuple[int, ...] | None, max_det: int
                    ) -> Survivors:
     """An Ultralytics end-to-end export chose its top-k inside the graph: rows (k, 6) of x1, y1, x2, y2,
     score, class. Predict's filter as Ultralytics applies it; which candidate each row was is not in the file."""
-    pred = pred.float()
+    pred = pred.astype(np.float32)
     keep = pred[:, 4] > conf_thres
     if classes is not None:
-        keep &= torch.isin(pred[:, 5].long(), torch.tensor(classes, device=pred.device))
-    kept = keep.nonzero().view(-1)
-    above_conf = int(kept.shape[0])
+        keep &= np.isin(pred[:, 5].astype(np.int64), classes)
+    kept = np.flatnonzero(keep)
+    above_conf = len(kept)
     rows = pred[kept[:max_det]]
-    return Survivors(rows[:, :4], rows[:, 4], rows[:, 5].long(), torch.full((rows.shape[0],), -1, dtype=torch.long),
+    return Survivors(rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64), np.full(len(rows), -1, dtype=np.int64),
                      above_conf)

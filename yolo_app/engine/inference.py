@@ -12,13 +12,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol, Sequence, cast
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, cast
 
 import numpy as np
 import supervision as sv
-import torch
 
-from yolo_app.engine.backends import ExportCache, OpenVinoRunner, Runner, TorchRunner, export_backend, make_runner
+from yolo_app.engine.backends import ExportCache, export_backend, make_runner
+from yolo_app.engine.runners import OpenVinoRunner, Runner
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.cpu import LEDGER
 from yolo_app.engine.heads import HEAD_END2END, in_graph_top_k, non_max_suppression, one_to_one_top_k
@@ -30,6 +30,9 @@ from yolo_app.engine.types import Frame, GridScores, HeadCounts, Letterbox, Resu
 from yolo_app.engine.worker import Worker
 from yolo_app.settings import (DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_MAX_DET, check_grid_stride,
                                check_thresholds)
+
+if TYPE_CHECKING:
+    from yolo_app.engine.torch_runner import TorchRunner
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +85,11 @@ class Detector:
         self.minimal_padding = model.input_hw is None
         # Exported backends are compiled for one input shape: a runner per letterboxed (height, width).
         self._runners: dict[tuple[int, int], Runner] = {}
-        self._torch = (TorchRunner(model.module, model.device, model.half, freeze=model.device.type == "cpu")
-                       if model.module is not None else None)
+        self._torch: TorchRunner | None = None
+        if model.module is not None:  # torch is imported only where it runs the network
+            from yolo_app.engine.torch_runner import TorchRunner
+
+            self._torch = TorchRunner(model.module, model.device, model.half, freeze=model.device.type == "cpu")
 
     @property
     def torch_runner(self) -> TorchRunner | None:
@@ -108,9 +114,8 @@ class Detector:
         box = letterbox_geometry(height, width, self.model.input_hw or imgsz, self.model.stride, self.minimal_padding)
 
         def passes() -> None:
-            with torch.inference_mode():
-                for n in sorted({1, min(batch, 2)}):
-                    self.forward(np.zeros((n, *box.input_hw, 3), np.uint8))
+            for n in sorted({1, min(batch, 2)}):
+                self.forward(np.zeros((n, *box.input_hw, 3), np.uint8))
 
         if self.runs_on_torch and self.model.device.type == "cpu":
             on_passing_thread(passes)
@@ -145,13 +150,10 @@ class Detector:
             letterboxed = [apply_letterbox(im, box) for im in images]
             batch = letterboxed[0][None] if len(letterboxed) == 1 else np.stack(letterboxed)
         t1 = time.perf_counter()
-        with torch.inference_mode():
-            preds = self.forward(batch)
-            if preds.device.type == "cuda":
-                torch.cuda.synchronize(preds.device)
-            t2 = time.perf_counter()
-            with LEDGER.charge("nms"):
-                found = [self._postprocess(p, s, box, height, width) for p, s in zip(preds, settings)]
+        preds = self.forward(batch)
+        t2 = time.perf_counter()
+        with LEDGER.charge("nms"):
+            found = [self._postprocess(p, s, box, height, width) for p, s in zip(preds, settings)]
         t3 = time.perf_counter()
         n = len(images)
         timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (t3 - t2) * 1e3 / n)
@@ -174,18 +176,17 @@ class Detector:
                 yield array
 
         found = []
-        with torch.inference_mode():
-            for pred, s in zip(runner.stream(letterboxed()), settings):
-                start = time.perf_counter()
-                with LEDGER.charge("nms"):
-                    found.append(self._postprocess(pred[0], s, box, height, width))
-                spent["post"] += time.perf_counter() - start
+        for pred, s in zip(runner.stream(letterboxed()), settings):
+            start = time.perf_counter()
+            with LEDGER.charge("nms"):
+                found.append(self._postprocess(pred[0], s, box, height, width))
+            spent["post"] += time.perf_counter() - start
         n, total = len(images), time.perf_counter() - t0
         timings = Timings(spent["pre"] * 1e3 / n, (total - spent["pre"] - spent["post"]) * 1e3 / n,
                           spent["post"] * 1e3 / n)
         return [Detected(d, timings, counts, grid) for d, counts, grid in found]
 
-    def forward(self, batch: np.ndarray) -> torch.Tensor:
+    def forward(self, batch: np.ndarray) -> np.ndarray:
         """The head's output for a letterboxed uint8 BGR batch (B, H, W, 3), from whichever backend runs the
         network: (B, 4 + nc, candidates), or (B, k, 6) rows from an Ultralytics end-to-end export."""
         if self.runs_on_torch:
@@ -216,29 +217,28 @@ class Detector:
             self._runners[(height, width)] = run
         return run
 
-    def _postprocess(self, pred: torch.Tensor, s: DetectionSettings, box: Letterbox, height: int, width: int
+    def _postprocess(self, pred: np.ndarray, s: DetectionSettings, box: Letterbox, height: int, width: int
                      ) -> tuple[sv.Detections, HeadCounts, GridScores | None]:
         model = self.model
         if model.top_k_in_graph:  # rows (k, 6): nothing per candidate to read back, no grid
             kept = in_graph_top_k(pred, s.conf, s.classes, s.max_det)
             best = None
         else:
-            best = pred[4:].amax(0)  # each candidate's best class score: the conf filter and the grid view
+            best = pred[4:].max(0)  # each candidate's best class score: the conf filter and the grid view
             if model.head == HEAD_END2END:
                 kept = one_to_one_top_k(pred, s.conf, s.classes, s.max_det, best)
             else:
                 kept = non_max_suppression(pred, s.conf, s.iou, s.classes, s.max_det, best)
         xyxy = kept.xyxy
-        xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - box.left) / (box.new_w / width)).clamp_(0, width)
-        xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - box.top) / (box.new_h / height)).clamp_(0, height)
-        class_id = kept.cls.cpu().numpy().astype(int)
+        xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - box.left) / np.float32(box.new_w / width)).clip(0, width)
+        xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - box.top) / np.float32(box.new_h / height)).clip(0, height)
+        class_id = kept.cls.astype(int)
         data = {"class_name": np.array([model.names.get(i, str(i)) for i in class_id], dtype=object)}
         if best is not None:
             # The head's full score vector of each kept box, read from the very candidate it came from.
-            data["class_probs"] = pred[4:, kept.anchor].transpose(0, 1).float().cpu().numpy()
-            data["anchor"] = kept.anchor.cpu().numpy()
-        detections = sv.Detections(xyxy=xyxy.float().cpu().numpy(), confidence=kept.conf.float().cpu().numpy(),
-                                   class_id=class_id, data=data)
+            data["class_probs"] = pred[4:, kept.anchor].T.astype(np.float32)
+            data["anchor"] = kept.anchor
+        detections = sv.Detections(xyxy=xyxy, confidence=kept.conf, class_id=class_id, data=data)
         counts = HeadCounts(int(pred.shape[0] if best is None else pred.shape[1]), kept.above_conf, len(detections),
                             model.head)
         grid = None
@@ -246,7 +246,7 @@ class Detector:
             # A class of the model (in compare mode the chosen class may belong to the other model's list).
             chosen = s.grid_class is not None and s.grid_class < pred.shape[0] - 4
             scores = pred[4 + s.grid_class] if chosen else best
-            grid = GridScores(scores.float().cpu().numpy(), model.strides, box,
+            grid = GridScores(scores.astype(np.float32), model.strides, box,
                               s.grid_class if chosen else None, s.grid_stride)
         return detections, counts, grid
 

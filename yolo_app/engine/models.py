@@ -13,20 +13,23 @@ import logging
 import os
 import platform
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
-
-import torch
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from yolo_app.engine.backends import ExportCache, openvino_native_bf16, quiet_ultralytics, resolve_backend
+from yolo_app.engine.device import Device, select_device
 from yolo_app.engine.exported import FORMAT_NAMES, exported_format, read_exported
 from yolo_app.engine.heads import HEAD_END2END, HEAD_LABELS, HEAD_NMS, SUPPORTED, detect_head, head_kind, run_one_to_one
 from yolo_app.engine.letterbox import letterbox_geometry
 from yolo_app.engine.sources import redact
 from yolo_app.errors import RuntimeFailure, UserError
 from yolo_app.settings import DEFAULT_IMGSZ, PRECISIONS
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,7 +50,7 @@ class LoadedModel:
     stride: int  # the largest: inputs are padded to a multiple of it
     strides: tuple[int, ...]  # every detection level's, e.g. (8, 16, 32): the grid sizes of the head
     module: torch.nn.Module | None  # PyTorch's network; None where an export runs it (another backend)
-    device: torch.device
+    device: Device
     half: bool
     backend: str = "torch"  # what runs the network: torch, onnx, openvino or tensorrt (see backends)
     bf16: bool = False  # OpenVINO on a CPU in bfloat16 (AMX/AVX512-BF16): ~2x faster, not bit-exact
@@ -104,15 +107,6 @@ def find_weights() -> list[Path]:
     return list(found.values())
 
 
-def available_devices() -> list[str]:
-    """The device choices that exist on this machine."""
-    devices = ["auto", "cpu"]
-    devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices
-
-
 def resolve_weights(spec: str) -> Path:
     """Return an existing weights file for a path or a name, or raise one clear UserError."""
     given = Path(spec).expanduser()
@@ -161,41 +155,16 @@ def _online(timeout: float = 2.0) -> bool:
         return False
 
 
-def select_device(spec: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU. Also: cpu, cuda, cuda:N, N, mps."""
-    key = (spec or "auto").strip().lower()
-    if key == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda:0")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if key == "cpu":
-        return torch.device("cpu")
-    if key == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise UserError("device mps requested but Apple MPS is not available on this machine")
-        return torch.device("mps")
-    index = key.removeprefix("cuda").removeprefix(":") if key.startswith("cuda") else key
-    if key in ("cuda", "gpu"):
-        index = "0"
-    if not index.isdigit():
-        raise UserError(f"unknown device '{spec}'; use auto, cpu, cuda, cuda:N, N or mps")
-    if not torch.cuda.is_available():
-        raise UserError(f"device '{spec}' requested but torch sees no CUDA GPU here; use --device cpu or auto")
-    if int(index) >= torch.cuda.device_count():
-        raise UserError(f"device '{spec}' requested but only {torch.cuda.device_count()} CUDA GPU(s) exist")
-    return torch.device(f"cuda:{index}")
-
-
 def configure_cpu_threads(model: LoadedModel, torch_networks: bool = False) -> None:
     """Size torch's thread pool for what it runs on the CPU. A network on PyTorch (the detector, or a
     second-stage classifier: ``torch_networks``) gets every core: Ultralytics' own device selection
     leaves it cores - 1, which halves throughput on a 2-core machine. Beside an exported backend torch
     only does NMS on small tensors: one thread, so its OpenMP workers, which spin between calls, do not
-    take cores from the backend's own pool."""
-    if model.device.type == "cpu":
-        runs_network = model.backend == "torch" or torch_networks
+    take cores from the backend's own pool (where nothing has imported torch, it has no pool to size)."""
+    runs_network = model.backend == "torch" or torch_networks
+    if model.device.type == "cpu" and (runs_network or "torch" in sys.modules):
+        import torch
+
         torch.set_num_threads(max(1, os.cpu_count() or 1) if runs_network else 1)
 
 
@@ -225,7 +194,7 @@ def on_passing_thread(work: Callable[[], T]) -> T:
     return value
 
 
-def load_model(spec: str, device: str | torch.device = "auto", backend: str = "torch",
+def load_model(spec: str, device: str | Device = "auto", backend: str = "torch",
                precision: str = "auto", trust: bool = False, imgsz: int = DEFAULT_IMGSZ,
                source_hw: tuple[int, int] | None = None, calibration: str | None = None) -> LoadedModel:
     """Resolve, load and place a detection model (on a passing thread: ``on_passing_thread``); every
@@ -240,7 +209,7 @@ def load_model(spec: str, device: str | torch.device = "auto", backend: str = "t
                                                  calibration))
 
 
-def _load_model(spec: str, device: str | torch.device, backend: str, precision: str, trust: bool, imgsz: int,
+def _load_model(spec: str, device: str | Device, backend: str, precision: str, trust: bool, imgsz: int,
                 source_hw: tuple[int, int] | None, calibration: str | None) -> LoadedModel:
     path = resolve_weights(spec)
     if exported_format(path) is not None:
@@ -252,7 +221,7 @@ def _load_model(spec: str, device: str | torch.device, backend: str, precision: 
     if int8 is not None:
         device, backend = "cpu", "openvino"
     half, bf16 = PRECISIONS[precision]
-    dev = device if isinstance(device, torch.device) else select_device(device)
+    dev = select_device(device)
     if path.suffix.lower() != ".pt":
         raise UserError(f"{path}: not a model file (expected a PyTorch .pt checkpoint, an ONNX .onnx file, an "
                         f"OpenVINO model folder or .xml, or a TensorRT .engine)")
@@ -305,14 +274,16 @@ def _checkpoint_facts(path: Path, network: torch.nn.Module) -> dict:
     return {"names": {int(k): str(v) for k, v in dict(network.names).items()}, "strides": strides, "head": head}
 
 
-def _placed(path: Path, network: torch.nn.Module, head: str, dev: torch.device, half: bool) -> torch.nn.Module:
+def _placed(path: Path, network: torch.nn.Module, head: str, dev: Device, half: bool) -> torch.nn.Module:
     """The network as PyTorch runs it here: fused, on ``dev``, in eval mode, NHWC where that helps, in half
     precision when asked; an end-to-end head returning its decoded one-to-one output (engine/heads.py)."""
+    import torch
+
     if head == HEAD_END2END:
         run_one_to_one(network)
     try:
         module = network.fuse(verbose=False) if hasattr(network, "fuse") else network
-        module = module.to(dev).eval()
+        module = module.to(str(dev)).eval()
         if _channels_last_helps(dev):
             module = module.to(memory_format=torch.channels_last)
         module = module.half() if half else module.float()
@@ -323,7 +294,7 @@ def _placed(path: Path, network: torch.nn.Module, head: str, dev: torch.device, 
     return module
 
 
-def int8_calibration(calibration: str | None, backend: str, device: str | torch.device) -> Path:
+def int8_calibration(calibration: str | None, backend: str, device: str | Device) -> Path:
     """INT8 runs on OpenVINO on the CPU, quantized on footage the user has: each missing piece is one line
     (front ends call it before opening sources, so a live camera is not waited for first)."""
     if backend not in ("auto", "openvino"):
@@ -348,16 +319,16 @@ def int8_calibration(calibration: str | None, backend: str, device: str | torch.
     return path
 
 
-def _load_exported(path: Path, device: str | torch.device, backend: str, precision: str) -> LoadedModel:
+def _load_exported(path: Path, device: str | Device, backend: str, precision: str) -> LoadedModel:
     """An Ultralytics export given as weights: it runs on its own backend, at its own input size."""
     meta = read_exported(path)
     if backend not in ("auto", meta.backend):
         raise UserError(f"{path} is {FORMAT_NAMES[meta.backend]}: it runs on --backend {meta.backend} (or auto), "
                         f"not {backend}")
     # ONNX Runtime and OpenVINO run on the CPU here; "auto" must not pick a GPU they cannot use.
-    if meta.backend != "tensorrt" and not isinstance(device, torch.device) and device in ("auto", None):
+    if meta.backend != "tensorrt" and device in ("auto", None):
         device = "cpu"
-    dev = device if isinstance(device, torch.device) else select_device(device)
+    dev = select_device(device)
     resolve_backend(meta.backend, dev)  # installed, and on a device it runs on
     half, bf16 = PRECISIONS[precision]
     if bf16 and meta.backend != "openvino" or half and meta.backend != "tensorrt":
@@ -378,10 +349,12 @@ def _level_strides(stride: int) -> tuple[int, ...]:
     return (stride // 4, stride // 2, stride)
 
 
-def _channels_last_helps(device: torch.device) -> bool:
+def _channels_last_helps(device: Device) -> bool:
     """NHWC weights let oneDNN (x86 CPUs) skip layout reorders: about 25 % faster on a CPU here. Not on CUDA:
     measured on an H100, no faster for yolov8n (4.1 vs 4.5 ms fp16, 4.3 both fp32) and its other cuDNN
     kernels moved boxes (IoU 0.99 vs Ultralytics) where NCHW gives Ultralytics' numbers exactly."""
+    import torch
+
     return (device.type == "cpu" and platform.machine() in ("x86_64", "AMD64")
             and torch.backends.mkldnn.is_available())
 
@@ -395,6 +368,7 @@ def load_network(path: Path, trust: bool = False) -> torch.nn.Module:
     default it is read with ``torch.load(weights_only=True)`` against Ultralytics' allow-list of its own
     classes: a file that references anything else is refused before any of it runs. ``trust`` reads it
     as Ultralytics does by default (full unpickling), for a file the user vouches for."""
+    import torch
     from ultralytics.nn.tasks import guess_model_task, torch_safe_load
 
     try:  # said plainly, not as a checkpoint reader's exception

@@ -35,7 +35,7 @@ from PyQt6.QtWidgets import (
 )
 
 from yolo_app.annotate_job import FileOutcome, JobProgress, JobResult
-from yolo_app.engine.models import available_devices
+from yolo_app.engine.device import available_devices
 from yolo_app.engine.sinks import prepare_out_dir
 from yolo_app.errors import UserError, YoloAppError, describe
 from yolo_app.gui.annotate_runner import JobRunner

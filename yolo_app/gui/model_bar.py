@@ -11,7 +11,7 @@ from pathlib import Path
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from yolo_app.engine.models import available_devices
+from yolo_app.engine.device import available_devices
 from yolo_app.gui.controller import ViewerController
 from yolo_app.gui.pickers import ModelPicker
 from yolo_app.settings import BACKENDS, PRECISIONS

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from yolo_app.engine.classify import with_classification  # the column the engine's stage thread carries
-from yolo_app.engine.models import select_device
+from yolo_app.engine.device import Device, select_device
 from yolo_app.engine.types import Result
 from yolo_app.errors import UserError
 from yolo_app.zoo import catalog
@@ -256,7 +256,7 @@ class CropClassifier:
                 "classes": len(self.classes), "input": self.transform.crop}
 
 
-def load_classifier(spec: str, device: str | torch.device = "auto") -> CropClassifier:
+def load_classifier(spec: str, device: str | Device = "auto") -> CropClassifier:
     """``ARCH``, ``ARCH:WEIGHTS`` or a train-classifier checkpoint -> a ready CropClassifier."""
     arch, weights = parse_spec(spec)
     path = resolve_file(weights) if weights else None
@@ -275,7 +275,7 @@ def load_classifier(spec: str, device: str | torch.device = "auto") -> CropClass
             path = pretrained_file(arch, library)
             state = read_weights(path)
         classes, transform = imagenet_classes(), default_transform(arch, library)
-    dev = device if isinstance(device, torch.device) else select_device(device)
+    dev = torch.device(str(select_device(device)))
     module = build_network(arch, library, len(classes))
     own = module.state_dict()
     head = [k for k, v in state.items() if k in own and own[k].shape != v.shape]

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 import yaml
 
-from yolo_app.engine.models import load_network, resolve_weights, select_device
+from yolo_app.engine.device import select_device
+from yolo_app.engine.models import load_network, resolve_weights
 from yolo_app.errors import RuntimeFailure, UserError
 from yolo_app.zoo.classifier import (CHECKPOINT_FORMAT, INTERPOLATION, Transform, build_network,
                                      default_transform, fit_state, library_of, pretrained_file, read_weights,
@@ -64,7 +65,7 @@ def train_detector(data: Path, weights: str, epochs: int, imgsz: int, out: Path,
 
     check_dataset_yaml(data)
     path = resolve_weights(weights)
-    dev = select_device(device)
+    dev = torch.device(str(select_device(device)))
     if path.suffix.lower() == ".pt" and not trust:
         load_network(path)  # Ultralytics unpickles it fully: first refuse a file outside its checkpoint format
     yolo = YOLO(str(path))
@@ -177,7 +178,7 @@ def train_classifier(data: Path, arch: str, weights: str | None, epochs: int, ou
         for name, p in module.named_parameters():
             p.requires_grad_(name in head)
     train, val = split(samples, val_fraction, seed)
-    dev = select_device(device)
+    dev = torch.device(str(select_device(device)))
     module.to(dev)
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)

@@ -1,0 +1,134 @@
+"""What runs an exported network on the CPU: ONNX Runtime and OpenVINO, each taking the letterboxed uint8
+BGR batch and returning the head's output as NumPy (engine/backends.py chooses and builds them;
+engine/torch_runner.py runs PyTorch and TensorRT)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from yolo_app.engine.cpu import LEDGER
+
+log = logging.getLogger(__name__)
+
+# letterboxed uint8 BGR (B, H, W, 3) -> (B, 4 + nc, candidates); (B, k, 6) rows from an Ultralytics end-to-end
+# export. NumPy arrays both ways, whatever runs the network: a run on an export never imports torch.
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def one_frame_at_a_time(run: Runner) -> Runner:
+    """Exports are compiled for batch 1: a batch runs frame by frame."""
+    def batched(batch: np.ndarray) -> np.ndarray:
+        if batch.shape[0] == 1:
+            return run(batch)
+        return np.concatenate([run(batch[i:i + 1]) for i in range(batch.shape[0])])
+
+    return batched
+
+
+def onnx_runner(path: Path) -> Runner:
+    import cv2
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1  # every core: the network is the work
+    # Its workers sleep between calls instead of spinning: beside our decode and NMS threads the spinning
+    # took the cores they needed (300 frames, 2 cores: 21.2 -> 23.8 FPS, network CPU 88.6 -> 67.2 ms a frame).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    with LEDGER.backend_call():  # its thread pool starts here
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with LEDGER.backend_call():
+            blob = cv2.dnn.blobFromImages(list(batch), 1 / 255, swapRB=True)  # NCHW RGB float32 in one pass
+            return session.run(None, {name: blob})[0]
+
+    return one_frame_at_a_time(run)
+
+
+class OpenVinoRunner:
+    """OpenVINO on the CPU, compiled for latency (one request using every core: live views, single
+    frames) and, at the first batch, for throughput (several streams with a request in flight each: files).
+    Streams never wait on each other, so the decode and encode threads beside them cost only their own
+    CPU time instead of stalling a many-threaded request at its every barrier."""
+
+    def __init__(self, path: Path, bf16: bool = False, compiled_cache: Path | None = None) -> None:
+        import openvino as ov
+        from openvino.preprocess import ColorFormat, PrePostProcessor
+
+        self._core = ov.Core()
+        try:  # compiled networks kept: both compiles of a start take half as long
+            if compiled_cache is not None:
+                compiled_cache.mkdir(parents=True, exist_ok=True)
+                self._core.set_property({"CACHE_DIR": str(compiled_cache)})
+        except OSError as exc:  # a read-only cache only costs compile time
+            log.info("OpenVINO compiles without a cache: %s", exc)
+        graph = path if path.suffix in (".xml", ".onnx") else next(path.glob("*.xml"))  # IR, or ONNX as it is
+        # The network takes our letterboxed uint8 BGR frame as it is: layout, colour order and scaling
+        # are compiled into the graph (fused with the first convolution) instead of passes in Python.
+        steps = PrePostProcessor(self._core.read_model(graph))
+        steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(
+            ColorFormat.BGR)
+        steps.input().model().set_layout(ov.Layout("NCHW"))
+        steps.input().preprocess().convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
+        self._model = steps.build()
+        # Always named: bf16 (OpenVINO's own default where the CPU has AMX or AVX512-BF16, about twice as
+        # fast) moves boxes by up to ~1 px and scores by ~0.01 from PyTorch's; f32 gives PyTorch's numbers.
+        self._precision = "bf16" if bf16 else "f32"
+        self._latency_request = self._compile("LATENCY").create_infer_request()
+        self._stream_requests: list = []
+
+    def _compile(self, hint: str):
+        with LEDGER.backend_call():  # its executor's threads start here
+            return self._core.compile_model(self._model, "CPU", {
+                "PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": self._precision})
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        if batch.shape[0] > 1:
+            return np.concatenate(list(self.stream(batch[i:i + 1] for i in range(batch.shape[0]))))
+        with LEDGER.backend_call():
+            self._latency_request.infer({0: batch})
+        return _output(self._latency_request)
+
+    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The outputs of ``frames`` (each (1, H, W, 3)) in order, with one request in flight per stream.
+        Lazy both ways: the next frame is letterboxed, and the last output post-processed by the caller,
+        while the network runs."""
+        if not self._stream_requests:
+            compiled = self._compile("THROUGHPUT")
+            count = max(2, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+            self._stream_requests = [compiled.create_infer_request() for _ in range(count)]
+        idle, running = list(self._stream_requests), deque()
+        try:
+            for frame in frames:
+                done = None
+                if not idle:
+                    oldest = running.popleft()
+                    with LEDGER.backend_call():
+                        oldest.wait()
+                    done = _output(oldest)
+                    idle.append(oldest)
+                request = idle.pop()
+                with LEDGER.backend_call():
+                    request.start_async({0: frame})
+                running.append(request)
+                if done is not None:
+                    yield done
+            while running:
+                oldest = running.popleft()
+                with LEDGER.backend_call():
+                    oldest.wait()
+                yield _output(oldest)
+        finally:
+            for request in running:  # the caller stopped early: nothing may run on into the next call
+                request.wait()
+
+
+def _output(request) -> np.ndarray:
+    return request.get_output_tensor(0).data.copy()  # the request reuses its buffer
