@@ -83,13 +83,14 @@ def test_a_line_counts_each_direction_once_and_ignores_passing_its_end():
 
 def test_tracking_goes_on_when_a_looping_file_starts_again():
     from yolo_app.engine.tracking import Tracker
+    from yolo_app.engine.types import Boxes
 
     tracker = Tracker(10)
     ids = []
     for _lap in range(2):
         for i in range(20):  # one box walking right; pts run 0..1.9 s each lap
             x = 100 + 10 * i
-            ids.append(int(tracker.update(tracked((0, x, 100, x + 50, 200)), i / 10, i).tracker_id[0]))
+            ids.append(int(tracker.update(Boxes.of(tracked((0, x, 100, x + 50, 200))), i / 10, i).tracker_id[0]))
     first, second = ids[:20], ids[20:]
     assert first[5] > 0 and len(set(first[5:])) == 1
     assert second[10] > 0 and len(set(second[10:])) == 1  # tracked again after the jump back in time

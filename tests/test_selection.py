@@ -27,7 +27,7 @@ def frames(model) -> list[sv.Detections]:
         images = [f.to_ndarray(format="bgr24") for _, f in zip(range(FRAMES), container.decode(stream))]
     detector = Detector(model, DetectionSettings(conf=0.15))
     tracker = Tracker(rate)
-    return [tracker.update(d.detections, i / rate, i) for i, d in enumerate(detector.detect(images))]
+    return [tracker.update(d.boxes, i / rate, i).to_supervision() for i, d in enumerate(detector.detect(images))]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 training commands, and one clear line for every missing file or bad input (all offline)."""
 
 import csv
-import dataclasses
 import json
 import xml.etree.ElementTree as ET
 import os
@@ -261,8 +260,7 @@ class BlockedStage:
         self.release.wait(60)
         self.calls += 1
         tag = {"label": f"call {self.calls}", "confidence": 1.0, "top5": []}
-        return dataclasses.replace(result, detections=with_classification(result.detections,
-                                                                          [tag] * len(result.detections)))
+        return with_classification(result, [tag] * len(result.boxes))
 
 
 def wait_until(condition, timeout=60.0):

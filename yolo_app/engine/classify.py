@@ -10,17 +10,15 @@ a slow classifier lowers how often labels refresh, never the frame rate.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import threading
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
-import supervision as sv
 
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.stats import RateMeter
-from yolo_app.engine.types import ChannelPolicy, Result
+from yolo_app.engine.types import Boxes, ChannelPolicy, Result
 from yolo_app.engine.worker import Worker
 
 QUEUE_SIZE = 8  # results in flight into a lossless stage, as every other hand-off
@@ -34,13 +32,12 @@ class Stage(Protocol):
     def apply(self, result: Result) -> Result: ...
 
 
-def with_classification(det: sv.Detections, values: Sequence[dict | None]) -> sv.Detections:
-    """A shallow copy of ``det`` with a ``classification`` column (frames and results are never mutated)."""
-    column = np.empty(len(det), dtype=object)
+def with_classification(result: Result, values: Sequence[dict | None]) -> Result:
+    """``result`` with a ``classification`` column added to its boxes (frames and results are never mutated)."""
+    column = np.empty(len(result.boxes), dtype=object)
     column[:] = list(values)
-    out = copy.copy(det)
-    out.data = {**det.data, "classification": column}
-    return out
+    return dataclasses.replace(result, boxes=dataclasses.replace(
+        result.boxes, data={**result.boxes.data, "classification": column}))
 
 
 class LatestClassifications:
@@ -48,23 +45,25 @@ class LatestClassifications:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._known: sv.Detections | None = None
+        self._known: Boxes | None = None
 
-    def update(self, detections: sv.Detections) -> None:
+    def update(self, boxes: Boxes) -> None:
         with self._lock:
-            self._known = detections
+            self._known = boxes
 
     def attach(self, result: Result) -> Result:
         with self._lock:
             known = self._known
-        det = result.detections
+        det = result.boxes
         values: list[dict | None] = [None] * len(det)
         if known is not None and len(known) and len(det):
             labels = known.data["classification"]
             by_track = {}
             if known.tracker_id is not None:
                 by_track = {int(t): labels[i] for i, t in enumerate(known.tracker_id) if t is not None and t >= 0}
-            iou = sv.box_iou_batch(det.xyxy, known.xyxy)
+            from supervision import box_iou_batch  # live classification: a run that imports it anyway
+
+            iou = box_iou_batch(det.xyxy, known.xyxy)
             iou[det.class_id[:, None] != known.class_id[None, :]] = 0
             for i in range(len(det)):
                 tid = None if det.tracker_id is None else det.tracker_id[i]
@@ -72,7 +71,7 @@ class LatestClassifications:
                     values[i] = by_track[int(tid)]
                 elif iou[i].max() >= MIN_IOU:
                     values[i] = labels[int(np.argmax(iou[i]))]
-        return dataclasses.replace(result, detections=with_classification(det, values))
+        return with_classification(result, values)
 
 
 class ClassifyWorker(Worker):
@@ -99,7 +98,7 @@ class ClassifyWorker(Worker):
             except ChannelClosed:
                 break
             classified = self.stage.apply(result)
-            self.latest.update(classified.detections)
+            self.latest.update(classified.boxes)
             self.rate.tick()
             for channel in self.outputs:
                 if not channel.put(classified):

@@ -10,12 +10,16 @@ grid lines of one stride, the cells the surviving boxes came from, and the candi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import supervision as sv
 
 from yolo_app.engine.heads import HEAD_END2END
 from yolo_app.engine.types import GridScores, HeadCounts, Letterbox
+
+if TYPE_CHECKING:
+    import supervision as sv
 
 HEAT_OPACITY = 0.65  # at score 1; a cell's tint fades with its score so the scene stays readable
 LINE_COLOUR = (200, 200, 200)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, cast
 
 import numpy as np
-import supervision as sv
 
 from yolo_app.engine.backends import ExportCache, export_backend, make_runner
 from yolo_app.engine.runners import OpenVinoRunner, Runner
@@ -26,7 +25,7 @@ from yolo_app.engine.letterbox import apply_letterbox, letterbox_geometry
 from yolo_app.engine.models import LoadedModel, on_passing_thread
 from yolo_app.engine.stats import LatencyMeter, RateMeter
 from yolo_app.engine.tracking import Tracker
-from yolo_app.engine.types import Frame, GridScores, HeadCounts, Letterbox, Result, Timings
+from yolo_app.engine.types import Boxes, Detected, Frame, GridScores, HeadCounts, Letterbox, Result, Timings
 from yolo_app.engine.worker import Worker
 from yolo_app.settings import (DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_MAX_DET, check_grid_stride,
                                check_thresholds)
@@ -61,17 +60,6 @@ def file_batch(model: LoadedModel) -> int:
     """Frames per inference call when frames are waiting (files): a batch on CUDA; on OpenVINO as many
     frames as it has streams in flight, and some to spare; one elsewhere, where batching gains nothing."""
     return FILE_BATCH if model.device.type == "cuda" or model.backend == "openvino" else 1
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Detected:
-    """What the detector found in one frame."""
-
-    # data: class_name, class_probs (N, nc) and anchor (the head's candidate index), where the head says them
-    detections: sv.Detections
-    timings: Timings
-    counts: HeadCounts
-    grid: GridScores | None = None
 
 
 class Detector:
@@ -218,7 +206,7 @@ class Detector:
         return run
 
     def _postprocess(self, pred: np.ndarray, s: DetectionSettings, box: Letterbox, height: int, width: int
-                     ) -> tuple[sv.Detections, HeadCounts, GridScores | None]:
+                     ) -> tuple[Boxes, HeadCounts, GridScores | None]:
         model = self.model
         if model.top_k_in_graph:  # rows (k, 6): nothing per candidate to read back, no grid
             kept = in_graph_top_k(pred, s.conf, s.classes, s.max_det)
@@ -238,7 +226,7 @@ class Detector:
             # The head's full score vector of each kept box, read from the very candidate it came from.
             data["class_probs"] = pred[4:, kept.anchor].T.astype(np.float32)
             data["anchor"] = kept.anchor
-        detections = sv.Detections(xyxy=xyxy, confidence=kept.conf, class_id=class_id, data=data)
+        detections = Boxes(xyxy, kept.conf, class_id, data=data)
         counts = HeadCounts(int(pred.shape[0] if best is None else pred.shape[1]), kept.above_conf, len(detections),
                             model.head)
         grid = None
@@ -249,11 +237,6 @@ class Detector:
             grid = GridScores(scores.astype(np.float32), model.strides, box,
                               s.grid_class if chosen else None, s.grid_stride)
         return detections, counts, grid
-
-
-def empty_detections() -> sv.Detections:
-    return sv.Detections(xyxy=np.zeros((0, 4), np.float32), confidence=np.zeros(0, np.float32),
-                         class_id=np.zeros(0, int), data={"class_name": np.array([], dtype=object)})
 
 
 class FrameDetector(Protocol):
@@ -322,15 +305,15 @@ class InferenceWorker(Worker):
         model_id = detector.model.model_id
         for frame, inferred in zip(frames, wanted):
             if not inferred:  # tracks are left as they were: nothing was looked at
-                result = Result(frame, empty_detections(), Timings(0.0, 0.0, 0.0), model_id, done, inferred=False)
+                result = Result(frame, Boxes.empty(), Timings(0.0, 0.0, 0.0), model_id, done, inferred=False)
                 if not all(channel.put(result) for channel in self.outputs):
                     return False
                 continue
             out = next(found)
-            detections = out.detections
+            boxes = out.boxes
             if self.tracker is not None:
-                detections = self.tracker.update(detections, frame.pts_s, frame.index)
-            result = Result(frame, detections, out.timings, model_id, done, out.counts, out.grid)
+                boxes = self.tracker.update(boxes, frame.pts_s, frame.index)
+            result = Result(frame, boxes, out.timings, model_id, done, out.counts, out.grid)
             if self.post is not None:
                 result = self.post(result)
             self.latency.add((done - frame.captured_at) * 1e3)

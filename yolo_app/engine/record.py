@@ -65,7 +65,7 @@ def top_classes(probs: np.ndarray, names: dict[int, str], k: int) -> list[list]:
 def frame_line(result: Result, names: dict[int, str] | None = None, top_k: int = 0) -> dict:
     """One frame's line: the frame and its detections in source-frame pixels; with ``top_k`` and the
     model's ``names``, each box's k best classes too."""
-    frame, det = result.frame, result.detections
+    frame, det = result.frame, result.boxes
     line: dict = {
         "frame": frame.index,
         "time": None if frame.pts_s is None else round(frame.pts_s, 6),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import supervision as sv
 
 from yolo_app.engine.grid import draw_grid_view
 from yolo_app.engine.types import Result
+
+if TYPE_CHECKING:
+    import supervision as sv
 
 
 def format_label(class_name: str, confidence: float, tracker_id: int | None = None,
@@ -33,6 +37,8 @@ class FrameRenderer:
     """Draws a frame's detections on a copy of it; line width and text scale follow the resolution."""
 
     def __init__(self, width: int, height: int) -> None:
+        import supervision as sv  # 0.4 s: paid by runs that draw, not by those that only write records
+
         thickness = sv.calculate_optimal_line_thickness((width, height))
         self._boxes = sv.BoxAnnotator(thickness=thickness)
         self._labels = sv.LabelAnnotator(

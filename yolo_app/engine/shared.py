@@ -23,9 +23,9 @@ from typing import Sequence
 import numpy as np
 
 from yolo_app.engine.channel import Channel, ChannelClosed
-from yolo_app.engine.inference import Detected, DetectionSettings, Detector, file_batch
+from yolo_app.engine.inference import DetectionSettings, Detector, file_batch
 from yolo_app.engine.models import LoadedModel
-from yolo_app.engine.types import ChannelPolicy
+from yolo_app.engine.types import ChannelPolicy, Detected
 from yolo_app.engine.worker import Worker
 from yolo_app.errors import RuntimeFailure
 

@@ -290,9 +290,9 @@ class TallySink(Sink):
     def write(self, result: Result) -> None:
         if self.first_result_s is None:
             self.first_result_s = seconds_since_process_start()
-        detections = result.detections
-        ids = None if detections.tracker_id is None else [track_id(i) for i in detections.tracker_id]
-        self.count(detections.data.get("class_name", []), ids)
+        boxes = result.boxes
+        ids = None if boxes.tracker_id is None else [track_id(i) for i in boxes.tracker_id]
+        self.count(boxes.data.get("class_name", []), ids)
 
     def count(self, class_names, track_ids: list[int | None] | None = None) -> None:
         """One frame's detections (also used to re-count the frames a resumed run kept)."""

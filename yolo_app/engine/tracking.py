@@ -7,16 +7,19 @@ import pickle
 from fractions import Fraction
 
 import numpy as np
-import supervision as sv
-from trackers import ByteTrackTracker
+
+from yolo_app.engine.types import Boxes
 
 UNTRACKED = -1  # ByteTrack's id for a box that matched no track (yet)
 
 
 class Tracker:
-    """Adds ``tracker_id`` to every detection, keeping all boxes and their order."""
+    """Adds ``tracker_id`` to every detection, keeping all boxes and their order. (``trackers`` and
+    supervision are imported by a run that tracks, not by every run that imports this module.)"""
 
     def __init__(self, fps: Fraction | float | None, snapshot_every: int | None = None) -> None:
+        from trackers import ByteTrackTracker
+
         self._tracker = ByteTrackTracker(frame_rate=float(fps) if fps else 30.0)
         # Resumable runs: the state after every Nth frame, keyed by the number of frames done, taken
         # here in frame order so a checkpoint written later (by the sinks) can pick the matching one.
@@ -33,33 +36,33 @@ class Tracker:
         """Continue from ``state()`` of an earlier run: same tracks, same next id."""
         self._tracker = pickle.loads(state)  # noqa: S301 - our own checkpoint in the user's output folder
 
-    def update(self, detections: sv.Detections, pts_s: float | None, index: int | None = None) -> sv.Detections:
+    def update(self, boxes: Boxes, pts_s: float | None, index: int | None = None) -> Boxes:
         if pts_s is not None:
             if self._last is not None and pts_s + self._offset <= self._last:  # looped or sought back
                 self._offset = self._last + self._period - pts_s
             pts_s = self._last = pts_s + self._offset
-        tracked = self._update(detections, pts_s)
+        tracked = self._update(boxes, pts_s)
         if self.snapshot_every and index is not None and (index + 1) % self.snapshot_every == 0:
             self.snapshots[index + 1] = self.state()
         return tracked
 
-    def _update(self, detections: sv.Detections, pts_s: float | None) -> sv.Detections:
-        tagged = sv.Detections(xyxy=detections.xyxy, confidence=detections.confidence,
-                               class_id=detections.class_id,
-                               data={**detections.data, "_order": np.arange(len(detections))})
+    def _update(self, boxes: Boxes, pts_s: float | None) -> Boxes:
+        import supervision as sv
+
+        tagged = sv.Detections(xyxy=boxes.xyxy, confidence=boxes.confidence, class_id=boxes.class_id,
+                               data={**boxes.data, "_order": np.arange(len(boxes))})
         # With the frame's own time the Kalman step follows the real clock: VFR files and dropped
         # live frames keep their tracks.
         tracked = self._tracker.update(tagged, timestamp=pts_s)
         if "_order" not in tracked.data:  # nothing came back (no boxes, no tracks): all untracked
-            detections = detections[np.arange(len(detections))]
-            detections.tracker_id = np.full(len(detections), UNTRACKED, dtype=int)
-            return detections
+            return Boxes(boxes.xyxy, boxes.confidence, boxes.class_id, np.full(len(boxes), UNTRACKED, dtype=int),
+                         dict(boxes.data))
         order = np.argsort(tracked.data["_order"], kind="stable")
         tracked = tracked[order]
         del tracked.data["_order"]
         ids = np.asarray(tracked.tracker_id, dtype=int)
         tracked.tracker_id = np.where(ids >= 0, ids + 1, UNTRACKED)  # ids from 1, as MOT and CVAT count
-        return tracked
+        return Boxes.of(tracked)
 
 
 def track_id(value: int | np.integer | None) -> int | None:

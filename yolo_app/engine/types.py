@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import supervision as sv
+
+if TYPE_CHECKING:
+    import supervision as sv
 
 
 class SourceKind(str, enum.Enum):
@@ -114,13 +118,65 @@ class GridScores:
     shown_stride: int | None = None  # the one stride to show; None: all (the best score over strides)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Result:
+@dataclass(frozen=True, eq=False)
+class Boxes:
+    """One frame's detections as plain arrays, what records, tallies and exports read. Supervision's
+    ``Detections`` (for its annotators, trackers and zones) is made from them on demand: importing
+    supervision is 0.4 s of a start that only writes records."""
+
+    xyxy: np.ndarray  # (N, 4) float32 pixel corners in the source frame
+    confidence: np.ndarray | None  # (N,)
+    class_id: np.ndarray | None  # (N,) int
+    tracker_id: np.ndarray | None = None  # (N,) int, -1 for a box on no track yet (engine/tracking.py)
+    data: dict[str, np.ndarray] = field(default_factory=dict)  # class_name, class_probs, anchor, classification
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    @classmethod
+    def empty(cls) -> Boxes:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int),
+                   data={"class_name": np.array([], dtype=object)})
+
+    @classmethod
+    def of(cls, detections: sv.Detections) -> Boxes:
+        return cls(detections.xyxy, detections.confidence, detections.class_id, detections.tracker_id,
+                   dict(detections.data))
+
+    def to_supervision(self) -> sv.Detections:
+        import supervision as sv
+
+        return sv.Detections(xyxy=self.xyxy, confidence=self.confidence, class_id=self.class_id,
+                             tracker_id=self.tracker_id, data=dict(self.data))
+
+
+class _SupervisionView:
+    boxes: Boxes
+
+    @cached_property
+    def detections(self) -> sv.Detections:
+        """``boxes`` as supervision's ``Detections``, made at the first use and kept."""
+        return self.boxes.to_supervision()
+
+
+@dataclass(frozen=True, eq=False)
+class Result(_SupervisionView):
     frame: Frame
-    detections: sv.Detections  # pixel xyxy in the source frame; data: class_name, class_probs, anchor
+    boxes: Boxes  # pixel xyxy in the source frame; data: class_name, class_probs, anchor
     timings: Timings
     model_id: str
     done_at: float  # time.monotonic() when inference finished with it
     counts: HeadCounts | None = None
     grid: GridScores | None = None  # only while the grid view is on
     inferred: bool = True  # False: a gate (motion) skipped the detector; detections are empty
+
+
+@dataclass(frozen=True, eq=False)
+class Detected(_SupervisionView):
+    """What the detector found in one frame."""
+
+    # data: class_name, class_probs (N, nc) and anchor (the head's candidate index), where the head says them
+    boxes: Boxes
+    timings: Timings
+    counts: HeadCounts
+    grid: GridScores | None = None

@@ -322,7 +322,7 @@ class ClassifierStage:
         return {**self.classifier.describe(), "only": sorted(self.classes) if self.classes else None}
 
     def apply(self, result: Result) -> Result:
-        det = result.detections
+        det = result.boxes
         names = det.data.get("class_name", np.array([], dtype=object))
         chosen = [i for i in range(len(det)) if self.classes is None or str(names[i]).lower() in self.classes]
         found = self.classifier.classify([crop_with_margin(result.frame.image, det.xyxy[i], self.margin)
@@ -330,4 +330,4 @@ class ClassifierStage:
         values: list[dict | None] = [None] * len(det)
         for i, c in zip(chosen, found):
             values[i] = c.as_dict()
-        return dataclasses.replace(result, detections=with_classification(det, values))
+        return with_classification(result, values)
