@@ -31,7 +31,8 @@ def test_nms_keeps_ultralytics_boxes_in_ultralytics_order(seed, dtype):
         _, first = np.unique(pred[4:].max(0), return_index=True)
         pred = pred[:, np.sort(first)]
     for conf, iou, classes, max_det in [(0.25, 0.7, None, 300), (0.6, 0.45, (1, 3), 300), (0.1, 0.5, None, 7)]:
-        ours = non_max_suppression(pred, conf, iou, classes, max_det)
+        # an fp16 network's output reaches the selection widened to float32 (engine/torch_runner.py)
+        ours = non_max_suppression(pred.astype(np.float32), conf, iou, classes, max_det, half=dtype == np.float16)
         theirs = ultralytics_nms(torch.from_numpy(pred)[None], conf, iou, classes=list(classes) if classes else None,
                                  max_det=max_det)[0].float().numpy()
         assert len(ours.conf) == len(theirs) > 0
@@ -68,20 +69,24 @@ def test_equal_scores_are_taken_in_candidate_order():
     assert MAX_WH == 7680
 
 
-def test_end_to_end_top_k_matches_ultralytics_and_breaks_ties_by_candidate():
+@pytest.mark.parametrize("half", [False, True])
+def test_end_to_end_top_k_matches_ultralytics_and_breaks_ties_by_candidate(half):
     rng = np.random.default_rng(3)
     candidates, nc = 3000, 4
     pred = np.concatenate([np.sort(rng.uniform(0, 640, (2, 2, candidates)), axis=0).reshape(4, candidates),
                            rng.permutation(candidates * nc).reshape(nc, candidates) / (candidates * nc)]).astype(
         np.float32)
-    kept = one_to_one_top_k(pred, 0.9, None, 300)
+    if half:  # distinct fp16 scores below 1 (bit patterns count down from 1's), 0.9502 = fp16(0.95) among them
+        patterns = (0x3BFF - rng.permutation(candidates * nc)).astype(np.uint16)
+        pred[4:] = patterns.view(np.float16).reshape(nc, candidates)
+    kept = one_to_one_top_k(pred, 0.95, None, 300, half=half)
     # Ultralytics' rule, spelled out with torch: top-k candidates by best score, then top-k (candidate, class) pairs.
-    t = torch.from_numpy(pred)
+    t = torch.from_numpy(pred).half() if half else torch.from_numpy(pred)
     scores = t[4:].T
     first = scores.amax(1).topk(300).indices
     conf, flat = scores[first].flatten().topk(300)
-    keep = conf > 0.9
-    assert np.array_equal(kept.conf, conf[keep].numpy())
+    keep = conf > 0.95  # in fp16 for an fp16 network: fp16(0.95) itself is not above it
+    assert keep.sum() > 0 and np.array_equal(kept.conf, conf[keep].float().numpy())
     assert np.array_equal(kept.cls, (flat % nc)[keep].numpy())
     assert np.array_equal(kept.anchor, first[flat // nc][keep].numpy())
     assert np.array_equal(kept.xyxy, pred[:4, kept.anchor].T)

@@ -103,16 +103,18 @@ def one_to_one_exports() -> Iterator[None]:
 
 
 def non_max_suppression(pred: np.ndarray, conf_thres: float, iou_thres: float,
-                        classes: tuple[int, ...] | None, max_det: int, best: np.ndarray | None = None
-                        ) -> Survivors:
-    """Best-class NMS on one image's head output (4 + nc, candidates), the same arithmetic as
-    Ultralytics' ``non_max_suppression`` (in the output's own dtype up to the boxes' corners, then
-    float32) so the surviving boxes are identical. ``best``: each candidate's best class score, when the
-    caller has it already."""
+                        classes: tuple[int, ...] | None, max_det: int, best: np.ndarray | None = None,
+                        half: bool = False) -> Survivors:
+    """Best-class NMS on one image's head output (4 + nc, candidates), float32, with the same arithmetic as
+    Ultralytics' ``non_max_suppression`` so the surviving boxes are identical. ``best``: each candidate's best
+    class score, when the caller has it already. ``half``: the network ran in fp16 (its output widened
+    exactly to float32): the first score filter and the boxes' corners are in fp16, as Ultralytics has them on
+    that output."""
     best = pred[4:].max(0) if best is None else best
-    anchor = np.flatnonzero(best > conf_thres)
+    anchor = np.flatnonzero(best > (np.float16(conf_thres) if half else conf_thres))
     x = pred[:, anchor].T
-    boxes = _xywh2xyxy(x[:, :4]).astype(np.float32)  # fp16 heads: offsets below overflow half precision
+    centres = x[:, :4].astype(np.float16) if half else x[:, :4]
+    boxes = _xywh2xyxy(centres).astype(np.float32)  # then float32: the class offsets below overflow fp16
     cls = x[:, 4:].argmax(1)
     conf = x[np.arange(len(x)), 4 + cls].astype(np.float32)
     keep = conf > conf_thres
@@ -162,11 +164,12 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndar
 
 
 def one_to_one_top_k(pred: np.ndarray, conf_thres: float, classes: tuple[int, ...] | None, max_det: int,
-                     best: np.ndarray | None = None) -> Survivors:
+                     best: np.ndarray | None = None, half: bool = False) -> Survivors:
     """Ultralytics' end-to-end selection on one image's decoded one-to-one output (4 + nc, candidates),
     boxes as corners: the head's top-k candidates by best class score (k = max(max_det, 300), as predict
     sets it), then the top-k of those candidates' (candidate, class) scores, so one candidate may give a
-    box per class; then predict's filter: score above conf, class in ``classes``, the first ``max_det``."""
+    box per class; then predict's filter: score above conf, class in ``classes``, the first ``max_det``.
+    ``half``: as for ``non_max_suppression`` (the conf filter in fp16)."""
     scores = pred[4:].T  # (candidates, nc)
     nc = scores.shape[1]
     best = scores.max(1) if best is None else best
@@ -175,7 +178,7 @@ def one_to_one_top_k(pred: np.ndarray, conf_thres: float, classes: tuple[int, ..
     pairs = scores[first].ravel()
     flat = _descending(pairs)[:k]
     conf, cls, anchor = pairs[flat], flat % nc, first[flat // nc]
-    keep = conf > conf_thres
+    keep = conf > (np.float16(conf_thres) if half else conf_thres)
     if classes is not None:
         keep &= np.isin(cls, classes)
     kept = np.flatnonzero(keep)

@@ -214,9 +214,9 @@ class Detector:
         else:
             best = pred[4:].max(0)  # each candidate's best class score: the conf filter and the grid view
             if model.head == HEAD_END2END:
-                kept = one_to_one_top_k(pred, s.conf, s.classes, s.max_det, best)
+                kept = one_to_one_top_k(pred, s.conf, s.classes, s.max_det, best, model.half)
             else:
-                kept = non_max_suppression(pred, s.conf, s.iou, s.classes, s.max_det, best)
+                kept = non_max_suppression(pred, s.conf, s.iou, s.classes, s.max_det, best, model.half)
         xyxy = kept.xyxy
         xyxy[:, [0, 2]] = ((xyxy[:, [0, 2]] - box.left) / np.float32(box.new_w / width)).clip(0, width)
         xyxy[:, [1, 3]] = ((xyxy[:, [1, 3]] - box.top) / np.float32(box.new_h / height)).clip(0, height)

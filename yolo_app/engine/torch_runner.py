@@ -42,11 +42,12 @@ class TorchRunner:
         self._freezing = threading.Lock()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """The head's output as NumPy, in the network's precision (the copy off a GPU waits for it)."""
+        """The head's output as float32 NumPy (fp16 widened on the device, exactly: NumPy's fp16 arithmetic
+        is slow); the copy off a GPU waits for its work."""
         with torch.inference_mode(), LEDGER.backend_call():
             tensor = self.to_tensor(batch)
             out = (self._graph(tensor) if self.freeze else self.module)(tensor)
-            return _head_output(out).cpu().numpy()
+            return _head_output(out).float().cpu().numpy()
 
     @property
     def graph_shapes(self) -> tuple[tuple[int, ...], ...]:
