@@ -192,22 +192,25 @@ def test_ctrl_c_once_every_frame_is_detected_lets_the_sinks_finish_complete(clip
 
 
 CTRL_C_MID_WAIT = """
-import os, signal, threading, time
+import os, signal, threading
 from yolo_app.engine.worker import Worker
+
+release = threading.Event()
 
 class Busy(Worker):
     def run(self):
-        time.sleep(1.0)
+        release.wait(60)  # busy until the test lets it go, however slowly a loaded machine runs the timer
 
 worker = Busy("busy")
 worker.start()
 threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()  # a real Ctrl-C, mid-wait
 try:
-    worker.join(5)
+    worker.join(30)
     raise SystemExit("the Ctrl-C did not reach the wait")
 except KeyboardInterrupt:
     pass
 assert worker.alive and not worker.join(0.1), "taken for ended while still working"
+release.set()
 assert worker.join(5) and not worker.alive, "never seen to end"
 print("ok")
 """

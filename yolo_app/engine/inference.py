@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, cast
 import numpy as np
 
 from yolo_app.engine.backends import ExportCache, export_backend, make_runner
-from yolo_app.engine.runners import OpenVinoRunner, Runner
 from yolo_app.engine.channel import Channel, ChannelClosed
 from yolo_app.engine.cpu import LEDGER
 from yolo_app.engine.heads import HEAD_END2END, in_graph_top_k, non_max_suppression, one_to_one_top_k
 from yolo_app.engine.letterbox import apply_letterbox, letterbox_geometry
 from yolo_app.engine.models import LoadedModel, on_passing_thread
+from yolo_app.engine.runners import OpenVinoRunner, Runner
 from yolo_app.engine.stats import LatencyMeter, RateMeter
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Boxes, Detected, Frame, GridScores, HeadCounts, Letterbox, Result, Timings
@@ -63,7 +63,7 @@ def file_batch(model: LoadedModel) -> int:
 
 
 class Detector:
-    """Runs one loaded detection model on BGR frames; returns supervision Detections per frame."""
+    """Runs one loaded detection model on BGR frames; returns each frame's boxes (``Detected``)."""
 
     def __init__(self, model: LoadedModel, settings: DetectionSettings | None = None) -> None:
         self.model = model
@@ -226,8 +226,8 @@ class Detector:
             # The head's full score vector of each kept box, read from the very candidate it came from.
             data["class_probs"] = pred[4:, kept.anchor].T.astype(np.float32)
             data["anchor"] = kept.anchor
-        detections = Boxes(xyxy, kept.conf, class_id, data=data)
-        counts = HeadCounts(int(pred.shape[0] if best is None else pred.shape[1]), kept.above_conf, len(detections),
+        boxes = Boxes(xyxy, kept.conf, class_id, data=data)
+        counts = HeadCounts(int(pred.shape[0] if best is None else pred.shape[1]), kept.above_conf, len(boxes),
                             model.head)
         grid = None
         if s.grid and best is not None:
@@ -236,7 +236,7 @@ class Detector:
             scores = pred[4 + s.grid_class] if chosen else best
             grid = GridScores(scores.astype(np.float32), model.strides, box,
                               s.grid_class if chosen else None, s.grid_stride)
-        return detections, counts, grid
+        return boxes, counts, grid
 
 
 class FrameDetector(Protocol):
