@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_app.engine.remux import join_segments
+from yolo_app.engine.render import FrameRenderer
 from yolo_app.engine.sinks import AtomicPath, FileSink, VideoSink
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Result, SourceInfo
@@ -111,11 +112,14 @@ class SegmentedVideoSink(FileSink):
         self.segments_dir.mkdir(parents=True, exist_ok=True)
         self.warning: str | None = None  # why the audio was left out, when it was
         self._segment: VideoSink | None = None
+        # Styled once for every segment, and made here: its annotators' import is start-up, not the run's frames.
+        self._renderer = FrameRenderer(info.width, info.height)
 
     def write(self, result: Result) -> None:
         frame = result.frame
         if self._segment is None:
-            self._segment = VideoSink(self.segments_dir / f"{frame.index:08d}.mp4", self.info, codec=self.codec)
+            self._segment = VideoSink(self.segments_dir / f"{frame.index:08d}.mp4", self.info, codec=self.codec,
+                                      renderer=self._renderer)
         self._segment.write(result)
         if self.checkpointer.due(frame.index):
             self._close_segment()

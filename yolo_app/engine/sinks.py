@@ -139,11 +139,12 @@ class VideoSink(FileSink):
 
     name = "video"
 
-    def __init__(self, path: Path, info: SourceInfo, codec: str = "auto", timing: str = "cfr") -> None:
+    def __init__(self, path: Path, info: SourceInfo, codec: str = "auto", timing: str = "cfr",
+                 renderer: FrameRenderer | None = None) -> None:
         self.output = AtomicPath(path)
         self.path = path
         self.size = (info.width, info.height)
-        self.renderer = FrameRenderer(info.width, info.height)
+        self.renderer = renderer or FrameRenderer(info.width, info.height)
         self.frames = 0
         self.timing = timing
         self._t0: float | None = None
