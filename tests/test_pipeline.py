@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import ctrl_c_default
 from yolo_app.engine.capture import Playback
 from yolo_app.engine.inference import Detector
 from yolo_app.engine.pipeline import Pipeline
@@ -220,5 +221,6 @@ def test_a_ctrl_c_while_waiting_for_a_thread_does_not_take_it_for_ended():
     """CPython 3.11's Thread.join, interrupted by Ctrl-C, marks the thread it waited for as stopped while it
     still runs; a pipeline would then finish with a sink still writing. Workers are waited for otherwise.
     The Ctrl-C goes to a fresh interpreter: sent to the test process it lands among other tests' threads."""
-    done = subprocess.run([sys.executable, "-c", CTRL_C_MID_WAIT], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", CTRL_C_MID_WAIT], capture_output=True, text=True, timeout=60,
+                          preexec_fn=ctrl_c_default)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
