@@ -12,9 +12,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from yolo_app.engine.runners import Runner, one_frame_at_a_time
 from yolo_app.engine.cpu import LEDGER
 from yolo_app.engine.device import Device
+from yolo_app.engine.runners import Runner, one_frame_at_a_time
 
 log = logging.getLogger(__name__)
 
