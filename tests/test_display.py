@@ -29,15 +29,18 @@ def _no_core_dump() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def _ldd(plugin: Path) -> str:
+    return subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=30).stdout
+
+
 def _ldd_not_found(plugin: Path) -> bool:
-    return "not found" in subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=30).stdout
+    return "not found" in _ldd(plugin)
 
 
 def _resolved(plugin: Path) -> dict[str, Path]:
     """soname -> the file the loader finds for it, from ldd."""
-    out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=30).stdout
     found = {}
-    for line in out.splitlines():
+    for line in _ldd(plugin).splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[1] == "=>" and parts[2].startswith("/"):
             found[parts[0]] = Path(parts[2]).resolve()
