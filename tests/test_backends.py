@@ -2,6 +2,7 @@
 
 import json
 import logging
+import threading
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from yolo_app.engine.backends import ExportCache, resolve_backend
 from yolo_app.engine.device import CPU, Device
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.models import load_model
+from yolo_app.engine.runners import stream_layout
 from yolo_app.errors import UserError
 
 
@@ -41,14 +43,20 @@ def test_each_backend_matches_ultralytics_torch_predictions_on_real_frames(backe
     assert found > 10
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_a_batch_through_openvino_streams_equals_single_frames_exactly(weights, frames, precision):
-    """Files run through OpenVINO's throughput streams, live frames through its latency request: the
-    same numbers, so a record does not depend on how many frames happened to be waiting."""
-    detector = Detector(load_model(str(weights), "cpu", backend="openvino", precision=precision))
+@pytest.mark.parametrize("backend,precision", [("openvino", "fp32"), ("openvino", "bf16"), ("onnx", "fp32"),
+                                               ("torch", "fp32")])
+def test_a_batch_through_the_cpu_streams_equals_single_frames_exactly(weights, frames, backend, precision):
+    """Files run through the backend's throughput streams (several frames in flight, each on a share of
+    the cores), live frames one at a time on every core: the same numbers, so a record does not depend
+    on how many frames happened to be waiting."""
+    detector = Detector(load_model(str(weights), "cpu", backend=backend, precision=precision))
     person = [f for f in frames if f.shape[:2] == (432, 768)][:6]
+    before = {t.ident for t in threading.enumerate()}
     batched = detector.detect(person)
     assert all(out.timings.infer > 0 for out in batched)
+    if backend != "openvino":  # OpenVINO's streams are its own threads; the others' are ours, one per stream
+        started = [t.name for t in threading.enumerate() if t.ident not in before]
+        assert len(started) == stream_layout()[0] and all(name.startswith("stream") for name in started)
     for frame, out in zip(person, batched):
         single = detector.detect([frame])[0].detections
         assert (out.detections.class_id == single.class_id).all()

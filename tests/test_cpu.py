@@ -61,14 +61,15 @@ def test_a_run_whose_network_share_is_known_by_construction():
     assert report.other_ms == pytest.approx(20, abs=8)
 
 
-def test_annotate_cpu_report_counts_the_backends_own_threads(clips, tmp_path):
-    proc = run_cli("annotate", str(clips["person"]), "--backend", "openvino", "--cpu-report", "--out", str(tmp_path))
+@pytest.mark.parametrize("backend", ["openvino", "onnx", "torch"])
+def test_annotate_cpu_report_counts_the_backends_own_threads(clips, tmp_path, backend):
+    proc = run_cli("annotate", str(clips["person"]), "--backend", backend, "--cpu-report", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     line = next(x for x in proc.stdout.splitlines() if x.startswith("cpu: "))
     share = float(re.search(r"the network ([\d.]+)%", line).group(1)) / 100
     stages = dict(item.split() for item in line.split("the rest in ms a frame: ")[1].split(", "))
-    # OpenVINO runs the network on its own threads (requests in flight through its streams): were they not
-    # counted, the inference thread's share of a few percent would be all there is.
+    # Every backend runs a file's frames on threads beside the inference thread (OpenVINO's own streams, our
+    # stream threads for the others): were they not counted, the share would be a few percent.
     assert 0.5 < share < 1
     assert {"decode", "colour", "letterbox", "nms", "record", "draw", "encode", "other"} <= set(stages)
     assert all(float(ms) >= 0 for ms in stages.values())

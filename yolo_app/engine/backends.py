@@ -37,7 +37,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from yolo_app.engine.device import CPU, Device
-from yolo_app.engine.runners import OpenVinoRunner, Runner, onnx_runner
+from yolo_app.engine.runners import OnnxRunner, OpenVinoRunner, Runner
 from yolo_app.errors import RuntimeFailure, UserError
 from yolo_app.settings import BACKENDS
 
@@ -323,7 +323,7 @@ def fastest_cpu_backend(weights: Path, input_hw: tuple[int, int], candidates: li
 
 def make_runner(backend: str, exported: Path, device: Device, half: bool, bf16: bool = False) -> Runner:
     if backend == "onnx":
-        return onnx_runner(exported)
+        return OnnxRunner(exported)
     if backend == "openvino":
         return OpenVinoRunner(exported, bf16, compiled_cache=cache_dir() / "openvino")
     from yolo_app.engine.torch_runner import tensorrt_runner  # torch only where it runs

@@ -22,7 +22,7 @@ from yolo_app.engine.cpu import LEDGER
 from yolo_app.engine.heads import HEAD_END2END, in_graph_top_k, non_max_suppression, one_to_one_top_k
 from yolo_app.engine.letterbox import apply_letterbox, letterbox_geometry
 from yolo_app.engine.models import LoadedModel, on_passing_thread
-from yolo_app.engine.runners import OpenVinoRunner, Runner
+from yolo_app.engine.runners import Runner, Streaming
 from yolo_app.engine.stats import LatencyMeter, RateMeter
 from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import Boxes, Detected, Frame, GridScores, HeadCounts, Letterbox, Result, Timings
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FILE_BATCH = 8  # frames per inference call for files on CUDA (196 vs 89 FPS, H100, yolov8n) and OpenVINO
+FILE_BATCH = 8  # frames per inference call for files: a CUDA batch (196 vs 89 FPS, H100, yolov8n), CPU streams
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,9 @@ class DetectionSettings:
 
 
 def file_batch(model: LoadedModel) -> int:
-    """Frames per inference call when frames are waiting (files): a batch on CUDA; on OpenVINO as many
-    frames as it has streams in flight, and some to spare; one elsewhere, where batching gains nothing."""
-    return FILE_BATCH if model.device.type == "cuda" or model.backend == "openvino" else 1
+    """Frames per inference call when frames are waiting (files): a batch on CUDA; on a CPU as many frames
+    as its streams have in flight (engine/runners.py), and some to spare; one on a Mac's GPU."""
+    return FILE_BATCH if model.device.type in ("cuda", "cpu") else 1
 
 
 class Detector:
@@ -132,8 +132,9 @@ class Detector:
         height, width = images[0].shape[:2]
         box = letterbox_geometry(height, width, self.model.input_hw or settings[0].imgsz, self.model.stride,
                                  self.minimal_padding)
-        if len(images) > 1 and self.model.backend == "openvino":
-            return self._detect_streamed(images, settings, box)
+        streams = self._streams(*box.input_hw) if len(images) > 1 else None
+        if streams is not None:
+            return self._detect_streamed(streams, images, settings, box)
         with LEDGER.charge("letterbox"):
             letterboxed = [apply_letterbox(im, box) for im in images]
             batch = letterboxed[0][None] if len(letterboxed) == 1 else np.stack(letterboxed)
@@ -147,12 +148,17 @@ class Detector:
         timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (t3 - t2) * 1e3 / n)
         return [Detected(d, timings, counts, grid) for d, counts, grid in found]
 
-    def _detect_streamed(self, images: Sequence[np.ndarray], settings: Sequence[DetectionSettings], box: Letterbox
-                         ) -> list[Detected]:
-        """A batch through OpenVINO's streams: letterbox, network and NMS of different frames overlap."""
+    def _streams(self, height: int, width: int) -> Streaming | None:
+        """The runner that takes this input a frame per stream (every backend on a CPU), else None."""
+        if self.model.device.type != "cpu":
+            return None
+        return cast(Streaming, self._torch if self.runs_on_torch else self._runner(height, width))
+
+    def _detect_streamed(self, runner: Streaming, images: Sequence[np.ndarray], settings: Sequence[DetectionSettings],
+                         box: Letterbox) -> list[Detected]:
+        """A batch through the CPU's streams: letterbox, network and NMS of different frames overlap."""
         height, width = images[0].shape[:2]
         t0 = time.perf_counter()
-        runner = cast(OpenVinoRunner, self._runner(*box.input_hw))
         spent = {"pre": 0.0, "post": 0.0}
 
         def letterboxed() -> Iterator[np.ndarray]:

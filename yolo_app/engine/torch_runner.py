@@ -3,18 +3,19 @@ Ultralytics' AutoBackend. Imported only by runs that use torch (engine/backends.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
 from yolo_app.engine.cpu import LEDGER
 from yolo_app.engine.device import Device
-from yolo_app.engine.runners import Runner, one_frame_at_a_time
+from yolo_app.engine.runners import Runner, ThreadStreams, one_frame_at_a_time, stream_layout
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,10 @@ class TorchRunner:
     ``freeze`` (the CPU): the network runs as a frozen TorchScript graph, traced once per input shape.
     Eager PyTorch returns to Python between its ~200 modules; the graph runs in C++ start to end (yolov8n
     384x640 on 2 cores: 31.5-35.5 ms against 37.7-41.7 eager, outputs bit for bit the same). A graph whose
-    output differs from the eager module's on its first frame is dropped and that shape runs eagerly."""
+    output differs from the eager module's on its first frame is dropped and that shape runs eagerly.
+
+    On a CPU a batch runs as ``stream`` does: a frame per stream (``ThreadStreams``), each stream's thread
+    with its own share of torch's threads, instead of one many-threaded pass over the batch."""
 
     FROZEN_SHAPES = 4  # graphs kept (each holds its own copy of the weights); the oldest goes first
 
@@ -40,11 +44,30 @@ class TorchRunner:
         self._pinned_buffers: dict[tuple[int, ...], torch.Tensor] = {}
         self._frozen: dict[tuple[int, ...], Callable[[torch.Tensor], object] | None] = {}
         self._freezing = threading.Lock()
+        self._streams: ThreadStreams | None = None
+        self._threads = 0  # torch's threads for a single frame, as they were when the streams started
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """The head's output as float32 NumPy (fp16 widened on the device, exactly: NumPy's fp16 arithmetic
         is slow); the copy off a GPU waits for its work."""
-        with torch.inference_mode(), LEDGER.backend_call():
+        if batch.shape[0] > 1 and self.device.type == "cpu":
+            return np.concatenate(list(self.stream(batch[i:i + 1] for i in range(batch.shape[0]))))
+        if self._threads and torch.get_num_threads() != self._threads:
+            # Torch starts each new thread with the count a stream's thread set last: this one gets every core.
+            torch.set_num_threads(self._threads)
+        with LEDGER.backend_call():
+            return self._forward(batch)
+
+    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The outputs of ``frames`` (each (1, H, W, 3)) in order, a frame in flight per stream (a CPU)."""
+        if self._streams is None:
+            count, threads = stream_layout()
+            self._threads = torch.get_num_threads()
+            self._streams = ThreadStreams(count, functools.partial(torch.set_num_threads, threads))
+        return self._streams.map(self._forward, frames)
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
             tensor = self.to_tensor(batch)
             out = (self._graph(tensor) if self.freeze else self.module)(tensor)
             return _head_output(out).float().cpu().numpy()
