@@ -4,6 +4,7 @@ import json
 import logging
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,8 +14,8 @@ from yolo_app.engine import backends
 from yolo_app.engine.backends import ExportCache, resolve_backend
 from yolo_app.engine.device import CPU, Device
 from yolo_app.engine.inference import DetectionSettings, Detector
-from yolo_app.engine.models import load_model
-from yolo_app.engine.runners import stream_layout
+from yolo_app.engine.models import configure_cpu_threads, load_model
+from yolo_app.engine.runners import stream_layout, usable_cores
 from yolo_app.errors import UserError
 
 
@@ -47,8 +48,8 @@ def test_each_backend_matches_ultralytics_torch_predictions_on_real_frames(backe
                                                ("torch", "fp32")])
 def test_a_batch_through_the_cpu_streams_equals_single_frames_exactly(weights, frames, backend, precision):
     """Files run through the backend's throughput streams (several frames in flight, each on a share of
-    the cores), live frames one at a time on every core: the same numbers, so a record does not depend
-    on how many frames happened to be waiting."""
+    the cores), and a frame that came alone the same numbers, so a record does not depend on how many
+    frames happened to be waiting (PyTorch: alone on a stream too, see the next test)."""
     detector = Detector(load_model(str(weights), "cpu", backend=backend, precision=precision))
     person = [f for f in frames if f.shape[:2] == (432, 768)][:6]
     before = {t.ident for t in threading.enumerate()}
@@ -62,6 +63,34 @@ def test_a_batch_through_the_cpu_streams_equals_single_frames_exactly(weights, f
         assert (out.detections.class_id == single.class_id).all()
         assert (out.detections.xyxy == single.xyxy).all() and (out.detections.confidence == single.confidence).all()
     assert sum(len(out.detections) for out in batched) > 0
+
+
+
+def test_pytorch_runs_single_frames_on_every_core_until_a_batch_came_then_on_its_streams(weights, frames):
+    """A live view's frames get every core; once a file's batch has come, every frame of that run goes
+    through the streams, a frame alone included: oneDNN's last bits depend on the thread count, and a
+    record must not depend on how many frames happened to be waiting."""
+    model = load_model(str(weights), "cpu", backend="torch", precision="fp32")
+    configure_cpu_threads(model)  # as every front end does: torch gets every core
+    live_view, file_run = Detector(model), Detector(model)
+    person = [f for f in frames if f.shape[:2] == (432, 768)]  # on 2 cores, 1 in 8 frames differs between counts
+
+    def on_a_new_thread(work):
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append((work(), torch.get_num_threads())))
+        thread.start()
+        thread.join()
+        return seen[0]
+
+    file_run.detect(person)  # its streams start; their threads set torch's count for threads started later
+    assert on_a_new_thread(lambda: None)[1] == stream_layout()[1]
+    live, threads = on_a_new_thread(lambda: live_view.detect(person[:1])[0])
+    assert threads == usable_cores()  # put back for the live view's frame
+    alone, _ = on_a_new_thread(lambda: [file_run.detect([frame])[0] for frame in person])
+    for one, batched in zip(alone, file_run.detect(person)):
+        assert np.array_equal(one.detections.xyxy, batched.detections.xyxy)
+        assert np.array_equal(one.detections.confidence, batched.detections.confidence)
+    assert len(live.detections) == len(alone[0].detections)
 
 
 def test_the_second_start_reuses_the_export_and_a_damaged_one_is_rebuilt(weights, tmp_path, caplog, monkeypatch):

@@ -31,7 +31,9 @@ class TorchRunner:
     output differs from the eager module's on its first frame is dropped and that shape runs eagerly.
 
     On a CPU a batch runs as ``stream`` does: a frame per stream (``ThreadStreams``), each stream's thread
-    with its own share of torch's threads, instead of one many-threaded pass over the batch."""
+    with its own share of torch's threads, instead of one many-threaded pass over the batch. Once a runner
+    has streams, single frames run on them too: oneDNN's numbers differ in the last bits between thread
+    counts (up to 1e-3 px), and a file's record must not depend on how many frames happened to be waiting."""
 
     FROZEN_SHAPES = 4  # graphs kept (each holds its own copy of the weights); the oldest goes first
 
@@ -45,14 +47,14 @@ class TorchRunner:
         self._frozen: dict[tuple[int, ...], Callable[[torch.Tensor], object] | None] = {}
         self._freezing = threading.Lock()
         self._streams: ThreadStreams | None = None
-        self._threads = 0  # torch's threads for a single frame, as they were when the streams started
+        self._threads = torch.get_num_threads()  # for a single frame: as configured when the model was built
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """The head's output as float32 NumPy (fp16 widened on the device, exactly: NumPy's fp16 arithmetic
         is slow); the copy off a GPU waits for its work."""
-        if batch.shape[0] > 1 and self.device.type == "cpu":
+        if self.device.type == "cpu" and (batch.shape[0] > 1 or self._streams is not None):
             return np.concatenate(list(self.stream(batch[i:i + 1] for i in range(batch.shape[0]))))
-        if self._threads and torch.get_num_threads() != self._threads:
+        if self.device.type == "cpu" and torch.get_num_threads() != self._threads:
             # Torch starts each new thread with the count a stream's thread set last: this one gets every core.
             torch.set_num_threads(self._threads)
         with LEDGER.backend_call():
@@ -62,7 +64,6 @@ class TorchRunner:
         """The outputs of ``frames`` (each (1, H, W, 3)) in order, a frame in flight per stream (a CPU)."""
         if self._streams is None:
             count, threads = stream_layout()
-            self._threads = torch.get_num_threads()
             self._streams = ThreadStreams(count, functools.partial(torch.set_num_threads, threads))
         return self._streams.map(self._forward, frames)
 
