@@ -24,7 +24,6 @@ def test_outputs_come_in_order_with_at_most_one_frame_in_flight_per_stream():
         return frame * 10
 
     out = list(streams.map(run, (np.array([i]) for i in range(12))))
-    streams.close()
     assert [int(o[0]) for o in out] == [i * 10 for i in range(12)]
     assert state["most"] == 3  # all three streams were used, never more
 
@@ -44,7 +43,6 @@ def test_a_failing_frame_raises_in_the_caller_after_the_frames_in_flight_finish(
         list(streams.map(run, (np.array([i]) for i in range(10))))
     # nothing runs on into the next call: what was in flight has finished, nothing after it started
     assert finished == sorted(finished) and max(finished) <= 4
-    streams.close()
 
 
 def test_the_stream_threads_are_set_up_once_each_and_end_when_the_streams_are_dropped():

@@ -132,9 +132,9 @@ class Detector:
         height, width = images[0].shape[:2]
         box = letterbox_geometry(height, width, self.model.input_hw or settings[0].imgsz, self.model.stride,
                                  self.minimal_padding)
-        streams = self._streams(*box.input_hw) if len(images) > 1 else None
-        if streams is not None:
-            return self._detect_streamed(streams, images, settings, box)
+        streaming = self._streaming_runner(*box.input_hw) if len(images) > 1 else None
+        if streaming is not None:
+            return self._detect_streamed(streaming, images, settings, box)
         with LEDGER.charge("letterbox"):
             letterboxed = [apply_letterbox(im, box) for im in images]
             batch = letterboxed[0][None] if len(letterboxed) == 1 else np.stack(letterboxed)
@@ -148,7 +148,7 @@ class Detector:
         timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (t3 - t2) * 1e3 / n)
         return [Detected(d, timings, counts, grid) for d, counts, grid in found]
 
-    def _streams(self, height: int, width: int) -> Streaming | None:
+    def _streaming_runner(self, height: int, width: int) -> Streaming | None:
         """The runner that takes this input a frame per stream (every backend on a CPU), else None."""
         if self.model.device.type != "cpu":
             return None

@@ -69,7 +69,7 @@ class ThreadStreams:
 
     The threads are named ``backend`` for their whole life, so the CPU ledger counts all of their time as the
     network's (engine/cpu.py); what they run must not open ``LEDGER.backend_call`` itself. They end when
-    ``close`` is called or the streams are dropped (idle threads keep no reference to them)."""
+    the streams are dropped with their runner (an idle thread holds no reference to them)."""
 
     def __init__(self, streams: int, setup: Callable[[], None] | None = None) -> None:
         self.count = streams
@@ -90,9 +90,6 @@ class ThreadStreams:
                 yield running.popleft().result()
         finally:  # the caller stopped early, or a frame failed: nothing may run on into the next call
             wait(running)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _stream_thread(setup: Callable[[], None] | None) -> None:
