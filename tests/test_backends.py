@@ -58,6 +58,10 @@ def test_a_batch_through_the_cpu_streams_equals_single_frames_exactly(weights, f
     if backend != "openvino":  # OpenVINO's streams are its own threads; the others' are ours, one per stream
         started = [t.name for t in threading.enumerate() if t.ident not in before]
         assert len(started) == stream_layout()[0] and all(name.startswith("stream") for name in started)
+        detector.stop_streams()  # a job's end: its threads end; the next batch starts them again
+        assert not [t for t in threading.enumerate() if t.ident not in before]
+        again = detector.detect(person)
+        assert all((a.detections.xyxy == b.detections.xyxy).all() for a, b in zip(again, batched))
     for frame, out in zip(person, batched):
         single = detector.detect([frame])[0].detections
         assert (out.detections.class_id == single.class_id).all()

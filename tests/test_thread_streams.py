@@ -45,17 +45,22 @@ def test_a_failing_frame_raises_in_the_caller_after_the_frames_in_flight_finish(
     assert finished == sorted(finished) and max(finished) <= 4
 
 
-def test_the_stream_threads_are_set_up_once_each_and_end_when_the_streams_are_dropped():
+def test_the_stream_threads_are_set_up_once_each_and_end_when_closed_or_dropped():
     set_up = []
-    streams = ThreadStreams(2, setup=lambda: set_up.append(threading.current_thread().name))
-    list(streams.map(lambda f: (time.sleep(0.01), f)[1], (np.zeros(1) for _ in range(8))))
-    workers = [t for t in threading.enumerate() if t.name.startswith("stream")]
-    assert len(workers) == 2 and sorted(set_up) == sorted(t.name for t in workers)
-    del streams
-    gc.collect()
-    for thread in workers:
-        thread.join(5)
-    assert not any(thread.is_alive() for thread in workers)
+    for end in ("close", "drop"):
+        before = set(threading.enumerate())
+        streams = ThreadStreams(2, setup=lambda: set_up.append(threading.current_thread()))
+        list(streams.map(lambda f: (time.sleep(0.01), f)[1], (np.zeros(1) for _ in range(8))))
+        workers = set(threading.enumerate()) - before
+        assert len(workers) == 2 and set(set_up) == workers
+        if end == "close":
+            streams.close()
+        del streams
+        gc.collect()
+        for thread in workers:
+            thread.join(5)
+        assert not any(thread.is_alive() for thread in workers)
+        set_up.clear()
 
 
 @pytest.mark.parametrize("cores,layout", [(1, (1, 1)), (2, (2, 1)), (4, (4, 1)), (16, (4, 4)), (6, (4, 1))])

@@ -127,18 +127,21 @@ class AnnotateJob:
         total = None if None in lengths else sum(lengths)  # type: ignore[arg-type]
         self._started, self._done_before, self._earlier = time.monotonic(), 0, 0
         result = JobResult([])
-        for i, spec in enumerate(self.specs):
-            if self.cancelled:
-                break
-            outcome = self._annotate_one(spec, self.first_reader if i == 0 else None,
-                                         lambda stats, info, i=i: self._progress(i, lengths[i], total, stats))
-            result.outcomes.append(outcome)
-            if self.on_outcome is not None:
-                self.on_outcome(outcome)
-            frames = lengths[i] or (outcome.report.frames if outcome.report else 0)
-            if outcome.report is not None and outcome.report.skipped:
-                self._earlier += frames
-            self._done_before += frames
+        try:
+            for i, spec in enumerate(self.specs):
+                if self.cancelled:
+                    break
+                outcome = self._annotate_one(spec, self.first_reader if i == 0 else None,
+                                             lambda stats, info, i=i: self._progress(i, lengths[i], total, stats))
+                result.outcomes.append(outcome)
+                if self.on_outcome is not None:
+                    self.on_outcome(outcome)
+                frames = lengths[i] or (outcome.report.frames if outcome.report else 0)
+                if outcome.report is not None and outcome.report.skipped:
+                    self._earlier += frames
+                self._done_before += frames
+        finally:
+            self.detector.stop_streams()  # no thread of the job outlives it
         result.cancelled = self.cancelled
         return result
 

@@ -180,6 +180,13 @@ class Detector:
                           spent["post"] * 1e3 / n)
         return [Detected(d, timings, counts, grid) for d, counts, grid in found]
 
+    def stop_streams(self) -> None:
+        """End the threads of the runners' throughput streams (a run is over; the next batch starts them)."""
+        for runner in (self._torch, *self._runners.values()):
+            stop = getattr(runner, "stop_streams", None)  # TensorRT's runner has no streams
+            if stop is not None:
+                stop()
+
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """The head's output for a letterboxed uint8 BGR batch (B, H, W, 3), from whichever backend runs the
         network: (B, 4 + nc, candidates), or (B, k, 6) rows from an Ultralytics end-to-end export."""

@@ -31,6 +31,9 @@ class Streaming(Protocol):
 
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]: ...
 
+    def stop_streams(self) -> None:
+        """End the threads the streams started (the next batch starts them again)."""
+
 
 def one_frame_at_a_time(run: Runner) -> Runner:
     """Exports are compiled for batch 1: a batch runs frame by frame."""
@@ -68,8 +71,8 @@ class ThreadStreams:
     ONNX Runtime 36.6 -> 47.6 FPS, frozen PyTorch 27.6 -> 39.0).
 
     The threads are named ``backend`` for their whole life, so the CPU ledger counts all of their time as the
-    network's (engine/cpu.py); what they run must not open ``LEDGER.backend_call`` itself. They end when
-    the streams are dropped with their runner (an idle thread holds no reference to them)."""
+    network's (engine/cpu.py); what they run must not open ``LEDGER.backend_call`` itself. They end at
+    ``close``, or when the streams are dropped (an idle thread holds no reference to them)."""
 
     def __init__(self, streams: int, setup: Callable[[], None] | None = None) -> None:
         self.count = streams
@@ -90,6 +93,10 @@ class ThreadStreams:
                 yield running.popleft().result()
         finally:  # the caller stopped early, or a frame failed: nothing may run on into the next call
             wait(running)
+
+    def close(self) -> None:
+        """End the threads once the frames in flight are done."""
+        self._pool.shutdown(wait=True)
 
 
 def _stream_thread(setup: Callable[[], None] | None) -> None:
@@ -130,10 +137,16 @@ class OnnxRunner:
         """The outputs of ``frames`` (each (1, H, W, 3)) in order, a frame in flight per stream."""
         if self._streams is None:
             count, threads = stream_layout()
-            for _ in range(count):
-                self._idle.put(self._session(threads))
+            if self._idle.empty():  # the sessions are made once; the threads again after stop_streams
+                for _ in range(count):
+                    self._idle.put(self._session(threads))
             self._streams = ThreadStreams(count)
         return self._streams.map(self._run_on_idle_session, frames)
+
+    def stop_streams(self) -> None:
+        if self._streams is not None:
+            self._streams.close()
+            self._streams = None
 
     def _run_on_idle_session(self, frame: np.ndarray) -> np.ndarray:
         session = self._idle.get_nowait()  # never empty: no more frames are in flight than sessions
@@ -192,6 +205,9 @@ class OpenVinoRunner:
         with LEDGER.backend_call():
             self._latency_request.infer({0: batch})
         return _output(self._latency_request)
+
+    def stop_streams(self) -> None:
+        """Nothing to end: OpenVINO's stream threads belong to its compiled model."""
 
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """The outputs of ``frames`` (each (1, H, W, 3)) in order, with one request in flight per stream.

@@ -31,8 +31,8 @@ class TorchRunner:
     output differs from the eager module's on its first frame is dropped and that shape runs eagerly.
 
     On a CPU a batch runs as ``stream`` does: a frame per stream (``ThreadStreams``), each stream's thread
-    with its own share of torch's threads, instead of one many-threaded pass over the batch. Once a runner
-    has streams, single frames run on them too: oneDNN's numbers differ in the last bits between thread
+    with its own share of torch's threads, instead of one many-threaded pass over the batch. Once a batch
+    has come, single frames run on the streams too: oneDNN's numbers differ in the last bits between thread
     counts (up to 1e-3 px), and a file's record must not depend on how many frames happened to be waiting."""
 
     FROZEN_SHAPES = 4  # graphs kept (each holds its own copy of the weights); the oldest goes first
@@ -47,12 +47,13 @@ class TorchRunner:
         self._frozen: dict[tuple[int, ...], Callable[[torch.Tensor], object] | None] = {}
         self._freezing = threading.Lock()
         self._streams: ThreadStreams | None = None
+        self._batched = False  # a batch has come: every frame runs on the streams from now on
         self._threads = torch.get_num_threads()  # for a single frame: as configured when the model was built
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """The head's output as float32 NumPy (fp16 widened on the device, exactly: NumPy's fp16 arithmetic
         is slow); the copy off a GPU waits for its work."""
-        if self.device.type == "cpu" and (batch.shape[0] > 1 or self._streams is not None):
+        if self.device.type == "cpu" and (batch.shape[0] > 1 or self._batched):
             return np.concatenate(list(self.stream(batch[i:i + 1] for i in range(batch.shape[0]))))
         if self.device.type == "cpu" and torch.get_num_threads() != self._threads:
             # Torch starts each new thread with the count a stream's thread set last: this one gets every core.
@@ -65,7 +66,14 @@ class TorchRunner:
         if self._streams is None:
             count, threads = stream_layout()
             self._streams = ThreadStreams(count, functools.partial(torch.set_num_threads, threads))
+        self._batched = True
         return self._streams.map(self._forward, frames)
+
+    def stop_streams(self) -> None:
+        """End the stream threads (the next frame starts them again)."""
+        if self._streams is not None:
+            self._streams.close()
+            self._streams = None
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
