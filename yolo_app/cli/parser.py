@@ -145,8 +145,8 @@ def _add_annotate(commands: argparse._SubParsersAction) -> None:
     _add_export_options(annotate)
     annotate.add_argument("--batch", type=_positive_int, default=None,
                           help="frames per inference call when frames are waiting (default: 8 on a CUDA GPU, "
-                               "where it doubles throughput; 8 with OpenVINO, whose streams then run several "
-                               "frames at once; 1 otherwise)")
+                               "where it doubles throughput, and on a CPU, whose backend's streams then run "
+                               "several frames at once; 1 on Apple MPS)")
     _add_precision(annotate)
     annotate.add_argument("--resume", action="store_true",
                           help="continue an interrupted run from its last checkpoint (every 250 frames) with "

@@ -94,7 +94,7 @@ class Detector:
         return self.model.names
 
     def warmup(self, height: int, width: int, batch: int = 1, settings: DetectionSettings | None = None) -> None:
-        """A throw-away pass at the real input shape (and batch: OpenVINO compiles its streams for it), so
+        """A throw-away pass at the real input shape (and batch: the CPU backends start their streams for it), so
         the first frames are not slow. PyTorch on a CPU warms up on a thread that ends, whoever calls it: a
         caller that lives on (the main thread, a GUI helper) would otherwise keep an OpenMP pool beside the
         inference thread's (see ``on_passing_thread``: 62 instead of 42 ms a frame)."""

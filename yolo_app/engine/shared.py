@@ -131,7 +131,7 @@ class SharedDetector(Worker):
         return found
 
     def _warmup(self, c: _Call) -> list[Detected]:
-        """Once per input shape, at the batch the shared calls will have (OpenVINO compiles its streams)."""
+        """Once per input shape, at the batch the shared calls will have (the CPU backends start their streams)."""
         assert c.warmup_hw is not None
         key = (*c.warmup_hw, c.settings.imgsz)
         if key not in self._warm:

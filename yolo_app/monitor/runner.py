@@ -345,7 +345,7 @@ class Monitor:
         self._running = False
         self._started = time.monotonic()
         base = ready.detector.settings
-        # One network for every camera: their frames share calls (a CUDA batch, OpenVINO's streams together).
+        # One network for every camera: their frames share calls (a CUDA batch, the CPU backend's streams together).
         self.shared = SharedDetector(ready.detector) if config.inference == "shared" else None
         self.cameras = {
             cam.name: CameraMonitor(cam, self.model, dataclasses.replace(
