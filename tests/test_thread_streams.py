@@ -55,6 +55,11 @@ def test_the_stream_threads_are_set_up_once_each_and_end_when_closed_or_dropped(
         assert len(workers) == 2 and set(set_up) == workers
         if end == "close":
             streams.close()
+            assert not any(thread.is_alive() for thread in workers)
+            restarted = list(streams.map(lambda f: f + 1, (np.zeros(1) for _ in range(3))))  # start again
+            assert [float(o[0]) for o in restarted] == [1.0, 1.0, 1.0]
+            workers |= set(threading.enumerate()) - before
+            streams.close()
         del streams
         gc.collect()
         for thread in workers:

@@ -71,17 +71,21 @@ class ThreadStreams:
     ONNX Runtime 36.6 -> 47.6 FPS, frozen PyTorch 27.6 -> 39.0).
 
     The threads are named ``backend`` for their whole life, so the CPU ledger counts all of their time as the
-    network's (engine/cpu.py); what they run must not open ``LEDGER.backend_call`` itself. They end at
-    ``close``, or when the streams are dropped (an idle thread holds no reference to them)."""
+    network's (engine/cpu.py); what they run must not open ``LEDGER.backend_call`` itself. They start with
+    the first ``map`` and end at ``close`` (the next ``map`` starts them again), or when the streams are
+    dropped (an idle thread holds no reference to them)."""
 
     def __init__(self, streams: int, setup: Callable[[], None] | None = None) -> None:
         self.count = streams
-        self._pool = ThreadPoolExecutor(streams, thread_name_prefix="stream", initializer=_stream_thread,
-                                        initargs=(setup,))
+        self._setup = setup
+        self._pool: ThreadPoolExecutor | None = None
 
     def map(self, run: Callable[[np.ndarray], np.ndarray], frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """``run`` over ``frames``, the outputs in order, ``count`` at a time. Lazy both ways: the caller
         prepares the next frame, and post-processes the last output, while the streams run."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.count, thread_name_prefix="stream", initializer=_stream_thread,
+                                            initargs=(self._setup,))
         running: deque[Future] = deque()
         try:
             for frame in frames:
@@ -96,7 +100,9 @@ class ThreadStreams:
 
     def close(self) -> None:
         """End the threads once the frames in flight are done."""
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _stream_thread(setup: Callable[[], None] | None) -> None:
@@ -113,7 +119,7 @@ class OnnxRunner:
         self.path = path
         self._latency = self._session(usable_cores())
         self._input = self._latency.get_inputs()[0].name
-        self._streams: ThreadStreams | None = None
+        self._streams = ThreadStreams(stream_layout()[0])
         self._idle: queue.SimpleQueue = queue.SimpleQueue()  # the stream sessions not running a frame
 
     def _session(self, threads: int):
@@ -135,18 +141,14 @@ class OnnxRunner:
 
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """The outputs of ``frames`` (each (1, H, W, 3)) in order, a frame in flight per stream."""
-        if self._streams is None:
+        if self._idle.empty():  # at the first batch: a session per stream, each on its share of the cores
             count, threads = stream_layout()
-            if self._idle.empty():  # the sessions are made once; the threads again after stop_streams
-                for _ in range(count):
-                    self._idle.put(self._session(threads))
-            self._streams = ThreadStreams(count)
+            for _ in range(count):
+                self._idle.put(self._session(threads))
         return self._streams.map(self._run_on_idle_session, frames)
 
     def stop_streams(self) -> None:
-        if self._streams is not None:
-            self._streams.close()
-            self._streams = None
+        self._streams.close()
 
     def _run_on_idle_session(self, frame: np.ndarray) -> np.ndarray:
         session = self._idle.get_nowait()  # never empty: no more frames are in flight than sessions

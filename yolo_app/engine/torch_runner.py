@@ -46,7 +46,8 @@ class TorchRunner:
         self._pinned_buffers: dict[tuple[int, ...], torch.Tensor] = {}
         self._frozen: dict[tuple[int, ...], Callable[[torch.Tensor], object] | None] = {}
         self._freezing = threading.Lock()
-        self._streams: ThreadStreams | None = None
+        count, threads = stream_layout()
+        self._streams = ThreadStreams(count, functools.partial(torch.set_num_threads, threads))
         self._batched = False  # a batch has come: every frame runs on the streams from now on
         self._threads = torch.get_num_threads()  # for a single frame: as configured when the model was built
 
@@ -63,17 +64,12 @@ class TorchRunner:
 
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """The outputs of ``frames`` (each (1, H, W, 3)) in order, a frame in flight per stream (a CPU)."""
-        if self._streams is None:
-            count, threads = stream_layout()
-            self._streams = ThreadStreams(count, functools.partial(torch.set_num_threads, threads))
         self._batched = True
         return self._streams.map(self._forward, frames)
 
     def stop_streams(self) -> None:
         """End the stream threads (the next frame starts them again)."""
-        if self._streams is not None:
-            self._streams.close()
-            self._streams = None
+        self._streams.close()
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
