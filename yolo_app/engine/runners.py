@@ -11,13 +11,14 @@ import queue
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
 from yolo_app.engine.cpu import BACKEND_THREAD, LEDGER, set_thread_name
 
 log = logging.getLogger(__name__)
+J = TypeVar("J")  # a started piece of work: a future, an inference request
 
 # letterboxed uint8 BGR (B, H, W, 3) -> (B, 4 + nc, candidates); (B, k, 6) rows from an Ultralytics end-to-end
 # export. NumPy arrays both ways, whatever runs the network: a run on an export never imports torch.
@@ -43,6 +44,32 @@ def one_frame_at_a_time(run: Runner) -> Runner:
         return np.concatenate([run(batch[i:i + 1]) for i in range(batch.shape[0])])
 
     return batched
+
+
+def in_order(items: Iterable[np.ndarray], start: Callable[[np.ndarray], J], finish: Callable[[J], np.ndarray],
+             limit: int, abandon: Callable[[J], object]) -> Iterator[np.ndarray]:
+    """``finish(start(item))`` for each item, in order, with up to ``limit`` started and not yet finished.
+    Lazy both ways: the next item is started before the oldest output is handed over, so the caller
+    prepares items and uses outputs while the others run. When the caller stops early or an item fails,
+    what is still running is waited for (``abandon``): nothing may run on into the next call."""
+    running: deque[J] = deque()
+    try:
+        for item in items:
+            done = finish(running.popleft()) if len(running) == limit else None
+            running.append(start(item))
+            if done is not None:
+                yield done
+        while running:
+            yield finish(running.popleft())
+    finally:
+        for job in running:
+            abandon(job)
+
+
+def through_streams(stream: Callable[[Iterable[np.ndarray]], Iterator[np.ndarray]], batch: np.ndarray
+                    ) -> np.ndarray:
+    """A batch's outputs, its frames (each (1, H, W, 3)) through ``stream``."""
+    return np.concatenate(list(stream(batch[i:i + 1] for i in range(batch.shape[0]))))
 
 
 MAX_STREAMS = 4  # frames in flight at most; more cores give each stream more threads
@@ -86,17 +113,9 @@ class ThreadStreams:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.count, thread_name_prefix="stream", initializer=_stream_thread,
                                             initargs=(self._setup,))
-        running: deque[Future] = deque()
-        try:
-            for frame in frames:
-                done = running.popleft().result() if len(running) == self.count else None
-                running.append(self._pool.submit(run, frame))
-                if done is not None:
-                    yield done
-            while running:
-                yield running.popleft().result()
-        finally:  # the caller stopped early, or a frame failed: nothing may run on into the next call
-            wait(running)
+        pool = self._pool
+        return in_order(frames, lambda frame: pool.submit(run, frame), Future.result, self.count,
+                        abandon=lambda future: wait([future]))
 
     def close(self) -> None:
         """End the threads once the frames in flight are done."""
@@ -135,7 +154,7 @@ class OnnxRunner:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         if batch.shape[0] > 1:
-            return np.concatenate(list(self.stream(batch[i:i + 1] for i in range(batch.shape[0]))))
+            return through_streams(self.stream, batch)
         with LEDGER.backend_call():
             return self._latency.run(None, {self._input: _blob(batch)})[0]
 
@@ -203,7 +222,7 @@ class OpenVinoRunner:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         if batch.shape[0] > 1:
-            return np.concatenate(list(self.stream(batch[i:i + 1] for i in range(batch.shape[0]))))
+            return through_streams(self.stream, batch)
         with LEDGER.backend_call():
             self._latency_request.infer({0: batch})
         return _output(self._latency_request)
@@ -219,30 +238,22 @@ class OpenVinoRunner:
             compiled = self._compile("THROUGHPUT")
             count = max(2, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
             self._stream_requests = [compiled.create_infer_request() for _ in range(count)]
-        idle, running = list(self._stream_requests), deque()
-        try:
-            for frame in frames:
-                done = None
-                if not idle:
-                    oldest = running.popleft()
-                    with LEDGER.backend_call():
-                        oldest.wait()
-                    done = _output(oldest)
-                    idle.append(oldest)
-                request = idle.pop()
-                with LEDGER.backend_call():
-                    request.start_async({0: frame})
-                running.append(request)
-                if done is not None:
-                    yield done
-            while running:
-                oldest = running.popleft()
-                with LEDGER.backend_call():
-                    oldest.wait()
-                yield _output(oldest)
-        finally:
-            for request in running:  # the caller stopped early: nothing may run on into the next call
+        idle = list(self._stream_requests)
+
+        def start(frame: np.ndarray):
+            request = idle.pop()
+            with LEDGER.backend_call():
+                request.start_async({0: frame})
+            return request
+
+        def finish(request) -> np.ndarray:
+            with LEDGER.backend_call():
                 request.wait()
+            out = _output(request)
+            idle.append(request)
+            return out
+
+        return in_order(frames, start, finish, len(self._stream_requests), abandon=lambda request: request.wait())
 
 
 def _output(request) -> np.ndarray:

@@ -15,7 +15,7 @@ import torch
 
 from yolo_app.engine.cpu import LEDGER
 from yolo_app.engine.device import Device
-from yolo_app.engine.runners import Runner, ThreadStreams, one_frame_at_a_time, stream_layout
+from yolo_app.engine.runners import Runner, ThreadStreams, one_frame_at_a_time, stream_layout, through_streams
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class TorchRunner:
         """The head's output as float32 NumPy (fp16 widened on the device, exactly: NumPy's fp16 arithmetic
         is slow); the copy off a GPU waits for its work."""
         if self.device.type == "cpu" and (batch.shape[0] > 1 or self._batched):
-            return np.concatenate(list(self.stream(batch[i:i + 1] for i in range(batch.shape[0]))))
+            return through_streams(self.stream, batch)
         if self.device.type == "cpu" and torch.get_num_threads() != self._threads:
             # Torch starts each new thread with the count a stream's thread set last: this one gets every core.
             torch.set_num_threads(self._threads)
