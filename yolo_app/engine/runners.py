@@ -39,9 +39,7 @@ class Streaming(Protocol):
 def one_frame_at_a_time(run: Runner) -> Runner:
     """Exports are compiled for batch 1: a batch runs frame by frame."""
     def batched(batch: np.ndarray) -> np.ndarray:
-        if batch.shape[0] == 1:
-            return run(batch)
-        return np.concatenate([run(batch[i:i + 1]) for i in range(batch.shape[0])])
+        return run(batch) if batch.shape[0] == 1 else through_streams(lambda frames: map(run, frames), batch)
 
     return batched
 
@@ -138,7 +136,8 @@ class OnnxRunner:
         self.path = path
         self._latency = self._session(usable_cores())
         self._input = self._latency.get_inputs()[0].name
-        self._streams = ThreadStreams(stream_layout()[0])
+        count, self._stream_threads = stream_layout()  # one layout: as many sessions as frames in flight
+        self._streams = ThreadStreams(count)
         self._idle: queue.SimpleQueue = queue.SimpleQueue()  # the stream sessions not running a frame
 
     def _session(self, threads: int):
@@ -161,9 +160,8 @@ class OnnxRunner:
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """The outputs of ``frames`` (each (1, H, W, 3)) in order, a frame in flight per stream."""
         if self._idle.empty():  # at the first batch: a session per stream, each on its share of the cores
-            count, threads = stream_layout()
-            for _ in range(count):
-                self._idle.put(self._session(threads))
+            for _ in range(self._streams.count):
+                self._idle.put(self._session(self._stream_threads))
         return self._streams.map(self._run_on_idle_session, frames)
 
     def stop_streams(self) -> None:
