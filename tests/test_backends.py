@@ -72,8 +72,8 @@ def test_a_batch_through_the_cpu_streams_equals_single_frames_exactly(weights, f
 
 def test_pytorch_runs_single_frames_on_every_core_until_a_batch_came_then_on_its_streams(weights, frames):
     """A live view's frames get every core; once a file's batch has come, every frame of that run goes
-    through the streams, a frame alone included: oneDNN's last bits depend on the thread count, and a
-    record must not depend on how many frames happened to be waiting."""
+    through the streams, a frame alone included, until the run ends: oneDNN's last bits depend on the
+    thread count, and a record must not depend on how many frames happened to be waiting."""
     model = load_model(str(weights), "cpu", backend="torch", precision="fp32")
     configure_cpu_threads(model)  # as every front end does: torch gets every core
     live_view, file_run = Detector(model), Detector(model)
@@ -95,6 +95,8 @@ def test_pytorch_runs_single_frames_on_every_core_until_a_batch_came_then_on_its
         assert np.array_equal(one.detections.xyxy, batched.detections.xyxy)
         assert np.array_equal(one.detections.confidence, batched.detections.confidence)
     assert len(live.detections) == len(alone[0].detections)
+    file_run.stop_streams()  # the run is over: a live view on the same detector gets every core again
+    assert on_a_new_thread(lambda: file_run.detect(person[:1]))[1] == usable_cores()
 
 
 def test_the_second_start_reuses_the_export_and_a_damaged_one_is_rebuilt(weights, tmp_path, caplog, monkeypatch):

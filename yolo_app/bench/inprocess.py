@@ -39,8 +39,9 @@ class _LatencyProbe(Sink):
 
 
 def bare_fps(detector: Detector, input_hw: tuple[int, int]) -> float:
-    """The backend alone on letterboxed input, after warm-up, in the batch annotate uses for files (on
-    OpenVINO: its streams, several frames in flight): the ceiling for any pipeline."""
+    """The backend alone on letterboxed input, after warm-up, in the batch annotate uses for files (on a
+    CPU: the backend's streams, several frames in flight): the ceiling for any pipeline. The streams end
+    with it, so what runs next (the live mode) runs single frames as a live view does."""
     model = detector.model
     batch = np.zeros((file_batch(model), *input_hw, 3), np.uint8)
     rounds = max(1, BARE_ITERATIONS // len(batch))
@@ -53,7 +54,10 @@ def bare_fps(detector: Detector, input_hw: tuple[int, int]) -> float:
             detector.forward(batch)  # NumPy out: a GPU's work is done when it returns
         return rounds * len(batch) / (time.perf_counter() - start)
 
-    return on_passing_thread(measure)  # as the inference thread would, leaving no torch pool behind
+    try:
+        return on_passing_thread(measure)  # as the inference thread would, leaving no torch pool behind
+    finally:
+        detector.stop_streams()
 
 
 def live_latency(detector: Detector, source: Path) -> dict[str, float | int]:

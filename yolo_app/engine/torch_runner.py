@@ -32,8 +32,9 @@ class TorchRunner:
 
     On a CPU a batch runs as ``stream`` does: a frame per stream (``ThreadStreams``), each stream's thread
     with its own share of torch's threads, instead of one many-threaded pass over the batch. Once a batch
-    has come, single frames run on the streams too: oneDNN's numbers differ in the last bits between thread
-    counts (up to 1e-3 px), and a file's record must not depend on how many frames happened to be waiting."""
+    has come, single frames run on the streams too, until the run ends (``stop_streams``): oneDNN's numbers
+    differ in the last bits between thread counts (up to 1e-3 px), and a file's record must not depend on
+    how many frames happened to be waiting."""
 
     FROZEN_SHAPES = 4  # graphs kept (each holds its own copy of the weights); the oldest goes first
 
@@ -48,7 +49,7 @@ class TorchRunner:
         self._freezing = threading.Lock()
         count, threads = stream_layout()
         self._streams = ThreadStreams(count, functools.partial(torch.set_num_threads, threads))
-        self._batched = False  # a batch has come: every frame runs on the streams from now on
+        self._batched = False  # a batch has come: every frame runs on the streams until stop_streams
         self._threads = torch.get_num_threads()  # for a single frame: as configured when the model was built
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -68,8 +69,10 @@ class TorchRunner:
         return self._streams.map(self._forward, frames)
 
     def stop_streams(self) -> None:
-        """End the stream threads (the next frame starts them again)."""
+        """A run is over: end the stream threads, and single frames get every core again until the next
+        batch (a live view after a file's run)."""
         self._streams.close()
+        self._batched = False
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
