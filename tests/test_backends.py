@@ -124,16 +124,29 @@ def test_the_second_start_reuses_the_export_and_a_damaged_one_is_rebuilt(weights
     assert other_shape != first.parent  # keyed by input shape (and precision, batch, model hash)
 
 
-def test_auto_times_openvino_and_onnx_once_and_keeps_the_faster(weights, tmp_path, monkeypatch):
+def test_auto_times_openvino_and_onnx_once_both_ways_and_keeps_the_faster_of_each(weights, tmp_path, monkeypatch):
     monkeypatch.setenv("YOLO_APP_CACHE", str(tmp_path))
-    choice = resolve_backend("auto", CPU, weights, (320, 320))
+    live = resolve_backend("auto", CPU, weights, (320, 320))
     [record] = (tmp_path / "exports").glob("*/auto-cpu-320x320*.json")  # -bf16 where OpenVINO runs bfloat16
-    timed = json.loads(record.read_text())
-    assert set(timed["ms"]) == {"openvino", "onnx"} and choice == min(timed["ms"], key=timed["ms"].get)
+    timed = json.loads(record.read_text())["ms"]
+    for way in ("single", "streams"):
+        assert set(timed[way]) == {"openvino", "onnx"} and all(ms > 0 for ms in timed[way].values())
+    assert live == min(timed["single"], key=timed["single"].get)
     # Choosing exported once: OpenVINO was timed on the ONNX file, no OpenVINO model was made only to be timed.
     assert [p.name for p in (tmp_path / "exports").glob("*/*") if p.is_dir()] == ["onnx-320x320-b1-fp32"]
     monkeypatch.setattr(backends, "make_runner", lambda *a: pytest.fail("timed again"))
-    assert resolve_backend("auto", CPU, weights, (320, 320)) == choice  # remembered: the second start is instant
+    assert resolve_backend("auto", CPU, weights, (320, 320)) == live  # remembered: the second start is instant
+    files = resolve_backend("auto", CPU, weights, (320, 320), streamed=True)
+    assert files == min(timed["streams"], key=timed["streams"].get)
+
+
+def test_a_record_from_before_streams_were_timed_is_timed_again(weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLO_APP_CACHE", str(tmp_path))
+    resolve_backend("auto", CPU, weights, (320, 320))
+    [record] = (tmp_path / "exports").glob("*/auto-cpu-320x320*.json")
+    record.write_text(json.dumps({"backend": "onnx", "ms": {"openvino": 9.0, "onnx": 8.0}}))  # the old form
+    assert resolve_backend("auto", CPU, weights, (320, 320), streamed=True) in ("onnx", "openvino")
+    assert set(json.loads(record.read_text())["fastest"]) == {"single", "streams"}
 
 
 def test_a_first_auto_run_exports_once_at_the_size_it_runs(weights, clips, tmp_path, monkeypatch):
@@ -147,9 +160,21 @@ def test_a_first_auto_run_exports_once_at_the_size_it_runs(weights, clips, tmp_p
     [record] = model_dir.glob("auto-cpu-384x640*.json")
     assert sorted(p.name for p in model_dir.iterdir()) == sorted([record.name, "onnx-384x640-b1-fp32",
                                                                   "model.json"])
-    chosen = json.loads(record.read_text())["backend"]
+    chosen = json.loads(record.read_text())["fastest"]["streams"]  # a file's frames run through the streams
     assert f"with {chosen} " in proc.stdout
     assert len(frame_lines(tmp_path / "out" / "person.detections.jsonl")) == 40
+
+    # Where the two ways rank the backends differently, a file run takes the streams' winner, and a run that
+    # hands over one frame at a time (--batch 1, as a live view) the single frames' one.
+    other = {"onnx": "openvino", "openvino": "onnx"}[chosen]
+    facts = json.loads(record.read_text())
+    for streams, single in ((chosen, other), (other, chosen)):
+        record.write_text(json.dumps({**facts, "fastest": {"single": single, "streams": streams}}))
+        for batch, expected in ((), streams), (("--batch", "1"), single):
+            proc = run_cli("annotate", str(clips["person"]), "--weights", str(weights), "--device", "cpu",
+                           "--max-frames", "4", "--no-video", "--out", str(tmp_path / "out"), *batch)
+            assert proc.returncode == 0 and f"with {expected} " in proc.stdout, (batch, proc.stdout, proc.stderr)
+    assert "timing" not in proc.stderr
 
 
 def test_a_start_that_runs_a_cached_export_does_not_unpickle_the_checkpoint(weights, frames, tmp_path, monkeypatch):

@@ -55,13 +55,14 @@ def build_detector(model: ModelSettings, detection: DetectionOptions = Detection
                    classify: ClassifySettings | None = None, grid: GridOverlay | None = None,
                    check_names: Callable[[dict[int, str]], None] | None = None,
                    loaded: LoadedModel | None = None, torch_stage: bool = False,
-                   source_hw: tuple[int, int] | None = None) -> ReadyDetector:
+                   source_hw: tuple[int, int] | None = None, streamed: bool = False) -> ReadyDetector:
     """Load ``model`` and set it up: thresholds, class filter (names or ids, checked against the model),
     an optional grid view and second stage, and the CPU threads. Failures are one-line UserErrors.
     ``check_names``: more class names to check (a monitor config's); ``loaded``: that model, already
     loaded (a monitor restarted with edited zones keeps its model); ``torch_stage``: a second stage the
     caller runs itself (the GUI's, loaded apart) also wants torch's threads; ``source_hw``: the frames'
-    (height, width) when known, so ``auto`` picks a backend at the input size the run will use."""
+    (height, width) when known, and ``streamed`` (a file's frames in batches, through the CPU's streams), so
+    ``auto`` picks the backend fastest at the input size the run will use, fed the way it will be."""
     from yolo_app.engine.exported import exported_format
     from yolo_app.engine.inference import DetectionSettings, Detector
     from yolo_app.engine.models import configure_cpu_threads, load_model, resolve_weights
@@ -88,7 +89,7 @@ def build_detector(model: ModelSettings, detection: DetectionOptions = Detection
             settings_for(load_model(model.weights, "cpu", backend="torch", trust=model.trust))
         loaded = load_model(model.weights, model.device, backend=model.backend, precision=model.precision,
                             trust=model.trust, imgsz=detection.imgsz, source_hw=source_hw,
-                            calibration=model.calibration)
+                            calibration=model.calibration, streamed=streamed)
     settings = settings_for(loaded)
     configure_cpu_threads(loaded, torch_networks=classifier is not None or torch_stage)
     return ReadyDetector(Detector(loaded, settings), classifier)
@@ -103,7 +104,7 @@ def build_annotate(settings: AnnotateSettings, source_hw: tuple[int, int] | None
     from yolo_app.engine.types import ChannelPolicy
 
     ready = build_detector(settings.model, settings.detection, classify=settings.classify, grid=settings.grid,
-                           source_hw=source_hw)
+                           source_hw=source_hw, streamed=settings.batch != 1)
     detector = ready.detector
     options = AnnotateOptions(
         out_dir=Path(settings.out_dir), video=settings.video, max_frames=settings.max_frames, codec=settings.codec,

@@ -63,7 +63,9 @@ def run_bench(settings: BenchSettings) -> int:
     imgsz, model_settings = settings.imgsz, settings.model
     if model_settings.precision == "int8" and not model_settings.calibration:  # as annotate: the video itself
         model_settings = dataclasses.replace(model_settings, calibration=str(source))
-    detector = build_detector(model_settings, DetectionOptions(imgsz=imgsz), source_hw=(height, width)).detector
+    # Picked as annotate picks it (a file: through the streams), so the bare figure is the run's own backend.
+    detector = build_detector(model_settings, DetectionOptions(imgsz=imgsz), source_hw=(height, width),
+                              streamed=True).detector
     model = detector.model
     input_hw = model.input_hw or letterbox_geometry(height, width, imgsz, model.stride, True).input_hw
     bare = bare_fps(detector, input_hw)

@@ -11,9 +11,9 @@ per model, input shape, precision and batch, into the user's cache folder (never
 did not create); a second start finds them, and a damaged cache entry is rebuilt.
 
 ``auto`` picks TensorRT on an NVIDIA GPU when it is installed, else CUDA PyTorch; on a CPU, the faster
-of OpenVINO and ONNX Runtime for this model on this machine, timed once and remembered in the cache
-(which wins depends on the CPU: OpenVINO on some, ONNX Runtime on others); PyTorch when neither is
-installed.
+of OpenVINO and ONNX Runtime for this model on this machine and for the way the run feeds it (a file's
+frames through the streams, a live view's one at a time), timed once and remembered in the cache (which
+wins depends on the CPU: OpenVINO on some, ONNX Runtime on others); PyTorch when neither is installed.
 """
 
 from __future__ import annotations
@@ -73,10 +73,13 @@ def installed(backend: str) -> bool:
 
 
 def resolve_backend(choice: str, device: Device, weights: Path | None = None,
-                    input_hw: tuple[int, int] = (640, 640), bf16: bool | None = None, end2end: bool = False) -> str:
+                    input_hw: tuple[int, int] = (640, 640), bf16: bool | None = None, end2end: bool = False,
+                    streamed: bool = False) -> str:
     """The backend that will run: ``auto`` decided for this machine (and, on a CPU, for ``weights`` at the
     network input ``input_hw`` the run will use, with OpenVINO timed in the precision it would run: ``bf16``,
-    None for its default); a named one checked, with one clear error when it cannot run here."""
+    None for its default; ``streamed``: the run hands over a file's frames in batches, which run through the
+    CPU's streams, rather than a live view's one at a time); a named one checked, with one clear error when it
+    cannot run here."""
     choice = (choice or "auto").lower()
     if choice not in BACKENDS:
         raise UserError(f"unknown backend '{choice}'; choose one of {', '.join(BACKENDS)}")
@@ -86,7 +89,7 @@ def resolve_backend(choice: str, device: Device, weights: Path | None = None,
         if device.type == "cpu":
             available = [b for b in CPU_BACKENDS if installed(b)]
             if len(available) > 1 and weights is not None:
-                return fastest_cpu_backend(weights, input_hw, available, bf16, end2end)
+                return fastest_cpu_backend(weights, input_hw, available, bf16, end2end, streamed)
             return available[0] if available else "torch"
         return "torch"  # Apple MPS: PyTorch itself
     if not installed(choice):
@@ -290,35 +293,46 @@ def openvino_native_bf16() -> bool:
 
 
 def fastest_cpu_backend(weights: Path, input_hw: tuple[int, int], candidates: list[str], bf16: bool | None = None,
-                        end2end: bool = False) -> str:
-    """Time each candidate at the run's network input and remember the winner for this model and size, so
-    only the first start pays for it (a few seconds). Every CPU backend runs the one ONNX export (OpenVINO
-    reads it as it is), and the run then uses that same file: a first start exports once."""
+                        end2end: bool = False, streamed: bool = False) -> str:
+    """Time each candidate at the run's network input and remember the winners for this model and size, so
+    only the first start pays for it (a few seconds). Each is timed both ways a run feeds it, since the
+    ranking can differ: one frame at a time on every core (a live view) and frames through its streams (a
+    file; ``streamed``). Every CPU backend runs the one ONNX export (OpenVINO reads it as it is), and the run
+    then uses that same file: a first start exports once."""
     cache = ExportCache(weights)
     bf16 = openvino_native_bf16() if bf16 is None else bf16
     record = cache.root / cache.model_hash / f"auto-cpu-{input_hw[0]}x{input_hw[1]}{'-bf16' if bf16 else ''}.json"
+    way = "streams" if streamed else "single"
     try:
-        choice = json.loads(record.read_text(encoding="utf-8"))["backend"]
+        choice = json.loads(record.read_text(encoding="utf-8"))["fastest"][way]
         if choice in candidates:
             return choice
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or one from before streams were timed
         pass
     log.warning("timing %s on this CPU for %s (first time only)", " and ".join(candidates), weights.name)
     sample = np.zeros((1, *input_hw, 3), np.uint8)
-    timings: dict[str, float] = {}
+    timings: dict[str, dict[str, float]] = {"single": {}, "streams": {}}  # ms a frame
     exported = cache.get(export_backend("openvino"), input_hw, form="e2e" if end2end else "")
     for backend in candidates:
-        run = make_runner(backend, exported, CPU, False, bf16)
-        for _ in range(3):  # warm-up: first calls allocate and tune
-            run(sample)
-        start = time.perf_counter()
-        for _ in range(AUTO_TIMING_RUNS):
-            run(sample)
-        timings[backend] = (time.perf_counter() - start) / AUTO_TIMING_RUNS * 1e3
-    best = min(timings, key=timings.__getitem__)
+        run = make_runner(backend, exported, CPU, False, bf16)  # OpenVINO's and ONNX Runtime's runners both stream
+        timings["single"][backend] = _ms_a_frame(lambda frames: [run(frame) for frame in frames], sample)
+        try:
+            timings["streams"][backend] = _ms_a_frame(lambda frames: list(run.stream(frames)), sample)
+        finally:
+            run.stop_streams()
+    fastest = {key: min(ms, key=ms.__getitem__) for key, ms in timings.items()}
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"backend": best, "ms": timings}), encoding="utf-8")
-    return best
+    record.write_text(json.dumps({"fastest": fastest, "ms": timings}), encoding="utf-8")
+    return fastest[way]
+
+
+def _ms_a_frame(run_all: Callable[[list[np.ndarray]], object], sample: np.ndarray) -> float:
+    """Milliseconds a frame over ``AUTO_TIMING_RUNS`` frames, after a warm-up (first calls allocate and tune;
+    a first pass through the streams also makes them)."""
+    run_all([sample] * 3)
+    start = time.perf_counter()
+    run_all([sample] * AUTO_TIMING_RUNS)
+    return (time.perf_counter() - start) / AUTO_TIMING_RUNS * 1e3
 
 
 def make_runner(backend: str, exported: Path, device: Device, half: bool, bf16: bool = False) -> Runner:

@@ -196,21 +196,23 @@ def on_passing_thread(work: Callable[[], T]) -> T:
 
 def load_model(spec: str, device: str | Device = "auto", backend: str = "torch",
                precision: str = "auto", trust: bool = False, imgsz: int = DEFAULT_IMGSZ,
-               source_hw: tuple[int, int] | None = None, calibration: str | None = None) -> LoadedModel:
+               source_hw: tuple[int, int] | None = None, calibration: str | None = None,
+               streamed: bool = False) -> LoadedModel:
     """Resolve, load and place a detection model (on a passing thread: ``on_passing_thread``); every
     failure is one clear UserError line.
     ``backend`` (``auto`` included) is checked here; its export is made when the input size is known.
     ``auto`` on a CPU times the backends at the network input the run will use: ``imgsz`` letterboxed
-    from the source's (height, width) when the caller knows it (``source_hw``), else square.
+    from the source's (height, width) when the caller knows it (``source_hw``), else square, and fed as the
+    run will feed it: a file's batches through the streams (``streamed``), else one frame at a time.
     ``trust``: the user vouches for a checkpoint that needs full unpickling (see ``load_network``).
     ``calibration``: the footage ``int8`` is quantized on. An exported file (ONNX, OpenVINO, TensorRT)
     runs on its own backend, as it was exported."""
     return on_passing_thread(lambda: _load_model(spec, device, backend, precision, trust, imgsz, source_hw,
-                                                 calibration))
+                                                 calibration, streamed))
 
 
 def _load_model(spec: str, device: str | Device, backend: str, precision: str, trust: bool, imgsz: int,
-                source_hw: tuple[int, int] | None, calibration: str | None) -> LoadedModel:
+                source_hw: tuple[int, int] | None, calibration: str | None, streamed: bool) -> LoadedModel:
     path = resolve_weights(spec)
     if exported_format(path) is not None:
         if precision == "int8":
@@ -243,7 +245,7 @@ def _load_model(spec: str, device: str | Device, backend: str, precision: str, t
     input_hw = letterbox_geometry(*source_hw, imgsz, stride, True).input_hw if source_hw else (imgsz, imgsz)
     # After the checks above: never export a file that is no model.
     backend = resolve_backend(backend, dev, path, input_hw, bf16=False if use_half else bf16,
-                              end2end=head == HEAD_END2END)
+                              end2end=head == HEAD_END2END, streamed=streamed)
     module = None
     if backend == "torch":
         module = _placed(path, network if network is not None else load_network(path, trust), head, dev, use_half)
