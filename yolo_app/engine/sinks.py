@@ -183,7 +183,8 @@ class VideoSink(FileSink):
         """Encode an already drawn BGR frame (``pts_s``: its capture time, for ``timing="pts"``)."""
         if (image.shape[1], image.shape[0]) != self.size:  # a stream that changed resolution mid-way
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        frame = video_frame(image, self._stream.pix_fmt)
+        with LEDGER.charge("encode"):  # the encoder's colour conversion is part of encoding
+            frame = video_frame(image, self._stream.pix_fmt)
         if self.timing == "pts":
             now = pts_s if pts_s is not None else time.monotonic()
             self._t0 = now if self._t0 is None else self._t0
