@@ -6,9 +6,11 @@ import sys
 import threading
 import time
 
+import cv2
+import numpy as np
 import pytest
 
-from conftest import ctrl_c_default
+from conftest import ctrl_c_default, run_cli
 from yolo_app.engine.capture import Playback
 from yolo_app.engine.inference import Detector
 from yolo_app.engine.pipeline import Pipeline
@@ -168,6 +170,71 @@ def test_a_video_spanning_an_outage_lasts_as_long_as_it_did(writer, clips, tmp_p
         shown = [frame.time for frame in container.decode(video=0)]
         assert container.duration / 1e6 >= GAP_TIMES[-1]
     assert shown == pytest.approx(GAP_TIMES, abs=0.002)
+
+
+def odd_sized_frames(clips, count=6):
+    """Real frames cut to 321x241: odd sides, which 4:2:0 video cannot hold."""
+    from conftest import read_video
+
+    return [np.ascontiguousarray(im[:241, :321]) for im in read_video(clips["person"])[0][:count]]
+
+
+def top_level_boxes(path):
+    """The MP4's top-level box names in file order."""
+    data, at, names = path.read_bytes(), 0, []
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        names.append(data[at + 4:at + 8].decode())
+        at += size if size >= 8 else len(data)
+    return names
+
+
+def test_an_odd_sized_source_is_annotated_at_its_exact_size_and_its_evidence_clips_play_everywhere(
+        clips, weights, tmp_path):
+    """The annotated video keeps every pixel of the user's odd-sized frames (4:4:4); an evidence clip, played
+    in browsers, is 4:2:0 with one pixel row and column less, its index first so it plays while it loads."""
+    import av
+    from conftest import read_video
+    from yolo_app.monitor.evidence import encode_clip
+
+    frames = odd_sized_frames(clips)
+    source = tmp_path / "odd.mp4"
+    with av.open(str(source), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 321, 241, "yuv444p"
+        for image in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        out.mux(stream.encode(None))
+    proc = run_cli("annotate", str(source), "--weights", str(weights), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    annotated = tmp_path / "out" / "odd.annotated.mp4"
+    written, rate, size = read_video(annotated)
+    with av.open(str(annotated)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv444p"
+    assert size == (321, 241) and len(written) == len(frames) and rate == 25
+
+    clip = tmp_path / "clip.mp4"
+    encode_clip([(t / 10, cv2.imencode(".jpg", im)[1].tobytes()) for t, im in enumerate(frames)], clip)
+    shown, _, size = read_video(clip)
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
+    assert size == (320, 240) and len(shown) == len(frames)
+    assert np.abs(shown[2].astype(int) - frames[2][:240, :320]).mean() < 4  # the same picture, cropped
+    boxes = top_level_boxes(clip)
+    assert boxes.index("moov") < boxes.index("mdat")
+
+
+def test_a_stream_that_changes_resolution_mid_way_is_recorded_at_its_first_size(clips, tmp_path):
+    from conftest import read_video
+
+    person = read_video(clips["person"])[0][:6]
+    info = open_reader(parse_source(str(clips["person"]))[0]).info
+    video = VideoSink(tmp_path / "r.mp4", info, timing="pts")
+    for i, image in enumerate(person[:3] + [cv2.resize(im, (640, 360)) for im in person[3:]]):
+        video.write_image(image, i / 10)
+    video.close(complete=True)
+    written, _, size = read_video(tmp_path / "r.mp4")
+    assert size == (info.width, info.height) and len(written) == 6
 
 
 def test_ctrl_c_once_every_frame_is_detected_lets_the_sinks_finish_complete(clips, model, tmp_path):

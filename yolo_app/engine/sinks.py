@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Protocol
 
-import av
 import cv2
 import numpy as np
 
@@ -25,11 +23,11 @@ from yolo_app.engine.stats import seconds_since_process_start
 from yolo_app.engine.record import encode, frame_line
 from yolo_app.engine.tracking import track_id
 from yolo_app.engine.types import ChannelPolicy, Result, SourceInfo
+from yolo_app.engine.video_file import CFR, Mp4Writer
 from yolo_app.errors import RuntimeFailure, UserError
 
 
 DEFAULT_FPS = Fraction(30)  # for sources that do not say (some cameras and streams)
-MILLISECOND = Fraction(1, 1000)
 
 
 class Checkpoints(Protocol):
@@ -110,25 +108,6 @@ class AtomicPath:
         return target
 
 
-def video_codec(choice: str = "auto") -> str:
-    """H.264 (libx264) where this FFmpeg build has it, else MPEG-4 Part 2."""
-    if choice != "auto":
-        return choice
-    try:
-        av.codec.Codec("libx264", "w")
-        return "libx264"
-    except av.codec.codec.UnknownCodecError:
-        return "mpeg4"
-
-
-def video_frame(image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
-    """A BGR image as the encoder's input. For 4:2:0, OpenCV's BGR->I420 (BT.601 limited range, as
-    FFmpeg's) is several times faster than the encoder's own conversion: half of the encoding cost."""
-    if pix_fmt == "yuv420p":
-        return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
-    return av.VideoFrame.from_ndarray(image, format="bgr24")
-
-
 class VideoSink(FileSink):
     """Annotated MP4: every result drawn and encoded, at the source's size.
 
@@ -139,40 +118,16 @@ class VideoSink(FileSink):
 
     name = "video"
 
-    def __init__(self, path: Path, info: SourceInfo, codec: str = "auto", timing: str = "cfr",
+    def __init__(self, path: Path, info: SourceInfo, codec: str = "auto", timing: str = CFR,
                  renderer: FrameRenderer | None = None) -> None:
         self.output = AtomicPath(path)
         self.path = path
-        self.size = (info.width, info.height)
         self.renderer = renderer or FrameRenderer(info.width, info.height)
-        self.frames = 0
-        self.timing = timing
-        self._t0: float | None = None
-        self._last_pts = -1
-        codec_name = video_codec(codec)
-        try:
-            self._container = av.open(str(self.output.part), mode="w", format="mp4")
-            self._stream = self._container.add_stream(codec_name, rate=info.fps or DEFAULT_FPS)
-        except (av.FFmpegError, ValueError) as exc:
-            raise RuntimeFailure(f"cannot create {path}: {exc}") from None
-        self._stream.width, self._stream.height = self.size
-        even = info.width % 2 == 0 and info.height % 2 == 0
-        # 4:2:0 needs even sides; odd ones keep their exact size in 4:4:4 rather than being cropped.
-        self._stream.pix_fmt = "yuv420p" if even else "yuv444p"
-        if timing == "pts":
-            self._stream.codec_context.time_base = MILLISECOND
-        if codec_name == "libx264":
-            # One encoder thread on small CPUs, where inference needs every core; x264's own choice elsewhere.
-            threads = "1" if (os.cpu_count() or 1) <= 4 else "0"
-            # Live timing has no B-frames: x264 derives their decode times from the first frames' spacing, so a
-            # gap (a camera away for 6 s) left the file saying it lasts a fraction of a second.
-            no_bframes = {"bf": "0"} if timing == "pts" else {}
-            # veryfast with its simplest motion search: 40 % less encoding time (768x432: 3.0 -> 1.8 CPU ms a
-            # frame) for 5 % more bytes and 0.1 dB less PSNR; superfast's other changes double the file instead.
-            self._stream.options = {"crf": "21", "preset": "veryfast", "x264-params": "me=dia:subme=1",
-                                    "threads": threads, **no_bframes}
-        else:
-            self._stream.bit_rate = 4 * info.width * info.height
+        self._writer = Mp4Writer(self.output.part, info.width, info.height, info.fps or DEFAULT_FPS, codec, timing)
+
+    @property
+    def frames(self) -> int:
+        return self._writer.frames
 
     def write(self, result: Result) -> None:
         with LEDGER.charge("draw"):
@@ -181,27 +136,13 @@ class VideoSink(FileSink):
 
     def write_image(self, image: np.ndarray, pts_s: float | None = None) -> None:
         """Encode an already drawn BGR frame (``pts_s``: its capture time, for ``timing="pts"``)."""
-        if (image.shape[1], image.shape[0]) != self.size:  # a stream that changed resolution mid-way
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        with LEDGER.charge("encode"):  # the encoder's colour conversion is part of encoding
-            frame = video_frame(image, self._stream.pix_fmt)
-        if self.timing == "pts":
-            now = pts_s if pts_s is not None else time.monotonic()
-            self._t0 = now if self._t0 is None else self._t0
-            self._last_pts = max(self._last_pts + 1, round((now - self._t0) * 1000))
-            frame.pts, frame.time_base = self._last_pts, MILLISECOND
-        else:
-            frame.pts = self.frames  # frame i at i / fps, in the stream's time base
-        self.frames += 1
-        with LEDGER.charge("encode"):
-            self._container.mux(self._stream.encode(frame))
+        self._writer.write(image, pts_s)
 
     def close(self, complete: bool) -> None:
         try:
-            self._container.mux(self._stream.encode(None))
+            self._writer.close()
         finally:
-            self._container.close()
-        self.output.finish(complete, empty=self.frames == 0)
+            self.output.finish(complete, empty=self.frames == 0)
 
 
 class JsonlSink(FileSink):

@@ -19,17 +19,18 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
-from yolo_app.engine.sinks import partial_path, video_frame
+from yolo_app.engine.sinks import partial_path
+from yolo_app.engine.video_file import EVIDENCE, PTS, Mp4Writer
 from yolo_app.monitor.events import EventStore
 
 log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 80
 CLIP_QUEUE = 16  # finished clips waiting for the encoder; more means the disk cannot keep up
+CLIP_RATE = Fraction(30)  # nominal: each frame is shown at its own time
 
 
 @dataclass
@@ -135,25 +136,19 @@ class EvidenceRecorder:
 
 
 def encode_clip(frames: list[tuple[float, bytes]], path: Path) -> None:
-    """H.264 MP4 with each frame at its own time (millisecond timestamps), so the clip plays in real time
-    even when the camera's rate wandered."""
+    """An MP4 with each frame at its own time (millisecond timestamps), so the clip plays in real time
+    even when the camera's rate wandered; written under its partial name, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = partial_path(path)
-    first = cv2.imdecode(np.frombuffer(frames[0][1], np.uint8), cv2.IMREAD_COLOR)
-    height, width = (first.shape[0] // 2) * 2, (first.shape[1] // 2) * 2  # 4:2:0 needs even sizes
-    with av.open(str(part), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        # No B-frames: x264 derives their decode times from the first frames' spacing, and a clip that spans an
-        # outage then says it lasts a fraction of a second (players stop there).
-        stream = out.add_stream("libx264", rate=30, options={"preset": "veryfast", "crf": "23", "bf": "0"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)
-        t0, last_pts = frames[0][0], -1
+    height, width = _decoded(frames[0][1]).shape[:2]
+    writer = Mp4Writer(part, width, height, CLIP_RATE, timing=PTS, encoding=EVIDENCE)
+    try:
         for t, jpeg in frames:
-            image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)[:height, :width]
-            frame = video_frame(np.ascontiguousarray(image), "yuv420p")
-            frame.pts = max(last_pts + 1, round((t - t0) * 1000))
-            frame.time_base = Fraction(1, 1000)
-            last_pts = frame.pts
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+            writer.write(_decoded(jpeg), t)
+    finally:
+        writer.close()
     os.replace(part, path)
+
+
+def _decoded(jpeg: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
