@@ -37,7 +37,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from yolo_app.engine.device import CPU, Device
-from yolo_app.engine.runners import OnnxRunner, OpenVinoRunner, Runner
+from yolo_app.engine.runners import MAX_STREAMS, OnnxRunner, OpenVinoRunner, Runner
 from yolo_app.errors import RuntimeFailure, UserError
 from yolo_app.settings import BACKENDS
 
@@ -328,8 +328,8 @@ def fastest_cpu_backend(weights: Path, input_hw: tuple[int, int], candidates: li
 
 def _ms_a_frame(run_all: Callable[[list[np.ndarray]], object], sample: np.ndarray) -> float:
     """Milliseconds a frame over ``AUTO_TIMING_RUNS`` frames, after a warm-up (first calls allocate and tune;
-    a first pass through the streams also makes them)."""
-    run_all([sample] * 3)
+    the first pass through the streams makes them, and runs a frame on each of up to ``MAX_STREAMS``)."""
+    run_all([sample] * 2 * MAX_STREAMS)
     start = time.perf_counter()
     run_all([sample] * AUTO_TIMING_RUNS)
     return (time.perf_counter() - start) / AUTO_TIMING_RUNS * 1e3
