@@ -29,14 +29,17 @@ os.environ["YOLO_APP_WEIGHTS"] = str(SHARED_WEIGHTS)
 os.environ.setdefault("YOLO_APP_CACHE", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"yolo_app-tests-{os.getpid()}"))
 
 
-def make_clip(src: Path, dst: Path, frames: int, *, start: int = 0, faststart: bool = True) -> Path:
-    """Re-encode ``frames`` frames of ``src`` from frame ``start`` (same size and rate) as H.264 MP4."""
+def make_clip(src: Path, dst: Path, frames: int, *, start: int = 0, faststart: bool = True, turned: int = 0) -> Path:
+    """Re-encode ``frames`` frames of ``src`` from frame ``start`` (same size and rate) as H.264 MP4;
+    ``turned``: the clockwise quarter turn a player shows them with, in the container as phones write it."""
     with av.open(str(src)) as inp:
         s_in = inp.streams.video[0]
         options = {"movflags": "+faststart"} if faststart else {}
         with av.open(str(dst), "w", format="mp4", options=options) as out:
             s_out = out.add_stream("libx264", rate=s_in.average_rate)
             s_out.width, s_out.height, s_out.pix_fmt = s_in.width, s_in.height, "yuv420p"
+            if turned:
+                s_out.set_display_rotation(-turned)  # FFmpeg's angle is counter-clockwise
             for i, frame in enumerate(inp.decode(s_in)):
                 if i < start:
                     continue

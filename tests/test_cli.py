@@ -100,6 +100,28 @@ def test_a_folder_annotates_each_video_and_all_images(tmp_path):
     assert len(read_video(out / "walk.annotated.mp4")[0]) == 6
 
 
+def test_a_phone_video_is_annotated_upright_with_the_boxes_ultralytics_finds(ultralytics_yolo, weights, tmp_path):
+    """A portrait phone video (landscape frames, a quarter turn in the container): the record, its boxes and
+    the annotated video are of the picture as players show it, as Ultralytics' predict sees it."""
+    from test_inference import box_iou
+
+    clip = make_clip(PERSON_VIDEO, tmp_path / "phone.mp4", 8, turned=270)
+    proc = run_cli("annotate", str(clip), "--weights", str(weights), "--backend", "torch", "--precision", "fp32",
+                   "--device", "cpu", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    header = jsonl(tmp_path / "out" / "phone.detections.jsonl")[0]
+    assert (header["width"], header["height"]) == (432, 768)
+    assert read_video(tmp_path / "out" / "phone.annotated.mp4")[2] == (432, 768)
+    theirs = list(ultralytics_yolo.predict(str(clip), stream=True, verbose=False, device="cpu"))
+    ours = frame_lines(tmp_path / "out" / "phone.detections.jsonl")
+    assert len(ours) == len(theirs) == 8 and sum(len(t.boxes) for t in theirs) >= 8
+    for line, result in zip(ours, theirs):
+        assert len(line["detections"]) == len(result.boxes), line["frame"]
+        for xyxy, cls in zip(result.boxes.xyxy.numpy(), result.boxes.cls.numpy()):
+            same_class = [np.array(box["xyxy"]) for box in line["detections"] if box["class_id"] == int(cls)]
+            assert max((box_iou(box, xyxy) for box in same_class), default=0) >= 0.99, line["frame"]
+
+
 def test_the_demo_source_runs_with_the_default_model(tmp_path):
     proc = run_cli("annotate", "demo", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr

@@ -168,3 +168,22 @@ def test_a_stream_server_that_never_answers_is_given_up_within_10_seconds():
         assert time.monotonic() - start < 10
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("turned", [90, 180, 270])
+def test_a_phone_video_with_a_display_rotation_is_read_upright_as_opencv_and_players_show_it(turned, tmp_path):
+    """Phones store portrait video as landscape frames and a rotation in the container; players and OpenCV
+    (so Ultralytics' predict) show it turned, and so must we, or every box is on a sideways picture."""
+    import cv2
+    import numpy as np
+
+    clip = make_clip(PERSON_VIDEO, tmp_path / "phone.mp4", 6, start=200, turned=turned)
+    reader = open_reader(parse_source(str(clip))[0])
+    ours = [image for image, _pts, _path in reader.frames()]
+    reader.close()
+    capture = cv2.VideoCapture(str(clip))
+    theirs = [capture.read()[1] for _ in range(6)]
+    capture.release()
+    assert (reader.info.width, reader.info.height) == ((432, 768) if turned % 180 else (768, 432))
+    assert [im.shape for im in ours] == [im.shape for im in theirs] == [(reader.info.height, reader.info.width, 3)] * 6
+    assert max(float(np.abs(a.astype(int) - b).mean()) for a, b in zip(ours, theirs)) < 1.0

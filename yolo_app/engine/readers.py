@@ -27,6 +27,8 @@ from yolo_app.engine.types import SourceInfo, SourceKind
 from yolo_app.errors import RuntimeFailure, UserError
 
 CAMERA_OPEN_TIMEOUT_S = 5.0
+# A file's display rotation (clockwise degrees) as the cv2.rotate that shows its frames as players do.
+TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 INDEXED_CONTAINERS = ("mov", "mp4")  # containers whose frame count comes from an index we can trust
 
 RawFrame = tuple[np.ndarray, "float | None", "str | None"]
@@ -141,8 +143,11 @@ class AvReader(FrameReader):
         rate = self._stream.average_rate or self._stream.guessed_rate
         live = is_stream and (urlparse_scheme(spec.uri) not in ("http", "https") or self._container.duration is None)
         count = self._stream.frames or None
+        self._turn = None if is_stream else display_turn(spec.uri)
+        sideways = self._turn in (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE)
         self.info = SourceInfo(
-            kind=spec.kind, uri=spec.shown, width=cc.width, height=cc.height,
+            kind=spec.kind, uri=spec.shown, width=cc.height if sideways else cc.width,
+            height=cc.width if sideways else cc.height,
             fps=Fraction(rate) if rate else None, frame_count=None if live else count, live=live,
         )
         indexed = any(name in INDEXED_CONTAINERS for name in self._container.format.name.split(","))
@@ -198,6 +203,8 @@ class AvReader(FrameReader):
                         # One thread: PyAV (17+) otherwise starts and ends swscale workers for every frame,
                         # which took 1.6 instead of 0.3 ms a frame and a core from the network meanwhile.
                         image = frame.to_ndarray(format="bgr24", threads=1)
+                        if self._turn is not None:
+                            image = cv2.rotate(image, self._turn)
                     yield image, pts, None
             except av.FFmpegError as exc:
                 if self.info.live and isinstance(exc, av.ExitError):  # our read time-out ended the wait
@@ -214,6 +221,21 @@ class AvReader(FrameReader):
 
     def close(self) -> None:
         self._container.close()
+
+
+def display_turn(path: str) -> int | None:
+    """How a video file's frames must turn to be seen as players, and OpenCV (so Ultralytics), show them:
+    phones store portrait video as landscape frames and a rotation in the container. FFmpeg hands that
+    rotation over with decoded frames only, so the file's first frame is decoded apart (a few ms); None when
+    it needs no turn (or names one that is not a quarter turn)."""
+    try:
+        with av.open(path) as probe:
+            stream = probe.streams.video[0]
+            stream.thread_count = 1
+            first = next(probe.decode(stream), None)
+    except (av.FFmpegError, IndexError):  # its reading fails with the file's own error where it matters
+        return None
+    return TURNS.get(round(-first.rotation) % 360) if first is not None else None
 
 
 class CameraReader(FrameReader):
