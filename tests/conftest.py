@@ -29,9 +29,11 @@ os.environ["YOLO_APP_WEIGHTS"] = str(SHARED_WEIGHTS)
 os.environ.setdefault("YOLO_APP_CACHE", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"yolo_app-tests-{os.getpid()}"))
 
 
-def make_clip(src: Path, dst: Path, frames: int, *, start: int = 0, faststart: bool = True, turned: int = 0) -> Path:
+def make_clip(src: Path, dst: Path, frames: int, *, start: int = 0, faststart: bool = True, turned: int = 0,
+              times: list[float] | None = None) -> Path:
     """Re-encode ``frames`` frames of ``src`` from frame ``start`` (same size and rate) as H.264 MP4;
-    ``turned``: the clockwise quarter turn a player shows them with, in the container as phones write it."""
+    ``turned``: the clockwise quarter turn a player shows them with, in the container as phones write it;
+    ``times``: each frame's time in seconds instead of the source's even rate (as a phone records in dim light)."""
     with av.open(str(src)) as inp:
         s_in = inp.streams.video[0]
         options = {"movflags": "+faststart"} if faststart else {}
@@ -40,6 +42,9 @@ def make_clip(src: Path, dst: Path, frames: int, *, start: int = 0, faststart: b
             s_out.width, s_out.height, s_out.pix_fmt = s_in.width, s_in.height, "yuv420p"
             if turned:
                 s_out.set_display_rotation(-turned)  # FFmpeg's angle is counter-clockwise
+            if times is not None:
+                s_out.codec_context.time_base = Fraction(1, 90000)
+                s_out.options = {"bf": "0"}
             for i, frame in enumerate(inp.decode(s_in)):
                 if i < start:
                     continue
@@ -47,6 +52,8 @@ def make_clip(src: Path, dst: Path, frames: int, *, start: int = 0, faststart: b
                     break
                 image = av.VideoFrame.from_ndarray(frame.to_ndarray(format="bgr24"), format="bgr24")
                 image.pts = i - start
+                if times is not None:
+                    image.pts, image.time_base = round(times[i - start] * 90000), Fraction(1, 90000)
                 out.mux(s_out.encode(image))
             out.mux(s_out.encode(None))
     return dst

@@ -141,6 +141,10 @@ class AvReader(FrameReader):
             self._container.close()
             raise UserError(f"{spec.shown}: video track has no picture size (corrupt header)")
         rate = self._stream.average_rate or self._stream.guessed_rate
+        # The container's average rate against the rate that represents every frame's time (FFmpeg's guess):
+        # they differ where frames come at uneven intervals.
+        uneven = bool(self._stream.average_rate and self._stream.base_rate
+                      and self._stream.average_rate != self._stream.base_rate)
         live = is_stream and (urlparse_scheme(spec.uri) not in ("http", "https") or self._container.duration is None)
         count = self._stream.frames or None
         self._turn = None if is_stream else display_turn(spec.uri)
@@ -149,6 +153,7 @@ class AvReader(FrameReader):
             kind=spec.kind, uri=spec.shown, width=cc.height if sideways else cc.width,
             height=cc.width if sideways else cc.height,
             fps=Fraction(rate) if rate else None, frame_count=None if live else count, live=live,
+            uneven=uneven and not live,
         )
         indexed = any(name in INDEXED_CONTAINERS for name in self._container.format.name.split(","))
         self._expected = count if indexed else None  # frames the index promises; fewer means truncated

@@ -79,9 +79,18 @@ def _write(inputs: list[av.container.InputContainer], target: Path,
 
 
 def _segment_end(container: av.container.InputContainer, start_s: Fraction) -> Fraction:
-    """Exact (rational) time at which a segment ends: its frame count at its constant rate."""
+    """Exact (rational) time at which a segment ends: its frame count at its constant rate, or, for a segment
+    stamped with the source's own times, where its last frame ends."""
     stream = container.streams.video[0]
+    if _at_source_times(stream):
+        return Fraction(stream.start_time + stream.duration) * stream.time_base
     return start_s + Fraction(stream.frames) / Fraction(stream.average_rate)
+
+
+def _at_source_times(stream: av.VideoStream) -> bool:
+    """Whether a segment carries its frames' times in the source (an unevenly timed source's, past its first
+    segment: engine/video_file.SOURCE) rather than starting at 0: it is joined where it stands."""
+    return bool(stream.start_time)
 
 
 def _video_packets(inputs: list[av.container.InputContainer], out_stream: av.VideoStream) -> Iterator[Timed]:
@@ -89,7 +98,7 @@ def _video_packets(inputs: list[av.container.InputContainer], out_stream: av.Vid
     for container in inputs:
         stream = container.streams.video[0]
         base = stream.time_base
-        shift = round(offset_s / base)
+        shift = 0 if _at_source_times(stream) else round(offset_s / base)
         for packet in container.demux(stream):
             if packet.dts is None:  # the demuxer's end-of-stream marker
                 continue

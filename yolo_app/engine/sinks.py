@@ -23,7 +23,7 @@ from yolo_app.engine.stats import seconds_since_process_start
 from yolo_app.engine.record import encode, frame_line
 from yolo_app.engine.tracking import track_id
 from yolo_app.engine.types import ChannelPolicy, Result, SourceInfo
-from yolo_app.engine.video_file import CFR, Mp4Writer
+from yolo_app.engine.video_file import CFR, SOURCE, Mp4Writer
 from yolo_app.errors import RuntimeFailure, UserError
 
 
@@ -111,18 +111,20 @@ class AtomicPath:
 class VideoSink(FileSink):
     """Annotated MP4: every result drawn and encoded, at the source's size.
 
-    ``timing="cfr"``: frame i at i / fps, the source's own rate (annotation: same count, same rate).
-    ``timing="pts"``: each frame at its capture time, in milliseconds (a recording of a live view,
-    where frames arrive at the inference rate, not the source's).
+    ``timing``: by default each frame at i / fps, the source's own rate (annotation: same count, same rate), or,
+    for a file whose frames come at uneven intervals, at its time in the source (``"source"``); ``"pts"``:
+    each frame at its capture time (a recording of a live view, where frames arrive at the inference rate,
+    not the source's). See engine/video_file.py.
     """
 
     name = "video"
 
-    def __init__(self, path: Path, info: SourceInfo, codec: str = "auto", timing: str = CFR,
+    def __init__(self, path: Path, info: SourceInfo, codec: str = "auto", timing: str | None = None,
                  renderer: FrameRenderer | None = None) -> None:
         self.output = AtomicPath(path)
         self.path = path
         self.renderer = renderer or FrameRenderer(info.width, info.height)
+        timing = timing or (SOURCE if info.uneven else CFR)
         self._writer = Mp4Writer(self.output.part, info.width, info.height, info.fps or DEFAULT_FPS, codec, timing)
 
     @property

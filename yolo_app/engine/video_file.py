@@ -1,6 +1,7 @@
 """Writing BGR frames to an MP4: H.264 (MPEG-4 Part 2 where this FFmpeg has no libx264), each frame at
-``i / rate`` (a file's annotation: the source's count and rate) or at its own capture time (a recording of
-a live view, an evidence clip: frames come at whatever rate the camera and the network allowed).
+``i / rate`` (``CFR``: a file's annotation, the source's count and rate), at its own capture time (``PTS``:
+a recording of a live view, an evidence clip; frames come at whatever rate the camera and the network
+allowed), or at its time in the source (``SOURCE``: a file whose frames come at uneven intervals).
 
 One encoder for every video the app writes: the annotated video and its segments (engine/sinks.py,
 engine/checkpoint.py), the GUI's recordings, the monitor's evidence clips. What differs between them is
@@ -23,7 +24,10 @@ from yolo_app.engine.cpu import LEDGER
 from yolo_app.errors import RuntimeFailure
 
 MILLISECOND = Fraction(1, 1000)
-CFR, PTS = "cfr", "pts"  # frame i at i / rate; each frame at its capture time (millisecond timestamps)
+# Frame i at i / rate; each frame at its capture time, from the first frame's; each at its time in the source,
+# from the source's start (a segment of an annotated video then starts where it is in the source). The last
+# two in milliseconds.
+CFR, PTS, SOURCE = "cfr", "pts", "source"
 
 
 @dataclass(frozen=True)
@@ -85,14 +89,14 @@ class Mp4Writer:
         self._stream.width, self._stream.height = self.size
         # 4:2:0 needs even sides; odd ones keep their exact size in 4:4:4 rather than being cropped.
         self._stream.pix_fmt = "yuv420p" if even else "yuv444p"
-        if timing == PTS:
+        if timing != CFR:
             self._stream.codec_context.time_base = MILLISECOND
         if codec_name == "libx264":
             # One encoder thread on small CPUs, where inference needs every core; x264's own choice elsewhere.
             threads = "1" if (os.cpu_count() or 1) <= 4 else "0"
-            # Capture-time timing has no B-frames: x264 derives their decode times from the first frames' spacing,
-            # so a gap (a camera away for 6 s) left the file saying it lasts a fraction of a second.
-            no_bframes = {"bf": "0"} if timing == PTS else {}
+            # Uneven timing has no B-frames: x264 derives their decode times from the first frames' spacing, so a
+            # gap (a camera away for 6 s) left the file saying it lasts a fraction of a second.
+            no_bframes = {"bf": "0"} if timing != CFR else {}
             # veryfast with its simplest motion search: 40 % less encoding time (768x432: 3.0 -> 1.8 CPU ms a
             # frame) for 5 % more bytes and 0.1 dB less PSNR; superfast's other changes double the file instead.
             self._stream.options = {"crf": str(encoding.crf), "preset": "veryfast", "x264-params": "me=dia:subme=1",
@@ -101,16 +105,20 @@ class Mp4Writer:
             self._stream.bit_rate = 4 * width * height
 
     def write(self, image: np.ndarray, pts_s: float | None = None) -> None:
-        """Encode a BGR frame; ``pts_s``: its capture time (``PTS`` timing; None: now)."""
+        """Encode a BGR frame; ``pts_s``: its capture time (``PTS``; None: now) or its time in the source
+        (``SOURCE``; None: a millisecond after the last)."""
         with LEDGER.charge("encode"):
             frame = video_frame(self._fitted(image), self._stream.pix_fmt)
-            if self.timing == PTS:
-                now = pts_s if pts_s is not None else time.monotonic()
-                self._t0 = now if self._t0 is None else self._t0
-                self._last_pts = max(self._last_pts + 1, round((now - self._t0) * 1000))
-                frame.pts, frame.time_base = self._last_pts, MILLISECOND
-            else:
+            if self.timing == CFR:
                 frame.pts = self.frames  # frame i at i / rate, in the stream's time base
+            else:
+                if pts_s is None and self.timing == PTS:
+                    pts_s = time.monotonic()
+                if self._t0 is None:
+                    self._t0 = pts_s if self.timing == PTS else 0.0
+                ms = -1 if pts_s is None else round((pts_s - self._t0) * 1000)
+                self._last_pts = max(self._last_pts + 1, ms)  # strictly increasing, as MP4 needs
+                frame.pts, frame.time_base = self._last_pts, MILLISECOND
             self.frames += 1
             self._container.mux(self._stream.encode(frame))
 
