@@ -137,7 +137,8 @@ class VideoSink(FileSink):
         self.write_image(image, result.frame.pts_s)
 
     def write_image(self, image: np.ndarray, pts_s: float | None = None) -> None:
-        """Encode an already drawn BGR frame (``pts_s``: its capture time, for ``timing="pts"``)."""
+        """Encode an already drawn BGR frame (``pts_s``: its capture time, or its time in the source; unused
+        at an even rate)."""
         self._writer.write(image, pts_s)
 
     def close(self, complete: bool) -> None:

@@ -65,8 +65,8 @@ def video_frame(image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
 
 class Mp4Writer:
     """An MP4 being written at ``path`` from frames of ``width`` x ``height``. Frames of another size (a
-    stream that changed resolution mid-way) are scaled to the first one's. ``close()`` finishes the file;
-    naming it complete or partial is the caller's (``AtomicPath``)."""
+    stream that changed resolution mid-way) are scaled to that size. ``close()`` finishes the file; naming
+    it complete or partial is the caller's (``AtomicPath``)."""
 
     def __init__(self, path: Path, width: int, height: int, rate: Fraction, codec: str = "auto",
                  timing: str = CFR, encoding: Encoding = ANNOTATED) -> None:
