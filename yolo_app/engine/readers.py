@@ -141,10 +141,7 @@ class AvReader(FrameReader):
             self._container.close()
             raise UserError(f"{spec.shown}: video track has no picture size (corrupt header)")
         rate = self._stream.average_rate or self._stream.guessed_rate
-        # The container's average rate against the rate that represents every frame's time (FFmpeg's guess):
-        # they differ where frames come at uneven intervals.
-        uneven = bool(self._stream.average_rate and self._stream.base_rate
-                      and self._stream.average_rate != self._stream.base_rate)
+        indexed = any(name in INDEXED_CONTAINERS for name in self._container.format.name.split(","))
         live = is_stream and (urlparse_scheme(spec.uri) not in ("http", "https") or self._container.duration is None)
         count = self._stream.frames or None
         self._turn = None if is_stream else display_turn(spec.uri)
@@ -153,9 +150,8 @@ class AvReader(FrameReader):
             kind=spec.kind, uri=spec.shown, width=cc.height if sideways else cc.width,
             height=cc.width if sideways else cc.height,
             fps=Fraction(rate) if rate else None, frame_count=None if live else count, live=live,
-            uneven=uneven and not live,
+            uneven=not live and _uneven(self._stream, indexed),
         )
-        indexed = any(name in INDEXED_CONTAINERS for name in self._container.format.name.split(","))
         self._expected = count if indexed else None  # frames the index promises; fewer means truncated
         self._seek_to: float | None = None
         self._seeked = False
@@ -226,6 +222,18 @@ class AvReader(FrameReader):
 
     def close(self) -> None:
         self._container.close()
+
+
+def _uneven(stream: av.VideoStream, indexed: bool) -> bool:
+    """Whether a file's frames may come at uneven intervals. An MP4 or MOV says so: its index gives the exact
+    average rate, which then differs from the rate that represents every frame's time (FFmpeg's guess).
+    Matroska, WebM or MPEG-TS carry each frame's time finer than a frame period and no index to average over
+    (FFmpeg guesses their rate from the first frames), so their frames may come at any time; AVI's one tick a
+    frame cannot."""
+    average, base = stream.average_rate, stream.base_rate
+    if indexed:
+        return bool(average and base and average != base)
+    return bool(base and stream.time_base and stream.time_base * base < 1)
 
 
 def display_turn(path: str) -> int | None:

@@ -44,8 +44,9 @@ class SourceInfo:
     fps: Fraction | None  # None when the source does not say (image sequences, some cameras)
     frame_count: int | None  # None when unknown (live sources, some containers)
     live: bool
-    # A file whose frames come at uneven intervals (phones lower the rate in dim light): its annotated video
-    # keeps each frame's own time, where frame i at i / fps would drift from the record and the audio.
+    # A file whose frames may come at uneven intervals (phones lower the rate in dim light; screen recordings):
+    # its annotated video keeps each frame's own time, where frame i at i / fps would drift from the record
+    # and the audio (engine/readers._uneven says which files).
     uneven: bool = False
 
     @property
