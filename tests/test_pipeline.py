@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -235,6 +236,23 @@ def test_a_stream_that_changes_resolution_mid_way_is_recorded_at_its_first_size(
     video.close(complete=True)
     written, _, size = read_video(tmp_path / "r.mp4")
     assert size == (info.width, info.height) and len(written) == 6
+
+
+def test_a_time_that_goes_back_continues_a_frame_later_and_keeps_the_spacing_after_it(clips, tmp_path):
+    """An MPEG-TS recording joined from two files starts its clock again: written at its frames' own times,
+    the frames after the jump follow one frame period after the last, spaced as they came."""
+    import av
+    from conftest import read_video
+    from yolo_app.engine.video_file import SOURCE, Mp4Writer
+
+    images = read_video(clips["person"])[0][:6]
+    writer = Mp4Writer(tmp_path / "joined.mp4", 768, 432, Fraction(10), timing=SOURCE)
+    for t, image in zip([0.0, 0.1, 0.2, 0.05, 0.25, 0.3], images):  # back to 0.05 s, then +0.2 s, +0.05 s
+        writer.write(image, t)
+    writer.close()
+    with av.open(str(tmp_path / "joined.mp4")) as container:
+        shown = [frame.time for frame in container.decode(video=0)]
+    assert shown == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.5, 0.55], abs=0.001)
 
 
 def test_ctrl_c_once_every_frame_is_detected_lets_the_sinks_finish_complete(clips, model, tmp_path):

@@ -79,6 +79,8 @@ class Mp4Writer:
         self.frames = 0
         self._t0: float | None = None
         self._last_pts = -1
+        self._period_ms = max(1, round(1000 / rate))
+        self._shift_ms = 0  # added to every time after one went back
         codec_name = video_codec(codec)
         options = {"movflags": "+faststart"} if encoding.faststart else {}
         try:
@@ -116,9 +118,14 @@ class Mp4Writer:
                     pts_s = time.monotonic()
                 if self._t0 is None:
                     self._t0 = pts_s if self.timing == PTS else 0.0
-                ms = -1 if pts_s is None else round((pts_s - self._t0) * 1000)
-                self._last_pts = max(self._last_pts + 1, ms)  # strictly increasing, as MP4 needs
-                frame.pts, frame.time_base = self._last_pts, MILLISECOND
+                ms = -1 if pts_s is None else round((pts_s - self._t0) * 1000) + self._shift_ms
+                if ms <= self._last_pts:  # no time, or one that went back (an MPEG-TS discontinuity): one frame
+                    # period after the last, and the frames after it keep their spacing from there (MP4 needs
+                    # strictly increasing times; packing them a millisecond apart played them all at once)
+                    self._shift_ms += self._last_pts + self._period_ms - ms if pts_s is not None else 0
+                    ms = self._last_pts + self._period_ms
+                self._last_pts = ms
+                frame.pts, frame.time_base = ms, MILLISECOND
             self.frames += 1
             self._container.mux(self._stream.encode(frame))
 
