@@ -37,7 +37,8 @@ def make_clip(src: Path, dst: Path, frames: int, *, start: int = 0, faststart: b
     with av.open(str(src)) as inp:
         s_in = inp.streams.video[0]
         options = {"movflags": "+faststart"} if faststart else {}
-        with av.open(str(dst), "w", format="matroska" if dst.suffix == ".mkv" else "mp4", options=options) as out:
+        container = {".mkv": "matroska", ".ts": "mpegts"}.get(dst.suffix, "mp4")
+        with av.open(str(dst), "w", format=container, options=options) as out:
             s_out = out.add_stream("libx264", rate=s_in.average_rate)
             s_out.width, s_out.height, s_out.pix_fmt = s_in.width, s_in.height, "yuv420p"
             if turned:

@@ -142,6 +142,24 @@ def test_a_video_with_uneven_frame_times_is_annotated_with_each_frame_at_its_own
     assert record == pytest.approx(shown, abs=0.0005)
 
 
+def test_an_mpeg_ts_joined_from_two_recordings_is_annotated_in_order_though_its_clock_starts_again(tmp_path):
+    """Two camera recordings joined as they are (cat a.ts b.ts): the clock goes back at frame 200, inside the
+    first of the annotated video's 250-frame segments. The video plays every frame in order, at the
+    recordings' own spacing, for their combined 30 s."""
+    import av
+
+    first = make_clip(PERSON_VIDEO, tmp_path / "a.ts", 200, faststart=False)
+    second = make_clip(PERSON_VIDEO, tmp_path / "b.ts", 100, start=200, faststart=False)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    proc = run_cli("annotate", str(joined), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    with av.open(str(tmp_path / "out" / "joined.annotated.mp4")) as container:
+        shown = [frame.time for frame in container.decode(video=0)]
+    assert len(shown) == len(frame_lines(tmp_path / "out" / "joined.detections.jsonl")) == 300
+    assert [round(b - a, 3) for a, b in zip(shown, shown[1:])] == [0.1] * 299  # the person video's 10 fps
+
+
 def test_the_demo_source_runs_with_the_default_model(tmp_path):
     proc = run_cli("annotate", "demo", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr

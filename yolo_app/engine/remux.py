@@ -66,11 +66,8 @@ def _write(inputs: list[av.container.InputContainer], target: Path,
     with av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         video_in = inputs[0].streams.video[0]
         video_out = out.add_stream_from_template(video_in)
-        streams: list[Iterator[Timed]] = []
-        end_s = Fraction(0)
-        for container in inputs:  # segments have the same time base; each starts where the last ended
-            end_s = _segment_end(container, end_s)
-        streams.append(_video_packets(inputs, video_out))
+        shifts, end_s = _placements(inputs)  # segments have the same time base
+        streams: list[Iterator[Timed]] = [_video_packets(inputs, shifts, video_out)]
         if audio_in is not None:
             streams.append(_audio_packets(audio_in, out, float(end_s)))
         # Interleave by time, so players and streaming read audio and video together.
@@ -78,27 +75,36 @@ def _write(inputs: list[av.container.InputContainer], target: Path,
             out.mux(packet)
 
 
-def _segment_end(container: av.container.InputContainer, start_s: Fraction) -> Fraction:
-    """Exact (rational) time at which a segment ends: its frame count at its constant rate, or, for a segment
-    stamped with the source's own times, where its last frame ends."""
-    stream = container.streams.video[0]
-    if _at_source_times(stream):
-        return Fraction(stream.start_time + stream.duration) * stream.time_base
-    return start_s + Fraction(stream.frames) / Fraction(stream.average_rate)
-
-
-def _at_source_times(stream: av.VideoStream) -> bool:
-    """Whether a segment carries its frames' times in the source (an unevenly timed source's, past its first
-    segment: engine/video_file.SOURCE) rather than starting at 0: it is joined where it stands."""
-    return bool(stream.start_time)
-
-
-def _video_packets(inputs: list[av.container.InputContainer], out_stream: av.VideoStream) -> Iterator[Timed]:
-    offset_s = Fraction(0)
+def _placements(inputs: list[av.container.InputContainer]) -> tuple[list[int], Fraction]:
+    """How far each segment's timestamps move (in its time base), and the exact (rational) time the last one
+    then ends. A segment starting at 0 (an even-rate source's: frame i at i / rate) follows where the one
+    before ended, at its frame count and constant rate. One carrying its frames' times in the source
+    (engine/video_file.SOURCE, past the first) stays where it is, unless it would start at or before the
+    last frame before it (the source's clock went back: an MPEG-TS discontinuity): then it starts a frame
+    period after that frame."""
+    shifts: list[int] = []
+    end_s, last_s = Fraction(0), Fraction(-1)
     for container in inputs:
         stream = container.streams.video[0]
+        base, period = stream.time_base, 1 / Fraction(stream.average_rate)
+        if stream.start_time:
+            start_s = stream.start_time * base
+            shift = round(max(Fraction(0), last_s + period - start_s) / base) if start_s <= last_s else 0
+            end_s = (stream.start_time + stream.duration + shift) * base
+        else:
+            shift = round(end_s / base)
+            end_s += stream.frames * period
+        shifts.append(shift)
+        timestamps = [entry.timestamp for entry in stream.index_entries]
+        last_s = (max(timestamps) + shift) * base if timestamps else end_s - period
+    return shifts, end_s
+
+
+def _video_packets(inputs: list[av.container.InputContainer], shifts: list[int],
+                   out_stream: av.VideoStream) -> Iterator[Timed]:
+    for container, shift in zip(inputs, shifts):
+        stream = container.streams.video[0]
         base = stream.time_base
-        shift = 0 if _at_source_times(stream) else round(offset_s / base)
         for packet in container.demux(stream):
             if packet.dts is None:  # the demuxer's end-of-stream marker
                 continue
@@ -106,7 +112,6 @@ def _video_packets(inputs: list[av.container.InputContainer], out_stream: av.Vid
             packet.dts += shift
             packet.stream = out_stream
             yield float(packet.dts * base), 0, packet
-        offset_s = _segment_end(container, offset_s)
 
 
 def _audio_packets(container: av.container.InputContainer, out: av.container.OutputContainer,
