@@ -89,7 +89,7 @@ def _placements(inputs: list[av.container.InputContainer]) -> tuple[list[int], F
         base, period = stream.time_base, 1 / Fraction(stream.average_rate)
         if stream.start_time:
             start_s = stream.start_time * base
-            shift = round(max(Fraction(0), last_s + period - start_s) / base) if start_s <= last_s else 0
+            shift = round((last_s + period - start_s) / base) if start_s <= last_s else 0
             end_s = (stream.start_time + stream.duration + shift) * base
         else:
             shift = round(end_s / base)

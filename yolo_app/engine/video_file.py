@@ -108,7 +108,7 @@ class Mp4Writer:
 
     def write(self, image: np.ndarray, pts_s: float | None = None) -> None:
         """Encode a BGR frame; ``pts_s``: its capture time (``PTS``; None: now) or its time in the source
-        (``SOURCE``; None: a millisecond after the last)."""
+        (``SOURCE``; None: a frame period after the last)."""
         with LEDGER.charge("encode"):
             frame = video_frame(self._fitted(image), self._stream.pix_fmt)
             if self.timing == CFR:
@@ -122,7 +122,8 @@ class Mp4Writer:
                 if ms <= self._last_pts:  # no time, or one that went back (an MPEG-TS discontinuity): one frame
                     # period after the last, and the frames after it keep their spacing from there (MP4 needs
                     # strictly increasing times; packing them a millisecond apart played them all at once)
-                    self._shift_ms += self._last_pts + self._period_ms - ms if pts_s is not None else 0
+                    if pts_s is not None:
+                        self._shift_ms += self._last_pts + self._period_ms - ms
                     ms = self._last_pts + self._period_ms
                 self._last_pts = ms
                 frame.pts, frame.time_base = ms, MILLISECOND
