@@ -149,6 +149,14 @@ def test_an_unknown_class_is_refused_once_the_model_is_known(tmp_path):
     assert not (tmp_path / "data" / "events.db").exists()
 
 
+@pytest.mark.parametrize("written, nms", [("", "auto"), ("nms: auto\n", "auto"), ("nms: false\n", "false"),
+                                          ("nms: true\n", "true")])
+def test_nms_takes_ultralytics_spelling_and_reaches_the_model_settings(tmp_path, written, nms):
+    path = tmp_path / "monitor.yaml"
+    path.write_text(written + "cameras: [{name: a, source: x}]\n")
+    assert load_config(path).model.nms == nms
+
+
 def test_the_alert_key_on_is_not_read_as_yaml_true(tmp_path):
     path = tmp_path / "monitor.yaml"
     path.write_text("cameras:\n  - name: a\n    source: x\n    alerts:\n      - on: camera_offline\n")

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import ray
 
 from conftest import read_video, run_cli
-
-ray = pytest.importorskip("ray")
 
 FAST = ["--imgsz", "320"]
 
@@ -123,6 +122,21 @@ def test_resume_runs_only_the_missing_ranges_then_stitches(cluster, folder, sing
     assert record.read_bytes() == (single / record.name).read_bytes()
     assert not work.exists()
 
+
+
+@pytest.mark.slow
+def test_ray_workers_run_the_head_asked_for(cluster, clips, trained_models, tmp_path):
+    """--nms travels with the run's settings: each range task runs a YOLO26's NMS-free head, and the stitched
+    record is the single process's, byte for byte."""
+    args = ["--weights", str(trained_models["yolo26n"]), "--imgsz", "160", "--nms", "false", "--no-video"]
+    alone = run_cli("annotate", str(clips["person"]), "--out", str(tmp_path / "single"), *args)
+    assert alone.returncode == 0, alone.stderr
+    proc = run_ray(cluster, clips["person"], tmp_path / "ray", *args)
+    assert proc.returncode == 0, proc.stderr
+    assert ran_ranges(proc.stdout, "person") == ["0-11", "12-23", "24-35", "36-39"]
+    record = (tmp_path / "ray" / "person.detections.jsonl").read_bytes()
+    assert record == (tmp_path / "single" / "person.detections.jsonl").read_bytes()
+    assert json.loads(record.splitlines()[0])["head"] == "end2end"
 
 
 @pytest.mark.parametrize("args, message", [

@@ -86,10 +86,10 @@ def build_detector(model: ModelSettings, detection: DetectionOptions = Detection
         if names_given and model.backend != "torch" and exported_format(resolve_weights(model.weights)) is None:
             # Picking a backend (auto times them) and exporting take minutes the first time: a typo in a
             # class name is caught first, on the checkpoint itself.
-            settings_for(load_model(model.weights, "cpu", backend="torch", trust=model.trust))
+            settings_for(load_model(model.weights, "cpu", backend="torch", trust=model.trust, nms=model.nms))
         loaded = load_model(model.weights, model.device, backend=model.backend, precision=model.precision,
                             trust=model.trust, imgsz=detection.imgsz, source_hw=source_hw,
-                            calibration=model.calibration, streamed=streamed)
+                            calibration=model.calibration, streamed=streamed, nms=model.nms)
     settings = settings_for(loaded)
     configure_cpu_threads(loaded, torch_networks=classifier is not None or torch_stage)
     return ReadyDetector(Detector(loaded, settings), classifier)

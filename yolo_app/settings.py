@@ -32,6 +32,11 @@ BACKENDS = ("auto", "torch", "onnx", "openvino", "tensorrt")  # engine/backends.
 PRECISIONS: dict[str, tuple[bool | None, bool | None]] = {
     "auto": (None, None), "fp16": (True, False), "fp32": (False, False), "bf16": (False, True), "int8": (False, None)}
 
+# --nms: which head an end-to-end model (YOLOv10, YOLO26) runs, as Ultralytics' predict argument ``nms`` says:
+# auto = its default (None): what the file itself selects, the one-to-many head with NMS for a checkpoint that has
+# both; false = the one-to-one head, NMS-free; true = the one-to-many head with NMS (engine/heads.py).
+NMS_CHOICES = ("auto", "true", "false")
+
 # Every package Ultralytics may need is declared in pyproject.toml: never pip-install behind the user's
 # back. Backend chatter is not for users either; our errors say what failed.
 PROCESS_ENV = {"YOLO_AUTOINSTALL": "false", "YOLO_VERBOSE": "false", "OPENCV_LOG_LEVEL": "ERROR"}
@@ -55,6 +60,11 @@ def check_thresholds(conf: float, iou: float, imgsz: int, max_det: int) -> None:
         raise UserError(f"imgsz {IMGSZ_RULE}, got {imgsz}")
     if max_det < 1:
         raise UserError(f"max_det must be at least 1, got {max_det}")
+
+
+def check_nms(nms: object) -> None:
+    if nms not in NMS_CHOICES:
+        raise UserError(f"nms must be auto, true or false, got {nms!r}")
 
 
 IMGSZ_RULE = "must be a positive multiple of 32 (e.g. 320, 640)"  # the network's largest stride
@@ -103,12 +113,14 @@ class ModelSettings:
     precision: str = "auto"
     trust: bool = False  # the user vouches for a checkpoint that needs full unpickling
     calibration: str | None = None  # int8: the video (or image folder) it is quantized on
+    nms: str = "auto"  # which head runs: NMS_CHOICES
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise UserError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        check_nms(self.nms)
 
 
 @dataclass(frozen=True)
@@ -236,6 +248,7 @@ class GuiOptions:
     device: str | None = None
     backend: str | None = None
     precision: str | None = None
+    nms: str | None = None
     conf: float | None = None
     iou: float | None = None
     compare: str | None = None
@@ -248,3 +261,5 @@ class GuiOptions:
                          DEFAULT_IOU if self.iou is None else self.iou, DEFAULT_IMGSZ, DEFAULT_MAX_DET)
         if self.classify_classes and not self.classify:
             raise UserError("--classify-classes needs --classify")
+        if self.nms is not None:
+            check_nms(self.nms)

@@ -20,6 +20,7 @@ from yolo_app.engine.types import ChannelPolicy, Result, SourceKind
 
 BARE_ITERATIONS = 50
 LIVE_SECONDS = 15.0
+HEAD_FRAMES = 50  # real frames per head in head_speed
 
 
 class _LatencyProbe(Sink):
@@ -58,6 +59,28 @@ def bare_fps(detector: Detector, input_hw: tuple[int, int]) -> float:
         return on_passing_thread(measure)  # as the inference thread would, leaving no torch pool behind
     finally:
         detector.stop_streams()
+
+
+def head_speed(detector: Detector, source: Path, frames: int = HEAD_FRAMES) -> dict[str, float]:
+    """The detector on the video's first ``frames`` frames, one at a time as a live view runs them, after a
+    warm-up: median ms a frame in the network and in the selection after it (NMS, or the one-to-one head's
+    top-k), and the frames a second both make."""
+    reader = AvReader(SourceSpec(SourceKind.VIDEO, str(source), source.stem))
+    try:
+        images = [image for _, (image, _, _) in zip(range(frames), reader.frames())]
+    finally:
+        reader.close()
+
+    def measure() -> list:
+        detector.warmup(*images[0].shape[:2])
+        return [detector.detect([image])[0].timings for image in images]
+
+    timings = on_passing_thread(measure)  # as the inference thread would, leaving no torch pool behind
+    network = statistics.median(t.infer for t in timings)
+    selection = statistics.median(t.post for t in timings)
+    whole = statistics.median(t.pre + t.infer + t.post for t in timings)
+    return {"network_ms": round(network, 2), "selection_ms": round(selection, 3), "fps": round(1e3 / whole, 1),
+            "frames": len(images)}
 
 
 def live_latency(detector: Detector, source: Path) -> dict[str, float | int]:

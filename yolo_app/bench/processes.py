@@ -21,12 +21,13 @@ ULTRALYTICS_SCRIPT = """
 import os, sys
 import ultralytics.utils.torch_utils as torch_utils
 from ultralytics import YOLO
-weights, source, size, device, every_core, half = sys.argv[1:7]
+weights, source, size, device, every_core, half, nms = sys.argv[1:8]
 if every_core == "1":
     torch_utils.NUM_THREADS = os.cpu_count()
 imgsz = [int(v) for v in size.split(",")]
 results = YOLO(weights, task="detect").predict(source, stream=True, imgsz=imgsz if len(imgsz) > 1 else imgsz[0],
-                                              device=device or None, half=half == "1", verbose=False)
+                                              device=device or None, half=half == "1", verbose=False,
+                                              nms={"auto": None, "true": True, "false": False}[nms])
 print(sum(1 for _ in results))
 """
 RUN_SUMMARY = re.compile(r"\d+ frames in ([\d.]+) s")
@@ -91,15 +92,16 @@ def timed_process(cmd: list[str]) -> ProcessRun:
 
 
 def ultralytics_cmd(weights: Path, source: Path, size: str, device: str = "", every_core: bool = False,
-                    half: bool = False) -> list[str]:
-    """Ultralytics' predict over ``source``; ``size``: "640" for a .pt, "h,w" for an export."""
+                    half: bool = False, nms: str = "auto") -> list[str]:
+    """Ultralytics' predict over ``source``; ``size``: "640" for a .pt, "h,w" for an export; ``nms``: its
+    argument of that name (auto: None, its default)."""
     return [sys.executable, "-c", ULTRALYTICS_SCRIPT, str(weights), str(source), size, device,
-            "1" if every_core else "0", "1" if half else "0"]
+            "1" if every_core else "0", "1" if half else "0", nms]
 
 
 def annotate_cmd(source: Path, weights: Path, out_dir: Path, *, imgsz: int, backend: str, device: str,
-                 precision: str, trust: bool, video: bool) -> list[str]:
+                 precision: str, trust: bool, video: bool, nms: str = "auto") -> list[str]:
     return [sys.executable, "-m", "yolo_app", "annotate", str(source), "--weights", str(weights),
-            "--imgsz", str(imgsz), "--backend", backend, "--device", device, "--precision", precision,
+            "--imgsz", str(imgsz), "--backend", backend, "--device", device, "--precision", precision, "--nms", nms,
             "--out", str(out_dir), "--cpu-report", *(["--trust-weights"] if trust else []),
             *([] if video else ["--no-video"])]

@@ -101,6 +101,11 @@ def table(r: dict) -> str:
     lines.append(f"live mode (real-time playback, newest frame wins, {r['live_frames']} frames): latency p50 "
                  f"{r['latency_p50_ms']:.0f} ms, p95 {r['latency_p95_ms']:.0f} ms (budget {r['latency_budget_ms']:.0f} "
                  f"ms = one inference + one frame period), {r['live_dropped']} frames dropped")
+    if "heads" in r:
+        labels = {"nms": "one-to-many head + NMS", "end2end": "one-to-one head, NMS-free (top-k)"}
+        lines.append(f"heads ({r['backend']}, one frame at a time on the same {r['heads']['nms']['frames']} frames): "
+                     + "; ".join(f"{labels[head]}: network {h['network_ms']:.1f} ms + selection "
+                                 f"{h['selection_ms']:.2f} ms, {h['fps']:.1f} FPS" for head, h in r["heads"].items()))
     if "int8_speedup" in r:
         lines.append(f"int8 (OpenVINO, quantized on this video): {r['int8_fps']:.1f} vs fp32 {r['fp32_fps']:.1f} FPS "
                      f"bare ({r['int8_speedup']:.2f}x); keeps {r['int8_agreement']:.1%} of fp32's boxes above 0.4 "

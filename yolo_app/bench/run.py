@@ -23,13 +23,14 @@ import av
 import torch
 
 from yolo_app import __version__
-from yolo_app.bench.inprocess import bare_fps, live_latency
+from yolo_app.bench.inprocess import bare_fps, head_speed, live_latency
 from yolo_app.bench.int8 import measure_int8
 from yolo_app.bench.processes import ProcessRun, annotate_cmd, timed_process, ultralytics_cmd
 from yolo_app.bench.report import Measured, figures, table
 from yolo_app.engine.backends import ExportCache, export_backend, installed
-from yolo_app.engine.heads import HEAD_END2END
+from yolo_app.engine.heads import HEAD_END2END, HEAD_NMS
 from yolo_app.engine.letterbox import letterbox_geometry
+from yolo_app.engine.inference import Detector
 from yolo_app.engine.models import LoadedModel
 from yolo_app.engine.sources import DEMO_PATH
 from yolo_app.errors import EXIT_OK, UserError
@@ -70,6 +71,7 @@ def run_bench(settings: BenchSettings) -> int:
     input_hw = model.input_hw or letterbox_geometry(height, width, imgsz, model.stride, True).input_hw
     bare = bare_fps(detector, input_hw)
     live = live_latency(detector, source)
+    heads = _heads(detector, model_settings, source, imgsz, (height, width))
     with tempfile.TemporaryDirectory(prefix="yolo_app_bench_") as tmp:
         steps, pairs = _steps(settings, model, source, input_hw, Path(tmp))
         measured: dict[str, list[ProcessRun]] = {key: [] for key in steps}
@@ -82,7 +84,7 @@ def run_bench(settings: BenchSettings) -> int:
     report = {
         "video": str(source), "weights": model.path.name, "imgsz": imgsz, "input_hw": list(input_hw),
         "backend": model.backend, "runs": settings.runs,
-        **figures(Measured(frames, measured, pairs, bare, live)), **int8,
+        **figures(Measured(frames, measured, pairs, bare, live)), **int8, **({"heads": heads} if heads else {}),
         "device": _device_name(model),
         "precision": model.precision,
         "cpu": cpu_description(),
@@ -100,9 +102,11 @@ def _steps(settings: BenchSettings, model: LoadedModel, source: Path, input_hw: 
     cuda = model.device.type == "cuda"
     hw = ",".join(map(str, input_hw))
 
+    nms = settings.model.nms  # both programs run the same head
+
     def ours(backend: str, precision: str, video: bool) -> list[str]:
         return annotate_cmd(source, weights, out, imgsz=imgsz, backend=backend, device=device, precision=precision,
-                            trust=settings.model.trust, video=video)
+                            trust=settings.model.trust, video=video, nms=nms)
 
     def theirs(backend: str) -> list[str]:
         """Ultralytics on the same model file in ``backend``: the .pt on torch, else our cached export of
@@ -111,7 +115,8 @@ def _steps(settings: BenchSettings, model: LoadedModel, source: Path, input_hw: 
         if model.exported:
             return ultralytics_cmd(weights, source, hw, str(model.device.index or 0) if cuda else "cpu")
         if backend == "torch":
-            return ultralytics_cmd(weights, source, str(imgsz), "0" if cuda else "cpu", every_core=True, half=cuda)
+            return ultralytics_cmd(weights, source, str(imgsz), "0" if cuda else "cpu", every_core=True, half=cuda,
+                                   nms=nms)
         form = "e2e" if model.head == HEAD_END2END else ""
         half = cuda and backend == "tensorrt"
         cache = ExportCache(weights)
@@ -120,7 +125,7 @@ def _steps(settings: BenchSettings, model: LoadedModel, source: Path, input_hw: 
         return ultralytics_cmd(exported, source, hw, "0" if cuda else "cpu")
 
     steps = {
-        "ultralytics": ultralytics_cmd(weights, source, str(imgsz)),  # as its users run it: every default
+        "ultralytics": ultralytics_cmd(weights, source, str(imgsz), nms=nms),  # as its users run it: its defaults
         "ultralytics_same_backend": theirs(model.backend),
         "annotate": ours(model.backend, settings.model.precision, video=True),
         "annotate_novideo": ours(model.backend, settings.model.precision, video=False),
@@ -136,6 +141,22 @@ def _steps(settings: BenchSettings, model: LoadedModel, source: Path, input_hw: 
         steps.setdefault(our, ours(backend, "auto", video=False))  # the runtime's default, as Ultralytics runs
         pairs[backend] = (our, their)
     return steps, pairs
+
+
+def _heads(detector: Detector, model_settings: ModelSettings, source: Path, imgsz: int, source_hw: tuple[int, int]
+           ) -> dict[str, dict[str, float]]:
+    """For a model with both heads, each head's speed on the run's backend, on the same frames: the NMS-free
+    head's reason to exist (nothing to suppress after the network); {} for a model with one."""
+    model = detector.model
+    if len(model.heads) < 2:
+        return {}
+    speeds = {}
+    for head, nms in ((HEAD_NMS, "true"), (HEAD_END2END, "false")):
+        other = detector if head == model.head else build_detector(
+            dataclasses.replace(model_settings, backend=model.backend, nms=nms), DetectionOptions(imgsz=imgsz),
+            source_hw=source_hw).detector
+        speeds[head] = head_speed(other, source)
+    return speeds
 
 
 def _equal_terms_backends(model: LoadedModel) -> list[str]:

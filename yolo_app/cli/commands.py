@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def model_settings(args: argparse.Namespace) -> ModelSettings:
     return ModelSettings(args.weights, args.device, args.backend, getattr(args, "precision", "auto"),
-                         args.trust_weights, getattr(args, "calibrate", None))
+                         args.trust_weights, getattr(args, "calibrate", None), getattr(args, "nms", "auto"))
 
 
 def annotate_settings(args: argparse.Namespace) -> AnnotateSettings:
@@ -202,7 +202,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
         check_window()
         return EXIT_OK
     options = GuiOptions(source=args.source, weights=args.weights, device=args.device, backend=args.backend,
-                         precision=args.precision, conf=args.conf, iou=args.iou, compare=args.compare,
+                         precision=args.precision, nms=args.nms, conf=args.conf, iou=args.iou, compare=args.compare,
                          classify=args.classify, classify_classes=args.classify_classes,
                          trust_weights=args.trust_weights)
     launch = Launch(args.quit_after, Path(args.screenshot) if args.screenshot else None)

@@ -10,8 +10,8 @@ import yolo_app.cli.commands as handlers
 from yolo_app import __version__
 from yolo_app.errors import EXIT_USAGE
 from yolo_app.settings import (BACKENDS, CODECS, DEFAULT_CONF, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_MAX_DET,
-                               DEFAULT_TOP_K, DEFAULT_WEIGHTS, EXPORT_FORMATS, FRAME_POLICIES, PRECISIONS,
-                               RTSP_TRANSPORTS)
+                               DEFAULT_TOP_K, DEFAULT_WEIGHTS, EXPORT_FORMATS, FRAME_POLICIES, NMS_CHOICES,
+                               PRECISIONS, RTSP_TRANSPORTS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,6 +87,17 @@ def _add_precision(p: argparse.ArgumentParser) -> None:
                         "(default for annotate: the video it processes); cached per model, size and footage")
 
 
+NMS_HELP = ("which head a YOLOv10 or YOLO26 model runs, as Ultralytics' predict argument nms: auto = what its "
+            "predict does with default arguments (the one-to-many head with NMS at --iou for a checkpoint with both "
+            "heads; the one head a fused checkpoint or an export has); false = the one-to-one head, NMS-free (the "
+            "end-to-end column of its mAP table, faster after the network); true = the one-to-many head with NMS")
+
+
+def _add_nms(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    p.add_argument("--nms", default=default, choices=NMS_CHOICES, help=NMS_HELP + (
+        " (default: %(default)s)" if default else " (default: the last one, else auto)"))
+
+
 # What each --export/--to format writes; the zips are what CVAT's "Upload annotations" takes.
 EXPORT_OUTPUTS = ("csv -> NAME.detections.csv (one row per detection); mot -> NAME.mot.txt (MOT Challenge); "
                   "coco -> NAME_coco/ (annotations/instances_default.json + images/default/, for pycocotools "
@@ -148,6 +159,7 @@ def _add_annotate(commands: argparse._SubParsersAction) -> None:
                                "where it doubles throughput, and on a CPU, whose backend's streams then run "
                                "several frames at once; 1 on Apple MPS)")
     _add_precision(annotate)
+    _add_nms(annotate)
     annotate.add_argument("--resume", action="store_true",
                           help="continue an interrupted run from its last checkpoint (every 250 frames) with "
                                "identical results; sources whose outputs are complete are skipped")
@@ -193,6 +205,7 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
     gui.add_argument("--precision", default=None, choices=list(PRECISIONS),
                      help="network precision: auto, fp16, fp32 or bf16 (default: the last one, else auto; see "
                           "annotate --help)")
+    _add_nms(gui, default=None)
     gui.add_argument("--conf", type=float, default=None, help="confidence threshold, 0-1")
     gui.add_argument("--iou", type=float, default=None, help="NMS IoU threshold, 0-1")
     gui.add_argument("--compare", default=None, metavar="W2", help="a second model shown beside the first, "
@@ -291,6 +304,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
                        help="the backend our annotate runs, and Ultralytics' same-backend run uses (default: auto)")
     bench.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     _add_precision(bench)
+    _add_nms(bench)
     bench.add_argument("--runs", type=_positive_int, default=1,
                        help="repeat each measurement and report the median (default: %(default)s)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

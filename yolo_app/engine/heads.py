@@ -10,8 +10,11 @@ candidate each came from, so every kept box keeps its full class-score vector):
   the network up to that decoded output (``(4 + nc, candidates)``, corners) on every backend and do the
   top-k here, with Ultralytics' arithmetic, so we know which candidate each box is.
 
-The kind is the head's own: a head that carries a one-to-one branch (``end2end: True`` in its config)
-is end-to-end, whatever the file is called.
+A YOLOv10 or YOLO26 checkpoint carries both heads. Which one runs is Ultralytics' own rule, so our boxes are
+its boxes: by default (``nms: auto``, its predict's ``nms=None``) the head the network selects itself, which
+for a checkpoint with both is the one-to-many head with NMS (``DetectionModel.end2end`` of the installed
+Ultralytics says so); ``nms: false`` the one-to-one head (NMS-free), ``nms: true`` the one-to-many head. A
+fused checkpoint, or an export, has the one head it kept.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
+
+from yolo_app.errors import UserError
 
 if TYPE_CHECKING:
     import torch
@@ -53,8 +58,6 @@ def detect_head(network: torch.nn.Module) -> torch.nn.Module:
     import torch
     from ultralytics.nn.modules.head import Detect, v10Detect
 
-    from yolo_app.errors import UserError
-
     layers = getattr(network, "model", None)
     head = layers[-1] if isinstance(layers, torch.nn.Sequential) else None
     if type(head) not in (Detect, v10Detect):
@@ -66,9 +69,46 @@ def detect_head(network: torch.nn.Module) -> torch.nn.Module:
     return head
 
 
-def head_kind(head: torch.nn.Module) -> str:
-    """``end2end`` when the head carries a one-to-one branch (or fusion left only that branch)."""
-    return HEAD_END2END if getattr(head, "one2one_cv2", None) is not None else HEAD_NMS
+def heads_of(head: torch.nn.Module) -> tuple[str, ...]:
+    """The heads a detection head can run: the one-to-many (NMS) where its branch is there, the one-to-one
+    where it carries one (fusion leaves only the one that ran)."""
+    branches = ((HEAD_NMS, "cv2"), (HEAD_END2END, "one2one_cv2"))
+    return tuple(kind for kind, branch in branches if getattr(head, branch, None) is not None)
+
+
+def default_head(network: torch.nn.Module) -> str:
+    """The head Ultralytics' predict runs on this checkpoint with its default arguments (``nms=None``: no
+    override, the network's own ``end2end``): read from the installed Ultralytics, so a release that changes
+    its default changes ours with it (and the parity tests say so)."""
+    return HEAD_END2END if getattr(network, "end2end", False) else HEAD_NMS
+
+
+class HeadUnavailable(UserError):
+    """The file has not the head ``nms`` asks for (a front end with a standing preference runs the file's own)."""
+
+
+def choose_head(heads: tuple[str, ...], default: str, nms: str, model_id: str) -> str:
+    """The head a run uses: ``nms`` (settings.NMS_CHOICES) against the heads the file has; one line when the
+    file has not the head asked for."""
+    if nms == "auto":
+        return default
+    wanted = HEAD_END2END if nms == "false" else HEAD_NMS
+    if wanted in heads:
+        return wanted
+    if wanted == HEAD_END2END:
+        raise HeadUnavailable(f"nms false runs the one-to-one (NMS-free) head, and {model_id} has none (YOLOv10 and "
+                        f"YOLO26 models do); use nms auto")
+    raise HeadUnavailable(f"nms true runs the one-to-many head with NMS, and {model_id} has only its one-to-one head "
+                    f"(fused, or exported NMS-free); use nms auto")
+
+
+def select_head(network: torch.nn.Module, head: str) -> None:
+    """Make an unfused network run ``head`` (fusion then drops the other branch): the one-to-one head up to
+    its decoded output (``run_one_to_one``), or the one-to-many head, as predict with NMS runs it."""
+    if head == HEAD_END2END:
+        run_one_to_one(network)
+    elif HEAD_END2END in heads_of(network.model[-1]):
+        network.end2end = False
 
 
 def _decoded_one_to_one(self, preds: torch.Tensor) -> torch.Tensor:
@@ -164,12 +204,13 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndar
 
 
 def one_to_one_top_k(pred: np.ndarray, conf_thres: float, classes: tuple[int, ...] | None, max_det: int,
-                     best: np.ndarray | None = None, half: bool = False) -> Survivors:
+                     best: np.ndarray | None = None) -> Survivors:
     """Ultralytics' end-to-end selection on one image's decoded one-to-one output (4 + nc, candidates),
     boxes as corners: the head's top-k candidates by best class score (k = max(max_det, 300), as predict
     sets it), then the top-k of those candidates' (candidate, class) scores, so one candidate may give a
     box per class; then predict's filter: score above conf, class in ``classes``, the first ``max_det``.
-    ``half``: as for ``non_max_suppression`` (the conf filter in fp16)."""
+    An fp16 network's scores (widened exactly) are filtered in float32 here too: Ultralytics' top-k rows
+    come out in float32 (their class column is), unlike the fp16 filter before its NMS."""
     scores = pred[4:].T  # (candidates, nc)
     nc = scores.shape[1]
     best = scores.max(1) if best is None else best
@@ -178,7 +219,7 @@ def one_to_one_top_k(pred: np.ndarray, conf_thres: float, classes: tuple[int, ..
     pairs = scores[first].ravel()
     flat = _descending(pairs)[:k]
     conf, cls, anchor = pairs[flat], flat % nc, first[flat // nc]
-    keep = conf > (np.float16(conf_thres) if half else conf_thres)
+    keep = conf > conf_thres
     if classes is not None:
         keep &= np.isin(cls, classes)
     kept = np.flatnonzero(keep)

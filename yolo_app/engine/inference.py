@@ -227,7 +227,7 @@ class Detector:
         else:
             best = pred[4:].max(0)  # each candidate's best class score: the conf filter and the grid view
             if model.head == HEAD_END2END:
-                kept = one_to_one_top_k(pred, s.conf, s.classes, s.max_det, best, model.half)
+                kept = one_to_one_top_k(pred, s.conf, s.classes, s.max_det, best)
             else:
                 kept = non_max_suppression(pred, s.conf, s.iou, s.classes, s.max_det, best, model.half)
         xyxy = kept.xyxy

@@ -8,6 +8,7 @@ file, never from its name.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 from yolo_app.engine.backends import ExportCache, openvino_native_bf16, quiet_ultralytics, resolve_backend
 from yolo_app.engine.device import Device, select_device
 from yolo_app.engine.exported import FORMAT_NAMES, exported_format, read_exported
-from yolo_app.engine.heads import HEAD_END2END, HEAD_LABELS, HEAD_NMS, SUPPORTED, detect_head, head_kind, run_one_to_one
+from yolo_app.engine.heads import (HEAD_END2END, HEAD_LABELS, HEAD_NMS, SUPPORTED, choose_head, default_head,
+                                   detect_head, heads_of, select_head)
 from yolo_app.engine.letterbox import letterbox_geometry
 from yolo_app.engine.sources import redact
 from yolo_app.errors import RuntimeFailure, UserError
@@ -54,7 +56,8 @@ class LoadedModel:
     half: bool
     backend: str = "torch"  # what runs the network: torch, onnx, openvino or tensorrt (see backends)
     bf16: bool = False  # OpenVINO on a CPU in bfloat16 (AMX/AVX512-BF16): ~2x faster, not bit-exact
-    head: str = HEAD_NMS  # nms or end2end (engine/heads.py)
+    head: str = HEAD_NMS  # the head that runs: nms or end2end (engine/heads.py)
+    heads: tuple[str, ...] = (HEAD_NMS,)  # the heads the file has (YOLOv10 and YOLO26 checkpoints: both)
     input_hw: tuple[int, int] | None = None  # an exported file's fixed input size; None: any stride multiple
     exported: bool = False  # the file itself is an export (ONNX, OpenVINO, TensorRT) and runs as it is
     top_k_in_graph: bool = False  # an Ultralytics end-to-end export: rows (k, 6), its top-k already done
@@ -197,7 +200,7 @@ def on_passing_thread(work: Callable[[], T]) -> T:
 def load_model(spec: str, device: str | Device = "auto", backend: str = "torch",
                precision: str = "auto", trust: bool = False, imgsz: int = DEFAULT_IMGSZ,
                source_hw: tuple[int, int] | None = None, calibration: str | None = None,
-               streamed: bool = False) -> LoadedModel:
+               streamed: bool = False, nms: str = "auto") -> LoadedModel:
     """Resolve, load and place a detection model (on a passing thread: ``on_passing_thread``); every
     failure is one clear UserError line.
     ``backend`` (``auto`` included) is checked here; its export is made when the input size is known.
@@ -205,20 +208,21 @@ def load_model(spec: str, device: str | Device = "auto", backend: str = "torch",
     from the source's (height, width) when the caller knows it (``source_hw``), else square, and fed as the
     run will feed it: a file's batches through the streams (``streamed``), else one frame at a time.
     ``trust``: the user vouches for a checkpoint that needs full unpickling (see ``load_network``).
-    ``calibration``: the footage ``int8`` is quantized on. An exported file (ONNX, OpenVINO, TensorRT)
-    runs on its own backend, as it was exported."""
+    ``calibration``: the footage ``int8`` is quantized on. ``nms``: which head runs (settings.NMS_CHOICES;
+    auto: the one Ultralytics' predict runs). An exported file (ONNX, OpenVINO, TensorRT) runs on its own
+    backend, as it was exported."""
     return on_passing_thread(lambda: _load_model(spec, device, backend, precision, trust, imgsz, source_hw,
-                                                 calibration, streamed))
+                                                 calibration, streamed, nms))
 
 
 def _load_model(spec: str, device: str | Device, backend: str, precision: str, trust: bool, imgsz: int,
-                source_hw: tuple[int, int] | None, calibration: str | None, streamed: bool) -> LoadedModel:
+                source_hw: tuple[int, int] | None, calibration: str | None, streamed: bool, nms: str) -> LoadedModel:
     path = resolve_weights(spec)
     if exported_format(path) is not None:
         if precision == "int8":
             raise UserError(f"{path} is an export and runs as it was exported; --precision int8 quantizes a .pt "
                             f"checkpoint")
-        return _load_exported(path, device, backend, precision)
+        return _load_exported(path, device, backend, precision, nms)
     int8 = int8_calibration(calibration, backend, device) if precision == "int8" else None
     if int8 is not None:
         device, backend = "cpu", "openvino"
@@ -232,7 +236,7 @@ def _load_model(spec: str, device: str | Device, backend: str, precision: str, t
     # earlier start; PyTorch needs the network itself.
     facts = cache.checkpoint_facts() if dev.type == "cpu" and backend != "torch" else None
     network = None
-    if facts is None:
+    if facts is None or facts.get("ultralytics") != _ultralytics_version():  # its default head is its rule
         network = load_network(path, trust)
         facts = _checkpoint_facts(path, network)
         cache.remember_facts({**facts, "read_safely": not trust})
@@ -240,7 +244,8 @@ def _load_model(spec: str, device: str | Device, backend: str, precision: str, t
     if use_half and dev.type != "cuda":
         raise UserError(f"fp16 needs a CUDA GPU; {dev.type} runs fp32 (use --precision auto or fp32)")
     names = {int(k): str(v) for k, v in facts["names"].items()}
-    strides, head = tuple(facts["strides"]), facts["head"]
+    strides, heads = tuple(facts["strides"]), tuple(facts["heads"])
+    head = choose_head(heads, facts["default_head"], nms, path.name)
     stride = max(max(strides), 32)
     input_hw = letterbox_geometry(*source_hw, imgsz, stride, True).input_hw if source_hw else (imgsz, imgsz)
     # After the checks above: never export a file that is no model.
@@ -258,31 +263,36 @@ def _load_model(spec: str, device: str | Device, backend: str, precision: str, t
                         f"this run uses {backend} on {dev.type}")
     return LoadedModel(path=path, model_id=path.name, task="detect", names=names, stride=stride, strides=strides,
                        module=module, device=dev, half=use_half, backend=backend, bf16=bf16, head=head,
-                       calibration=int8)
+                       heads=heads, calibration=int8)
+
+
+def _ultralytics_version() -> str:
+    return importlib.metadata.version("ultralytics")
 
 
 def _checkpoint_facts(path: Path, network: torch.nn.Module) -> dict:
     """What a run needs to know of a checkpoint besides its weights: a YOLO detector's class names, the
-    strides of its detection levels and its head; anything else is refused in one line."""
+    strides of its detection levels, the heads it has and the one Ultralytics' predict runs by default (with
+    the Ultralytics version that said so); anything else is refused in one line."""
     task = getattr(network, "task", None) or "unknown"
     if task != "detect":
         article = "an" if task[:1] in "aeiou" else "a"
         raise UserError(f"{path} is {article} '{task}' model; yolo-app runs {SUPPORTED}")
     try:
-        head = head_kind(detect_head(network))
+        heads = heads_of(detect_head(network))
     except UserError as exc:
         raise UserError(f"{path} {exc}") from None
     strides = [int(s) for s in network.stride] if hasattr(network, "stride") else [8, 16, 32]
-    return {"names": {int(k): str(v) for k, v in dict(network.names).items()}, "strides": strides, "head": head}
+    return {"names": {int(k): str(v) for k, v in dict(network.names).items()}, "strides": strides,
+            "heads": list(heads), "default_head": default_head(network), "ultralytics": _ultralytics_version()}
 
 
 def _placed(path: Path, network: torch.nn.Module, head: str, dev: Device, half: bool) -> torch.nn.Module:
     """The network as PyTorch runs it here: fused, on ``dev``, in eval mode, NHWC where that helps, in half
-    precision when asked; an end-to-end head returning its decoded one-to-one output (engine/heads.py)."""
+    precision when asked; running ``head`` (the one-to-one head returning its decoded output: engine/heads.py)."""
     import torch
 
-    if head == HEAD_END2END:
-        run_one_to_one(network)
+    select_head(network, head)
     try:
         module = network.fuse(verbose=False) if hasattr(network, "fuse") else network
         module = module.to(str(dev)).eval()
@@ -321,9 +331,12 @@ def int8_calibration(calibration: str | None, backend: str, device: str | Device
     return path
 
 
-def _load_exported(path: Path, device: str | Device, backend: str, precision: str) -> LoadedModel:
-    """An Ultralytics export given as weights: it runs on its own backend, at its own input size."""
+def _load_exported(path: Path, device: str | Device, backend: str, precision: str, nms: str) -> LoadedModel:
+    """An Ultralytics export given as weights: it runs on its own backend, at its own input size, with the one
+    head it was exported with."""
     meta = read_exported(path)
+    exported_head = HEAD_END2END if meta.end2end else HEAD_NMS
+    head = choose_head((exported_head,), exported_head, nms, path.name)
     if backend not in ("auto", meta.backend):
         raise UserError(f"{path} is {FORMAT_NAMES[meta.backend]}: it runs on --backend {meta.backend} (or auto), "
                         f"not {backend}")
@@ -338,11 +351,10 @@ def _load_exported(path: Path, device: str | Device, backend: str, precision: st
                         f"precision it was exported in (use --precision auto)")
     if meta.backend == "openvino" and bf16 is None:
         bf16 = openvino_native_bf16()
-    head = HEAD_END2END if meta.end2end else HEAD_NMS
     return LoadedModel(path=meta.path, model_id=path.name, task=meta.task, names=meta.names,
                        stride=max(meta.stride, 32), strides=_level_strides(meta.stride), module=None, device=dev,
                        half=meta.backend == "tensorrt" and meta.half, backend=meta.backend, bf16=bool(bf16),
-                       head=head, input_hw=meta.input_hw, exported=True,
+                       head=head, heads=(head,), input_hw=meta.input_hw, exported=True,
                        top_k_in_graph=meta.end2end)
 
 

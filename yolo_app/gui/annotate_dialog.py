@@ -40,7 +40,7 @@ from yolo_app.engine.sinks import prepare_out_dir
 from yolo_app.errors import UserError, YoloAppError, describe
 from yolo_app.gui.annotate_runner import JobRunner
 from yolo_app.gui.panels import ThresholdSlider
-from yolo_app.gui.pickers import MEDIA_FILTER, ModelPicker
+from yolo_app.gui.pickers import HEAD_CHOICES, HEAD_LABELS, HEAD_TIP, MEDIA_FILTER, ModelPicker
 from yolo_app.gui.trust import TrustedFiles, ask_to_trust
 from yolo_app.settings import (BACKENDS, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_WEIGHTS, EXPORT_FORMATS, PRECISIONS,
                                AnnotateSettings, DetectionOptions, ExportOptions, ModelSettings)
@@ -49,7 +49,7 @@ from yolo_app.terminal import format_duration
 TITLE = "Annotate videos"
 JOIN_TIMEOUT_S = 5.0
 # The main window's settings: the defaults until a run saves the dialog's own.
-LIVE_KEYS = frozenset({"weights", "device", "backend", "precision", "conf", "iou"})
+LIVE_KEYS = frozenset({"weights", "device", "backend", "precision", "nms", "conf", "iou"})
 WARNING_COLOR, ERROR_COLOR = QColor("#b7791f"), QColor("#c0392b")
 
 
@@ -123,6 +123,9 @@ class AnnotateDialog(QDialog):
         self.backend_box.addItems(BACKENDS)
         self.precision_box = QComboBox()
         self.precision_box.addItems(PRECISIONS)
+        self.head_box = QComboBox()
+        self.head_box.addItems(HEAD_CHOICES)
+        self.head_box.setToolTip(HEAD_TIP)
         self.conf_slider = ThresholdSlider("conf", DEFAULT_CONF)
         self.iou_slider = ThresholdSlider("IoU", DEFAULT_IOU)
         self.track_box = QCheckBox("Track (ByteTrack ids)")
@@ -140,6 +143,8 @@ class AnnotateDialog(QDialog):
         model_row.addWidget(self.backend_box)
         model_row.addWidget(QLabel("Precision"))
         model_row.addWidget(self.precision_box)
+        model_row.addWidget(QLabel("Head"))
+        model_row.addWidget(self.head_box)
         checks = QHBoxLayout()
         for box in (self.track_box, self.video_box, self.resume_box):
             checks.addWidget(box)
@@ -232,6 +237,8 @@ class AnnotateDialog(QDialog):
             "device": (self.device_box.currentText, self.device_box.setCurrentText, str),
             "backend": (self.backend_box.currentText, self.backend_box.setCurrentText, str),
             "precision": (self.precision_box.currentText, self.precision_box.setCurrentText, str),
+            "nms": (lambda: HEAD_CHOICES[self.head_box.currentText()],
+                    lambda nms: self.head_box.setCurrentText(HEAD_LABELS.get(nms, "auto")), str),
             "conf": (self.conf_slider.value, self.conf_slider.set_value, float),
             "iou": (self.iou_slider.value, self.iou_slider.set_value, float),
             "track": (self.track_box.isChecked, self.track_box.setChecked, bool),
@@ -324,7 +331,7 @@ class AnnotateDialog(QDialog):
         return AnnotateSettings(
             sources, out_dir,
             model=ModelSettings(self._weights(), self.device_box.currentText(), self.backend_box.currentText(),
-                                self.precision_box.currentText()),
+                                self.precision_box.currentText(), nms=HEAD_CHOICES[self.head_box.currentText()]),
             detection=DetectionOptions(conf=self.conf_slider.value(), iou=self.iou_slider.value()),
             track=track, video=self.video_box.isChecked(), resume=self.resume_box.isChecked(), exports=formats,
             export_options=ExportOptions(every=self.every_spin.value(), min_conf=self.min_conf_spin.value(),

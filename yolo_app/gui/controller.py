@@ -15,6 +15,7 @@ from typing import Any, Callable
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from yolo_app.engine.capture import Playback
+from yolo_app.engine.heads import HEAD_END2END, HeadUnavailable
 from yolo_app.engine.inference import DetectionSettings, Detector
 from yolo_app.engine.models import UntrustedWeights, configure_cpu_threads, resolve_weights
 from yolo_app.engine.pipeline import Branch, Pipeline
@@ -47,7 +48,7 @@ class ViewerController(QObject):
 
     def __init__(self, bridge: ResultBridge, device: str = "auto",
                  settings: DetectionSettings | None = None, backend: str = "auto",
-                 trusted: TrustedFiles | None = None, precision: str = "auto") -> None:
+                 trusted: TrustedFiles | None = None, precision: str = "auto", nms: str = "auto") -> None:
         super().__init__()
         self.trusted = trusted or TrustedFiles()  # files the user chose to load anyway (session only)
         self.bridge = bridge
@@ -55,10 +56,12 @@ class ViewerController(QObject):
         self.device = device
         self.backend = backend
         self.precision = precision
+        self.nms = nms  # the head picker: a preference, which a model with one head does not follow
         self.settings = settings or DetectionSettings()
         self.class_filter: set[str] | None = None  # names, so it carries across models
         self.detectors: list[Detector | None] = [None]
         self.weights: list[str | None] = [None]
+        self.heads: list[str | None] = [None]  # a view's own nms (compare: the other head); None: the picker's
         self.classifier: Any = None  # zoo.classifier.ClassifierStage on the first model's detections
         self.spec: SourceSpec | None = None
         self.info: SourceInfo | None = None
@@ -159,23 +162,35 @@ class ViewerController(QObject):
         self._start(outcome, at)
 
     # models ------------------------------------------------------------------------------------
-    def load_model(self, weights: str, branch: int = 0) -> None:
+    def load_model(self, weights: str, branch: int = 0, nms: str | None = None) -> None:
+        """Load ``weights`` into view ``branch``; ``nms``: that view's own head (None: the picker's choice, or the
+        file's own head where it has only one)."""
         while len(self.detectors) <= branch:
             self.detectors.append(None)
             self.weights.append(None)
+            self.heads.append(None)
+        self.heads[branch] = nms
         self.modelLoading.emit(branch, weights)
         device, backend, precision, settings = self.device, self.backend, self.precision, self.settings
+        head = nms or self.nms
         hw = (self.info.height, self.info.width) if self.info else None
         calibration = default_footage(self.spec) if self.spec is not None else None  # int8's footage
 
         def work() -> Detector:
             path = resolve_weights(weights)
             model = follows_file(ModelSettings(str(path), device, backend, precision, self.trusted.allows(path),
-                                               calibration))
-            try:  # thresholds as they are now; the class filter (names) is applied per model when it is ready
-                detector = build_detector(model, DetectionOptions(settings.conf, settings.iou, settings.imgsz,
-                                                                  settings.max_det),
-                                          torch_stage=self.classifier is not None, source_hw=hw).detector
+                                               calibration, head))
+            # thresholds as they are now; the class filter (names) is applied per model when it is ready
+            options = DetectionOptions(settings.conf, settings.iou, settings.imgsz, settings.max_det)
+            try:
+                try:
+                    detector = build_detector(model, options, torch_stage=self.classifier is not None,
+                                              source_hw=hw).detector
+                except HeadUnavailable:
+                    if nms is not None:  # asked for this view: say so
+                        raise
+                    detector = build_detector(dataclasses.replace(model, nms="auto"), options,
+                                              torch_stage=self.classifier is not None, source_hw=hw).detector
             except UntrustedWeights as exc:
                 raise NeedsTrust(path, str(exc)) from None
             detector.warmup(*(hw or (640, 640)))  # off the GUI thread (a first export included): the swap is instant
@@ -235,14 +250,24 @@ class ViewerController(QObject):
         if self.pipeline is not None:
             self.restart()
 
-    def set_device(self, device: str, backend: str | None = None, precision: str | None = None) -> None:
-        """Run the models on another device, backend or precision: each is loaded again so."""
+    def set_device(self, device: str, backend: str | None = None, precision: str | None = None,
+                   nms: str | None = None) -> None:
+        """Run the models on another device, backend, precision or head (``nms``): each is loaded again so."""
         self.device = device
         self.backend = backend or self.backend
         self.precision = precision or self.precision
+        self.nms = nms or self.nms
         for branch, weights in enumerate(self.weights):
             if weights:
-                self.load_model(weights, branch)
+                self.load_model(weights, branch, self.heads[branch])
+
+    def compare_heads(self) -> None:
+        """The detector's model again beside it, with its other head (both heads of a YOLOv10 or YOLO26)."""
+        first = self.detectors[0]
+        if first is None or len(first.model.heads) < 2:
+            return
+        other = "true" if first.model.head == HEAD_END2END else "false"
+        self.load_model(str(self.weights[0]), 1, other)
 
     def set_compare(self, weights: str | None) -> None:
         """Second model on the same frames, or back to one view."""
@@ -251,7 +276,7 @@ class ViewerController(QObject):
             return
         if len(self.detectors) > 1:
             self._tokens["model1"] = self._tokens.get("model1", 0) + 1  # drop a load in flight
-            self.detectors, self.weights = self.detectors[:1], self.weights[:1]
+            self.detectors, self.weights, self.heads = self.detectors[:1], self.weights[:1], self.heads[:1]
             self.restart()
 
     # thresholds --------------------------------------------------------------------------------

@@ -30,13 +30,14 @@ from yolo_app.gui.menus import CAMERA, MODELS, RECENT, add_commands, lay_out
 from yolo_app.gui.model_bar import ModelBar
 from yolo_app.gui.models_dialog import ModelsDialog
 from yolo_app.gui.panels import ClassFilter, DetectionsPanel, GridPanel, ScoreBars, ThresholdSlider
+from yolo_app.gui.pickers import head_label
 from yolo_app.gui.playback_bar import PlaybackBar
 from yolo_app.gui.selection import Selection, box_scores, follow, hit_test, select
 from yolo_app.gui.source_menu import SourceMenus
 from yolo_app.gui.status_bar import StatusBar
 from yolo_app.gui.trust import TrustedFiles, ask_to_trust
 from yolo_app.gui.video_view import VideoPane
-from yolo_app.settings import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_WEIGHTS, GuiOptions
+from yolo_app.settings import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_WEIGHTS, NMS_CHOICES, GuiOptions
 
 
 def app_settings() -> QSettings:
@@ -55,8 +56,11 @@ class MainWindow(QMainWindow):
         device = options.device or str(self.store.value("device", "auto"))
         backend = options.backend or str(self.store.value("backend", "auto"))
         precision = options.precision or str(self.store.value("precision", "auto"))
+        nms = options.nms or str(self.store.value("nms", "auto"))
+        if nms not in NMS_CHOICES:  # a settings file edited by hand
+            nms = "auto"
         self.trusted = TrustedFiles(everything=options.trust_weights)  # this session's "Load anyway" files
-        self.controller = ViewerController(self.bridge, device, settings, backend, self.trusted, precision)
+        self.controller = ViewerController(self.bridge, device, settings, backend, self.trusted, precision, nms)
         self.output_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
                                or Path.home()) / "yolo_app"
         self.display_rate = [RateMeter(), RateMeter()]
@@ -248,6 +252,7 @@ class MainWindow(QMainWindow):
         self.status_bar.showMessage(f"{detector.model.model_id} ready on {detector.model.device}", 3000)
         if branch == 0:
             self.store.setValue("weights", str(detector.model.path))
+            self.model_bar.show_heads(detector.model)
             self.class_filter.set_names(list(detector.names.values()), self.controller.class_filter)
             self.grid_panel.set_model(detector.model.strides, list(detector.names.values()))
         else:
@@ -342,7 +347,9 @@ class MainWindow(QMainWindow):
             shown = self.last_shown.get(branch)
             count = len(shown.result.detections) if shown else 0
             stats = pipeline.stats(branch)
-            pane.caption.setText(f"{detector.model.model_id} · {stats.inference_fps:.1f} fps · "
+            model = detector.model
+            head = f" ({head_label(model.head)})" if len(model.heads) > 1 else ""
+            pane.caption.setText(f"{model.model_id}{head} · {stats.inference_fps:.1f} fps · "
                                  f"latency {self.latency[branch].percentile(50):.0f} ms · {count} detections")
         if self.controller.recorder.active:
             self.status_bar.show_recording(time.monotonic() - self.record_started)
@@ -439,6 +446,7 @@ class MainWindow(QMainWindow):
         self.store.setValue("device", self.controller.device)
         self.store.setValue("backend", self.controller.backend)
         self.store.setValue("precision", self.controller.precision)
+        self.store.setValue("nms", self.controller.nms)
         self.store.sync()
         self._status_timer.stop()
         self.stop_recording()

@@ -1,4 +1,5 @@
-"""The toolbar's model pickers: detector, device, backend, precision and a second model to compare.
+"""The toolbar's model pickers: detector, device, backend, precision, head and a second model to compare (or the
+same model's other head).
 
 They ask the controller for a model and show what it loaded: a failed, cancelled or declined load puts the
 picker back on the model still running, so the pickers never claim a model that is not there.
@@ -12,11 +13,13 @@ from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
 from yolo_app.engine.device import available_devices
+from yolo_app.engine.models import LoadedModel
 from yolo_app.gui.controller import ViewerController
-from yolo_app.gui.pickers import ModelPicker
+from yolo_app.gui.pickers import HEAD_CHOICES, HEAD_LABELS, HEAD_TIP, ModelPicker, head_label
 from yolo_app.settings import BACKENDS, PRECISIONS
 
 COMPARE_OFF = "Compare: off"
+COMPARE_HEADS = "Compare: other head"  # the detector's own model with its other head (YOLOv10, YOLO26)
 
 
 class ModelBar(QWidget):
@@ -26,7 +29,7 @@ class ModelBar(QWidget):
         super().__init__()
         self.controller = controller
         self.model_box = ModelPicker()
-        self.compare_box = ModelPicker((COMPARE_OFF,))
+        self.compare_box = ModelPicker((COMPARE_OFF, COMPARE_HEADS))
         self.device_box = QComboBox()
         self.device_box.addItems(available_devices())
         self.device_box.setCurrentText(controller.device)
@@ -41,11 +44,16 @@ class ModelBar(QWidget):
         self.precision_box.setToolTip("The network's number format; auto: fp16 on a CUDA GPU, OpenVINO's own default "
                                       "on a CPU (bf16 where the CPU computes it natively), fp32 elsewhere. fp32 gives "
                                       "PyTorch's numbers exactly.")
+        self.head_box = QComboBox()
+        self.head_box.addItems(HEAD_CHOICES)
+        self.head_box.setCurrentText(HEAD_LABELS[controller.nms])
+        self.head_box.setToolTip(HEAD_TIP + " A model with one head runs it.")
+        self.show_heads(None)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for caption, box in ((" Model ", self.model_box), (" Device ", self.device_box),
                              (" Backend ", self.backend_box), (" Precision ", self.precision_box),
-                             (" ", self.compare_box)):
+                             (" Head ", self.head_box), (" ", self.compare_box)):
             layout.addWidget(QLabel(caption))
             layout.addWidget(box)
         c = controller
@@ -56,6 +64,19 @@ class ModelBar(QWidget):
         self.backend_box.activated.connect(lambda _: c.set_device(c.device, self.backend_box.currentText()))
         self.precision_box.activated.connect(
             lambda _: c.set_device(c.device, precision=self.precision_box.currentText()))
+        self.head_box.activated.connect(lambda _: c.set_device(c.device, nms=HEAD_CHOICES[self.head_box.currentText()]))
+
+    def show_heads(self, model: LoadedModel | None) -> None:
+        """The detector's heads: the picker takes a choice only for a model with two; with one it shows that one,
+        and the compare picker offers the other head only where there is one."""
+        two = model is not None and len(model.heads) > 1
+        self.head_box.setEnabled(two)
+        if two or model is None:
+            self.head_box.setCurrentText(HEAD_LABELS[self.controller.nms])
+        else:
+            self.head_box.setCurrentText(head_label(model.head))
+        item = self.compare_box.model().item(self.compare_box.findText(COMPARE_HEADS))
+        item.setEnabled(two)
 
     def select_model(self, weights: str) -> None:
         """Load ``weights`` as the detector (the picker, Browse…, the Models dialog, the command line)."""
@@ -78,6 +99,9 @@ class ModelBar(QWidget):
         if text == COMPARE_OFF:
             self.controller.set_compare(None)
             self.compareClosed.emit()
+            return
+        if text == COMPARE_HEADS:
+            self.controller.compare_heads()
             return
         weights = self.compare_box.resolve(text, self, "Second model to compare")
         if weights is None:

@@ -1,4 +1,5 @@
-"""Choosers shared by the main window and the annotate dialog: the model picker and the media file filter."""
+"""Choosers shared by the main window and the annotate dialog: the model picker, the head's choices and the media
+file filter."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from PyQt6.QtWidgets import QComboBox, QFileDialog, QWidget
 
+from yolo_app.engine.heads import HEAD_END2END
 from yolo_app.engine.models import find_weights
 from yolo_app.engine.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
@@ -15,6 +17,19 @@ MEDIA_FILTER = ("Media (" + " ".join(f"*{ext}" for ext in sorted(VIDEO_EXTENSION
 # Exported models too: an OpenVINO model folder is picked by its .xml (its .bin and metadata.yaml lie beside it).
 MODEL_FILTER = ("Models (*.pt *.onnx *.engine *.xml);;PyTorch checkpoints (*.pt);;ONNX (*.onnx);;"
                 "OpenVINO model: its .xml (*.xml);;TensorRT engines (*.engine);;All files (*)")
+
+# The head picker's labels -> settings.NMS_CHOICES (Ultralytics' nms argument).
+HEAD_CHOICES = {"auto": "auto", "NMS": "true", "NMS-free": "false"}
+HEAD_LABELS = {value: label for label, value in HEAD_CHOICES.items()}
+
+
+def head_label(head: str) -> str:
+    """The picker's word for the head that runs (engine/heads.py): "NMS" or "NMS-free"."""
+    return "NMS-free" if head == HEAD_END2END else "NMS"
+
+
+HEAD_TIP = ("Which head a YOLOv10 or YOLO26 model runs (Ultralytics' nms argument). auto: what Ultralytics' predict "
+            "runs, the one-to-many head with NMS for a checkpoint with both; NMS-free: the one-to-one head.")
 
 
 class ModelPicker(QComboBox):

@@ -15,9 +15,9 @@ import yaml
 
 from yolo_app.errors import UserError
 from yolo_app.monitor.events import EVENT_TYPES
-from yolo_app.settings import (BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, IMGSZ_RULE, PRECISIONS,
-                               RTSP_TRANSPORTS, ClassifySettings, DetectionOptions, ModelSettings, StreamOptions,
-                               imgsz_fits)
+from yolo_app.settings import (BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, IMGSZ_RULE, NMS_CHOICES,
+                               PRECISIONS, RTSP_TRANSPORTS, ClassifySettings, DetectionOptions, ModelSettings,
+                               StreamOptions, imgsz_fits)
 
 MONITOR_CONF = 0.4  # above annotate's 0.25: an event wakes someone up, so a doubtful box should not make one
 
@@ -215,8 +215,8 @@ _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:t
 
 CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after",
                "rtsp_transport", "open_timeout", "read_timeout")
-TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "precision", "storage", "retention", "classify",
-            "classify_classes", "trust_weights", "calibrate", "inference", "cameras")
+TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "precision", "nms", "storage", "retention",
+            "classify", "classify_classes", "trust_weights", "calibrate", "inference", "cameras")
 INFERENCE_MODES = ("shared", "per_camera")
 
 
@@ -258,7 +258,8 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
         weights=top.get("model", DEFAULT_WEIGHTS, _text), device=top.get("device", "auto", _text),
         backend=top.get("backend", "auto", _choice(BACKENDS)),
         precision=top.get("precision", "auto", _choice(tuple(PRECISIONS))),
-        trust=top.get("trust_weights", False, _flag), calibration=_calibration(top, path))
+        trust=top.get("trust_weights", False, _flag), calibration=_calibration(top, path),
+        nms=top.get("nms", "auto", _nms))
     detection = DetectionOptions(
         conf=top.get("conf", MONITOR_CONF, _number(0.0, 1.0)), iou=top.get("iou", DEFAULT_IOU, _number(0.0, 1.0)),
         imgsz=top.get("imgsz", DEFAULT_IMGSZ, _imgsz))
@@ -282,6 +283,14 @@ def _calibration(top: Any, config: Path) -> str | None:
         return None
     where = Path(given).expanduser()
     return str(where if where.is_absolute() else config.resolve().parent / where)
+
+
+def _nms(value: Any) -> str:
+    """Ultralytics' own spelling: nms: false (the NMS-free head), true, or auto (YAML's booleans as written)."""
+    text = {True: "true", False: "false"}.get(value, value) if isinstance(value, bool) else value
+    if text not in NMS_CHOICES:
+        raise ValueError(f"must be auto, true or false, not {value!r}")
+    return text
 
 
 def _imgsz(value: Any) -> int:

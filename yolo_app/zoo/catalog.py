@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 # - YOLO11: /models/yolo11, Detection (COCO); TensorRT10 on a T4.
 # - YOLO12: /models/yolo12, Detection Performance (COCO val2017); TensorRT FP16 on a T4; its CPU column is "-".
 # - YOLO26: /models/yolo26, Detection (COCO) (docs/macros/yolo-det-perf.md); TensorRT10 on a T4. Its mAP50-95
-#   column (one-to-many head + NMS) is kept here; the score shown is its mAP50-95(e2e) column, YOLO26_E2E_MAP
-#   below: the end-to-end (NMS-free) head is what runs in this app (engine/heads.py).
+#   column is the one-to-many head's, with NMS (what runs by default: --nms auto, as in Ultralytics' predict);
+#   its mAP50-95(e2e) column, the one-to-one head's (--nms false), is YOLO26_E2E_MAP below.
+# YOLOv10's page gives the figures of the paper, whose AP is the NMS-free (one-to-one) head's.
 PUBLISHED_DETECTORS: dict[str, tuple[float, float | None, float | None, float | None, float]] = {
     "yolov8n": (37.3, 80.4, 0.99, 3.2, 8.7),
     "yolov8s": (44.9, 128.4, 1.20, 11.2, 28.6),
@@ -68,9 +69,12 @@ PUBLISHED_DETECTORS: dict[str, tuple[float, float | None, float | None, float | 
     "yolo26l": (55.0, 286.2, 6.2, 24.8, 86.4),
     "yolo26x": (57.5, 525.8, 11.8, 55.7, 193.9),
 }
-# The same page's mAP50-95(e2e) column: 0.6-0.8 lower, and what the one-to-one head gives (notes() prints it).
+# The same page's mAP50-95(e2e) column: 0.6-0.8 lower, what the one-to-one head gives (--nms false).
 YOLO26_E2E_MAP: dict[str, float] = {"yolo26n": 40.1, "yolo26s": 47.8, "yolo26m": 52.5, "yolo26l": 54.4,
                                     "yolo26x": 56.9}
+# Which head each family's published mAP belongs to, where the family has two (engine/heads.py): YOLO26's page
+# gives both (the score shown, then ZooEntry.score_e2e), YOLOv10's the one-to-one head's only.
+SCORE_HEAD: dict[str, str] = {"YOLOv10": "end2end", "YOLO26": "nms"}
 # The GPU each family's page timed TensorRT on: the two are not comparable.
 TENSORRT_GPU: dict[str, str] = {"YOLOv8": "A100", "YOLOv10": "T4", "YOLO11": "T4", "YOLO12": "T4", "YOLO26": "T4"}
 
@@ -101,6 +105,8 @@ class ZooEntry:
     score: float | None
     input_size: int
     files: tuple[str, ...]  # weights file names looked for on this machine
+    score_head: str = ""  # a two-head detector's: which head ``score`` is of, "nms" or "end2end"
+    score_e2e: float | None = None  # YOLO26: the one-to-one (NMS-free) head's mAP50-95 beside ``score``
     published_ms: float | None = None  # detectors: Ultralytics' CPU ONNX speed
     published_gpu_ms: float | None = None  # detectors: Ultralytics' TensorRT speed, on published_gpu
     published_gpu: str | None = None  # A100 or T4: the pages differ
@@ -129,8 +135,8 @@ def detector_entries() -> list[ZooEntry]:
     for name, (map_, cpu, gpu, params, _flops) in PUBLISHED_DETECTORS.items():
         family = detector_family(name)
         entries.append(ZooEntry(name=name, kind="detector", family=family, library="ultralytics", params_m=params,
-                                metric="COCO mAP50-95", score=YOLO26_E2E_MAP.get(name, map_), input_size=640,
-                                files=(f"{name}.pt",),
+                                metric="COCO mAP50-95", score=map_, input_size=640, files=(f"{name}.pt",),
+                                score_head=SCORE_HEAD.get(family, ""), score_e2e=YOLO26_E2E_MAP.get(name),
                                 published_ms=cpu, published_gpu_ms=gpu,
                                 published_gpu=TENSORRT_GPU.get(family) if gpu is not None else None))
     return entries
@@ -258,6 +264,16 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _score(e: ZooEntry) -> str:
+    """"37.3"; a two-head detector's with the head each figure belongs to: "40.9 NMS / 40.1 NMS-free"."""
+    score = _num(e.score, 2 if e.kind == "classifier" else 1)
+    heads = {"nms": "NMS", "end2end": "NMS-free"}
+    if not e.score_head or e.score is None:
+        return score
+    both = f" / {e.score_e2e:.1f} NMS-free" if e.score_e2e is not None else ""
+    return f"{score} {heads[e.score_head]}{both}"
+
+
 def _published(e: ZooEntry) -> str:
     """"80.4 / 0.99 A100": CPU ONNX / TensorRT and its GPU; a dash for a figure the page does not publish."""
     if e.published_ms is None and e.published_gpu_ms is None:
@@ -280,8 +296,8 @@ def _render(entries: list[ZooEntry], markdown: bool) -> str:
             where = f"unavailable: {e.reason}"
         else:
             where = e.weights_path or "no"
-        row = [e.name, e.kind, e.family, e.library, _num(e.params_m), e.metric,
-               _num(e.score, 2 if e.kind == "classifier" else 1), str(e.input_size or "—"), published]
+        row = [e.name, e.kind, e.family, e.library, _num(e.params_m), e.metric, _score(e),
+               str(e.input_size or "—"), published]
         if measured:
             row.append("—" if e.measured_ms is None else f"{e.measured_ms:.1f} ({e.measured_on})")
         row.append(where)
@@ -305,10 +321,10 @@ def notes(entries: list[ZooEntry]) -> list[str]:
     if len(gpus) > 1:  # one GPU needs no warning
         out.append("TensorRT speeds were measured on different GPUs, not comparable across them: "
                    + "; ".join(f"{gpu}: {', '.join(families)}" for gpu, families in gpus.items()) + ".")
-    nms = [f"{e.name} {PUBLISHED_DETECTORS[e.name][0]}" for e in entries if e.name in YOLO26_E2E_MAP]
-    if nms:
-        out.append("YOLO26 mAP50-95 is its page's end-to-end (NMS-free) column, the head that runs here; with NMS "
-                   f"on its one-to-many head the page gives {', '.join(nms)}.")
+    if any(e.score_head for e in entries):
+        out.append("YOLOv10 and YOLO26 have two heads (--nms): YOLO26's page gives the mAP50-95 of both, the "
+                   "one-to-many head with NMS, which runs by default as in Ultralytics' predict, and the one-to-one "
+                   "head (--nms false); YOLOv10's page gives the one-to-one (NMS-free) head's only.")
     if any(e.reason == TIMM_NO_ACCURACY for e in entries):
         out.append(f"Xception/NASNet top-1: {TIMM_NO_ACCURACY}.")
     out.append("Weights are looked for in: " + os.pathsep.join(str(d) for d in weights_dirs()))
