@@ -36,6 +36,7 @@ class MjpegCamera:
         self._server: ThreadingHTTPServer | None = None
         self._alive = threading.Event()
         self.served = 0
+        self.connections: list[int] = []  # frames written to each client, in the order they connected
 
     def start(self) -> None:
         camera = self
@@ -46,6 +47,8 @@ class MjpegCamera:
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.end_headers()
                 i = 0
+                camera.connections.append(0)
+                mine = len(camera.connections) - 1
                 try:
                     while camera._alive.is_set():
                         data = camera.frames[i % len(camera.frames)]
@@ -53,6 +56,7 @@ class MjpegCamera:
                                          f"{len(data)}\r\n\r\n".encode() + data + b"\r\n")
                         self.wfile.flush()
                         camera.served += 1
+                        camera.connections[mine] += 1
                         i += 1
                         time.sleep(1 / camera.fps)
                 except OSError:

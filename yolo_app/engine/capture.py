@@ -137,7 +137,8 @@ class CaptureThread(Worker):
             while not ready.wait(0.1):
                 if self.stopping:
                     return
-        while not self.stopping:
+        self.reader.drop_backlog()  # a live source's frames queued while the models loaded are not read
+        while not self.stopping:  # (a stop during that reopen ends here)
             if self._play() or not self._play_on():
                 return
 

@@ -56,6 +56,10 @@ class FrameReader:
     def interrupt(self) -> None:
         """Make a ``frames()`` that waits for its source return soon (any thread); the capture thread's stop."""
 
+    def drop_backlog(self) -> None:
+        """Before the first frame is read: skip what a live source queued up since it was opened, where the
+        reader can (``SourceSupervisor`` opens it anew); nothing for the others."""
+
     def close(self) -> None:
         """Release the source; safe to call twice."""
 

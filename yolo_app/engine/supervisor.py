@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 # What a live source raises when it drops; anything else is a bug or bad input and ends the run.
 SOURCE_DROP_ERRORS = (ConnectionError, TimeoutError, OSError, av.FFmpegError)
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "http": 80, "https": 443}
+BACKLOG_S = 0.5  # a live source opened longer ago than this before its first read has frames piled up
 
 
 class SourceState(str, enum.Enum):
@@ -104,7 +105,9 @@ class SourceSupervisor(FrameReader):
     def __init__(self, spec: SourceSpec, reader: FrameReader | None = None, *,
                  policy: ReconnectPolicy = ReconnectPolicy(),
                  on_event: Callable[[SourceEvent], None] | None = None,
-                 opener: Callable[[SourceSpec], FrameReader] = open_reader, reconnect: bool = True) -> None:
+                 opener: Callable[[SourceSpec], FrameReader] = open_reader, reconnect: bool = True,
+                 clock: Callable[[], float] = time.monotonic,
+                 wait: Callable[[threading.Event, float], object] = threading.Event.wait) -> None:
         self.spec = spec
         self.policy = policy
         self.on_event = on_event
@@ -113,9 +116,14 @@ class SourceSupervisor(FrameReader):
         self.state = SourceState.STARTING
         self.reconnects = 0
         self._reader = reader
+        # The reconnect timing's time source and its interruptible wait (on ``_stop``): tests pass a fake
+        # clock that moves only when waited on, so outages and back-offs are exact, not raced.
+        self._clock = clock
+        self._wait = wait
         self._stop = threading.Event()
         self._last_frame: float | None = None
         self._away_since: float | None = None  # when the last frame before an outage came
+        self._opened_at = clock() if reader is not None else None  # of the first reader, until its first read
 
     # the FrameReader role ----------------------------------------------------------------------------
     @property
@@ -152,9 +160,26 @@ class SourceSupervisor(FrameReader):
         """Open the source the first time, waiting (probing) while it is away; False when interrupted.
         A source that is away from the start is OFFLINE after ``offline_after_s`` like any other."""
         if self._reader is None:
-            self._away_since = time.monotonic()
+            self._away_since = self._clock()
             self._reader = self._reopen("not reachable")
+            self._opened_at = self._clock()
         return self._reader is not None
+
+    def drop_backlog(self) -> None:
+        """Called once the consumers are ready, before the first frame is read. A live source opened a while
+        ago (the front end's check that it opens, then the models loading) has piled frames up in its
+        connection: read now, they would come at once, stale, all stamped with the time they were read, and
+        mostly be dropped by the newest-frame slot, while counting towards ``--max-frames``. It is opened
+        anew instead, so the first frame read is a current one. Files, and a source opened just now, keep
+        their reader."""
+        reader, opened_at, self._opened_at = self._reader, self._opened_at, None
+        if (reader is None or opened_at is None or not self.reconnect or not reader.info.live
+                or self._clock() - opened_at < BACKLOG_S):
+            return
+        log.info("%s: opening it again, without the frames it queued while the models loaded", self.spec.name)
+        _close_quietly(reader)
+        self._reader = None
+        self.connect()
 
     def frames(self) -> Iterator[RawFrame]:
         live = self.info.live
@@ -180,7 +205,7 @@ class SourceSupervisor(FrameReader):
                 self._publish(SourceState.ENDED, reason)
                 raise ConnectionError(f"{self.spec.shown}: {reason}")
             _close_quietly(reader)
-            self._away_since = self._last_frame or time.monotonic()
+            self._away_since = self._last_frame or self._clock()
             self._publish(SourceState.RECONNECTING, reason)
             self._reader = self._reopen(reason)
             if self._reader is not None:
@@ -188,7 +213,7 @@ class SourceSupervisor(FrameReader):
 
     # inside --------------------------------------------------------------------------------------------
     def _frame_arrived(self) -> None:
-        self._last_frame = time.monotonic()
+        self._last_frame = self._clock()
         if self.state is not SourceState.RUNNING:
             away = self.state in (SourceState.RECONNECTING, SourceState.OFFLINE) and self._away_since is not None
             outage = self._last_frame - self._away_since if away else None  # type: ignore[operator]
@@ -202,22 +227,22 @@ class SourceSupervisor(FrameReader):
         while not self._stop.is_set():
             wait = self.policy.probe_every_s
             if probe(self.spec, timeout_s=min(1.0, self.policy.probe_every_s)):
-                tried = time.monotonic()
+                tried = self._clock()
                 try:
                     return self._open()
                 except Exception as exc:  # noqa: BLE001 - any failure to open means try again later
                     reason = describe(exc)
                     # An open that waited out its time-out (a camera that accepts and sends nothing) has
                     # paced itself: the next try follows a probe, so its return is not missed by a long wait.
-                    wait = max(wait, backoff - (time.monotonic() - tried))
+                    wait = max(wait, backoff - (self._clock() - tried))
                     log.info("%s answers but does not open (%s); next try in %.0f s", self.spec.name, reason, wait)
                     backoff = min(backoff * 2, longest)
             else:
                 backoff = self.policy.backoff_s[0]  # the host went away again: its next answer is tried at once
             self._check_offline(reason)
-            deadline = time.monotonic() + wait
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                self._stop.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            deadline = self._clock() + wait
+            while not self._stop.is_set() and self._clock() < deadline:
+                self._wait(self._stop, min(0.2, max(0.0, deadline - self._clock())))
                 self._check_offline(reason)
         return None
 
@@ -230,7 +255,7 @@ class SourceSupervisor(FrameReader):
     def _check_offline(self, reason: str) -> None:
         if self.state is SourceState.OFFLINE or self._away_since is None:
             return
-        away = time.monotonic() - self._away_since
+        away = self._clock() - self._away_since
         if away >= self.policy.offline_after_s:
             self._publish(SourceState.OFFLINE, reason, outage_s=away)
 
