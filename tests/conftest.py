@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -16,7 +17,10 @@ os.environ["YOLO_AUTOINSTALL"] = "false"
 os.environ["YOLO_VERBOSE"] = "false"
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
+from dataclasses import dataclass  # noqa: E402
+
 import av  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,6 +97,80 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def require(available: bool, why: str) -> None:
+    """For a facility of the machine, not of the project, that a user's machine may lack too (user namespaces,
+    which containers and Ubuntu's AppArmor refuse): without it the case is skipped, saying why; in CI (``CI`` set,
+    as .ci/run sets it) it fails instead, since CI must run every case. What the project installs (packages,
+    servers) is never skipped: its tests fail and name it."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}; CI must provide it")
+    pytest.skip(why)
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """One frame's boxes from Ultralytics' predict, as arrays: corners, scores, classes."""
+
+    xyxy: np.ndarray
+    conf: np.ndarray
+    cls: np.ndarray
+
+    @classmethod
+    def of(cls, result) -> Predicted:
+        boxes = result.boxes
+        return cls(boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy())
+
+
+def machine_identity() -> dict:
+    """What Ultralytics' numbers depend on besides the inputs: its and torch's versions and the CPU (its kernels
+    differ by instruction set)."""
+    import platform
+    from importlib import metadata
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        flags = next(line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags"))
+        cpu += " " + hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:12]
+    except (OSError, StopIteration):
+        pass
+    return {"ultralytics": metadata.version("ultralytics"), "torch": metadata.version("torch"), "cpu": cpu,
+            "cores": os.cpu_count()}
+
+
+def ultralytics_reference(name: str, inputs: dict, compute) -> list[Predicted]:
+    """Ultralytics' predictions for a whole stretch of footage, computed once per machine (``compute()``) and
+    kept in the user's cache folder under a key of ``inputs`` (the weights' hash, the frames, the options) and
+    ``machine_identity()``: the same inputs on the same machine give the same numbers, so a second run of the
+    suite here checks ours against them without paying for Ultralytics again."""
+    key = hashlib.sha256(json.dumps({**inputs, **machine_identity()}, sort_keys=True).encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = base / "yolo_app-tests" / "ultralytics-reference" / f"{name}-{key}.npz"
+    try:
+        with np.load(path) as stored:
+            ends = stored["ends"]
+            starts = np.concatenate([[0], ends[:-1]])
+            return [Predicted(stored["xyxy"][a:b], stored["conf"][a:b], stored["cls"][a:b])
+                    for a, b in zip(starts, ends)]
+    except (OSError, KeyError, ValueError):
+        pass
+    made = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".part.npz")
+    np.savez(part, ends=np.cumsum([len(p.conf) for p in made]),
+             xyxy=np.concatenate([p.xyxy for p in made]).reshape(-1, 4),
+             conf=np.concatenate([p.conf for p in made]), cls=np.concatenate([p.cls for p in made]))
+    os.replace(part, path)
+    return made
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
     # The CLI writes UTF-8 (names like "…" in `models`); read it as such, whatever locale a library in this
     # test process may have switched to (a clean-clone CI run here decoded it as ASCII).
@@ -146,12 +224,26 @@ def isolated_qt_settings(tmp_path):
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
 
 
+def pytest_collection_modifyitems(config, items):
+    """A case that may build the trained models (the first to ask for them) has the build's own limit on top of
+    the suite's per-case time-out, which would otherwise cut a build short on a slow machine."""
+    from trained_models import BUILD_TIMEOUT
+
+    limit = float(config.getoption("timeout", None) or config.getini("timeout") or 0)
+    if not limit:  # no time-out at all
+        return
+    for item in items:
+        if "trained_models_info" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(limit + BUILD_TIMEOUT))
+
+
 @pytest.fixture(scope="session")
 def trained_models_info(request) -> dict:
     """The manifest of small checkpoints trained for the Ultralytics families no weights exist for offline
-    (see tests/trained_models.py): "models" {"yolo11n", "yolo26n", "yolov10n": Path to the trainer's last.pt},
+    (see tests/trained_models.py): "models" {"yolov9t", "yolov10n", "yolo11n", "yolo12n", "yolo26n": Path to the
+    trainer's last.pt},
     "data" (the dataset's data.yaml), "names", "recipe" (imgsz…), "timings". Built once, in a subprocess
-    (1.5-2.5 min on 2 CPU cores), into $YOLO_APP_TEST_MODELS or the pytest cache
+    (3-5 min on 2 CPU cores), into $YOLO_APP_TEST_MODELS or the pytest cache
     (.pytest_cache/d/trained-models), under a key of the Ultralytics and torch versions, the recipe and the
     shared inputs; later sessions reuse it."""
     from trained_models import ensure_trained_models
@@ -167,7 +259,7 @@ def trained_models_info(request) -> dict:
 
 @pytest.fixture(scope="session")
 def trained_models(trained_models_info) -> dict[str, Path]:
-    """{"yolo11n": Path, "yolo26n": Path, "yolov10n": Path}: trained checkpoints (Ultralytics' own last.pt) of
+    """{"yolov9t", "yolov10n", "yolo11n", "yolo12n", "yolo26n": Path}: trained checkpoints (Ultralytics' own last.pt) of
     80-class COCO-named models that find person and bottle in the shared videos with realistic, varied scores
     (both heads of the end-to-end yolo26n and yolov10n). Use them at their training size,
     trained_models_info["recipe"]["imgsz"] (160; what YOLO(path).predict defaults to)."""

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, require
 from yolo_app.gui.display import missing_libraries, package_of, parse_ldd_missing, xcb_plugin
+
+pytestmark = pytest.mark.servers
 
 HIDDEN = ("libxkbcommon-x11.so.0", "libxcb-cursor.so.0")  # often missing on a fresh desktop; in ldd's order
 
@@ -50,25 +52,29 @@ def _resolved(plugin: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def plugin() -> Path:
     path = xcb_plugin(_gui_env(DISPLAY=":0"))
-    if path is None or shutil.which("ldd") is None:
-        pytest.skip("no PyQt6 xcb plugin or no ldd here")
+    assert path is not None, "PyQt6 ships no xcb platform plugin here"
+    assert shutil.which("ldd"), "ldd (libc-bin) is not installed"
     return path
+
+
+def _require_all_libraries(plugin: Path) -> None:
+    """The window's libraries are an install step (.ci/run, the README): missing, the cases fail naming them."""
+    missing = missing_libraries(plugin)
+    assert not missing, (f"the window's libraries are not all installed: {', '.join(missing)} (sudo apt install "
+                         f"{' '.join(package_of(name) for name in missing)})")
 
 
 @pytest.fixture(scope="module")
 def without_libraries(plugin, tmp_path_factory):
     """A command prefix that runs a command where HIDDEN are not installed: in a user + mount namespace, the
     system library folder is replaced by links to all its files but theirs."""
-    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"]).returncode != 0:
-        pytest.skip("user namespaces are not available here (unshare -rm)")
+    require(shutil.which("unshare") is not None
+            and subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0,
+            "user namespaces are not available here (unshare -rm is refused), so no library can be hidden")
+    _require_all_libraries(plugin)  # the expected messages name HIDDEN alone
     resolved = _resolved(plugin)
-    if not all(name in resolved for name in HIDDEN):
-        pytest.skip(f"{', '.join(HIDDEN)} are not installed here, nothing to hide")
-    if _ldd_not_found(plugin):  # the expected messages name HIDDEN alone
-        pytest.skip("other xcb libraries are missing here already (.ci/run installs them all)")
     folder = resolved[HIDDEN[1]].parent
-    if any(resolved[name].parent != folder for name in HIDDEN):
-        pytest.skip("the libraries to hide are in different folders")
+    assert all(resolved[name].parent == folder for name in HIDDEN), f"{HIDDEN} are in different folders: {resolved}"
     root = tmp_path_factory.mktemp("nolibs")
     original, links = root / "original", root / "links"
     original.mkdir()
@@ -96,9 +102,7 @@ def test_package_names_follow_debian_naming():
 
 
 def test_nothing_is_missing_for_the_real_plugin_where_its_libraries_are_installed(plugin):
-    if _ldd_not_found(plugin):
-        pytest.skip("the xcb libraries are not all installed here")
-    assert missing_libraries(plugin) == []
+    assert missing_libraries(plugin) == [] and not _ldd_not_found(plugin), _ldd(plugin)
 
 
 def test_without_the_libraries_qt_aborts_and_the_gui_says_what_to_install_in_one_line(without_libraries, tmp_path):
@@ -124,8 +128,7 @@ def test_offscreen_needs_no_xcb_libraries(without_libraries):
 
 
 def test_no_x_server_on_display_is_one_line(plugin):
-    if _ldd_not_found(plugin):
-        pytest.skip("the xcb libraries are not all installed here: the line names them instead")
+    _require_all_libraries(plugin)  # else the line names them instead
     number = next(n for n in range(97, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
     proc = subprocess.run([sys.executable, "-m", "yolo_app", "gui", "demo"], capture_output=True, text=True,
                           env=_gui_env(DISPLAY=f":{number}"), cwd=REPO, timeout=60)
@@ -135,10 +138,8 @@ def test_no_x_server_on_display_is_one_line(plugin):
 
 
 def test_a_real_x_server_passes_the_check(plugin):
-    if shutil.which("xvfb-run") is None:
-        pytest.skip("xvfb-run is not installed")
-    if missing_libraries(plugin):
-        pytest.skip("the xcb libraries are not installed here")
+    assert shutil.which("xvfb-run"), "xvfb-run is not installed (sudo apt install xvfb xauth)"
+    _require_all_libraries(plugin)
     proc = subprocess.run(["xvfb-run", "-a", sys.executable, "-m", "yolo_app", "gui", "--check"], capture_output=True,
                           text=True, env=_gui_env(), cwd=REPO, timeout=120)
     assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr

@@ -17,11 +17,11 @@ import yaml
 
 from conftest import read_video, run_cli
 from export_runs import header_of, kept, records
-
-pytest_plugins = ["export_runs"]  # its fixtures: tracked_run, plain_run
 from yolo_app.cli import main
 from yolo_app.export import ExportOptions, export_record
 from yolo_app.export.yolo import val_positions
+
+pytest_plugins = ["export_runs"]  # its fixtures: tracked_run, plain_run
 
 
 def test_csv_has_one_row_per_detection_matching_the_jsonl(tracked_run):
@@ -38,7 +38,7 @@ def test_csv_has_one_row_per_detection_matching_the_jsonl(tracked_run):
 
 
 def test_mot_parses_with_motmetrics_and_matches_the_tracks(tracked_run):
-    motmetrics = pytest.importorskip("motmetrics")
+    import motmetrics
     table = motmetrics.io.loadtxt(str(tracked_run / "person.mot.txt"), fmt="mot15-2D")
     lines = records(tracked_run / "person.detections.jsonl")
     tracked = [(line["frame"] + 1, det) for line in lines for det in line["detections"] if det["track_id"]]

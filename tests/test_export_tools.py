@@ -1,6 +1,6 @@
 """The exports read by their owners' tools: Datumaro's importers (what CVAT imports with; run from the tool
 venv that `make tools` builds, through tests/datumaro_read.py) and motmetrics' accumulator. Expectations come
-from the JSONL record, read here on its own."""
+from the JSONL record, read here on its own, or from a record with known tracks made here by hand."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 
 from conftest import REPO
 from export_runs import header_of, kept, records
+from yolo_app.export import ExportOptions, export_record
 
 pytest_plugins = ["export_runs"]  # its fixtures: tracked_run, plain_run
-from yolo_app.export import ExportOptions, export_record
 
 TOOLS_PYTHON = Path(os.environ.get("YOLO_APP_TOOLS_PYTHON", REPO / ".venv-tools" / "bin" / "python"))
 READER = Path(__file__).with_name("datumaro_read.py")
@@ -188,33 +188,76 @@ def mot_scores(gt, hyp) -> dict:
     return summary.iloc[0].to_dict()
 
 
-def test_mot_scores_perfectly_against_itself_and_the_record_and_not_when_perturbed(tracked_run):
+def hand_made_record(path: Path) -> Path:
+    """Four frames with known boxes and tracks: track 7 (a person) walks right, track 3 (a bottle) stays, frame 2
+    is empty, and a box on no track (the last) is none of MOT's business."""
+    def det(track, name, xyxy, conf):
+        return {"class_id": {"person": 0, "bottle": 39}[name], "class_name": name, "confidence": conf,
+                "xyxy": xyxy, "track_id": track}
+
+    frames = [[det(7, "person", [10.0, 20.0, 50.0, 100.0], 0.9), det(3, "bottle", [200.0, 40.0, 230.0, 110.0], 0.8)],
+              [det(7, "person", [30.0, 20.0, 70.0, 100.0], 0.85), det(3, "bottle", [200.5, 40.0, 230.5, 110.0], 0.75)],
+              [],
+              [det(7, "person", [70.0, 24.0, 110.0, 104.0], 0.8), det(None, "person", [400.0, 10.0, 440.0, 90.0], 0.6)]]
+    lines = [{"frame": i, "time": i / 10, "width": 640, "height": 360, "detections": dets}
+             for i, dets in enumerate(frames)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+# The same tracks in the MOT Challenge's convention, written by hand: frame and pixel coordinates 1-based
+# (x + 1, y + 1), width and height, the score, then -1 for the 3-D fields.
+HAND_MADE_MOT = """\
+1,7,11,21,40,80,0.9,-1,-1,-1
+1,3,201,41,30,70,0.8,-1,-1,-1
+2,7,31,21,40,80,0.85,-1,-1,-1
+2,3,201.5,41,30,70,0.75,-1,-1,-1
+4,7,71,25,40,80,0.8,-1,-1,-1
+"""
+
+
+def test_mot_export_of_known_tracks_reads_in_motmetrics_as_the_hand_made_ground_truth(tmp_path):
     import motmetrics
 
-    path = tracked_run / "person.mot.txt"
-    gt = motmetrics.io.loadtxt(str(path), fmt="mot15-2D")
-    scores = mot_scores(gt, motmetrics.io.loadtxt(str(path), fmt="mot15-2D"))
-    assert (scores["mota"], scores["idf1"]) == (1.0, 1.0)
+    [exported] = export_record(hand_made_record(tmp_path / "known.detections.jsonl"), ["mot"], tmp_path)
+    truth = tmp_path / "truth.txt"
+    truth.write_text(HAND_MADE_MOT)
+    gt = motmetrics.io.loadtxt(str(truth), fmt="mot15-2D")
+    hyp = motmetrics.io.loadtxt(str(exported), fmt="mot15-2D")
+    columns = ["X", "Y", "Width", "Height", "Confidence"]
+    assert list(hyp.index) == list(gt.index) == [(1, 7), (1, 3), (2, 7), (2, 3), (4, 7)]
+    assert np.allclose(hyp[columns].to_numpy(float), gt[columns].to_numpy(float), atol=0.005)
+    scores = mot_scores(gt, hyp)
+    assert (scores["mota"], scores["idf1"], scores["num_switches"], scores["num_false_positives"]) == (1, 1, 0, 0)
 
-    # The record's tracks, written here in MOT's convention (1-based frames and pixels), as the hypothesis.
+
+def test_mot_export_of_a_real_run_scores_perfectly_against_its_record_and_not_when_perturbed(tracked_run):
+    import motmetrics
+
+    # The ground truth: the record's tracks, written here in MOT's convention (1-based frames and pixels).
     rows = [(line["frame"] + 1, d["track_id"], d["xyxy"]) for line in records(tracked_run / "person.detections.jsonl")
             for d in line["detections"] if d["track_id"] is not None]
+    assert rows
     text = "".join(f"{f},{t},{x1 + 1},{y1 + 1},{x2 - x1},{y2 - y1},1,-1,-1,-1\n" for f, t, (x1, y1, x2, y2) in rows)
-    record_path = path.with_name("record-as-hypothesis.txt")
-    record_path.write_text(text)
-    scores = mot_scores(gt, motmetrics.io.loadtxt(str(record_path), fmt="mot15-2D"))
-    assert scores["mota"] == pytest.approx(1.0) and scores["idf1"] == pytest.approx(1.0)
+    truth = tracked_run / "record-as-ground-truth.txt"
+    truth.write_text(text)
+    gt = motmetrics.io.loadtxt(str(truth), fmt="mot15-2D")
+    exported = motmetrics.io.loadtxt(str(tracked_run / "person.mot.txt"), fmt="mot15-2D")
+    assert len(exported) == len(gt)
+    scores = mot_scores(gt, exported)
+    assert (scores["mota"], scores["idf1"], scores["num_switches"], scores["num_false_positives"]) == (1, 1, 0, 0)
 
-    frames = sorted(gt.index.get_level_values(0).unique())
-    later = gt.index.get_level_values(0) > frames[len(frames) // 2]
-    switched = gt.copy()
+    # The score sees a wrong export: tracks renamed half-way, and boxes beside their objects.
+    frames = sorted(exported.index.get_level_values(0).unique())
+    later = exported.index.get_level_values(0) > frames[len(frames) // 2]
+    switched = exported.copy()
     ids = switched.index.to_frame(index=False)
     ids.loc[later, "Id"] += 1000  # the second half of every track under a new id
     switched.index = ids.set_index(["FrameId", "Id"]).index
     scores = mot_scores(gt, switched)
     assert scores["idf1"] < 1.0 and scores["mota"] < 1.0 and scores["num_switches"] > 0
 
-    moved = gt.copy()
-    moved.loc[later, "X"] += moved.loc[later, "Width"]  # boxes beside the objects: misses and false positives
+    moved = exported.copy()
+    moved.loc[later, "X"] += moved.loc[later, "Width"]  # misses and false positives
     scores = mot_scores(gt, moved)
     assert scores["mota"] < 1.0 and scores["num_false_positives"] > 0

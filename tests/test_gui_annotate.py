@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-pytest.importorskip("pytestqt")
 from PyQt6.QtCore import Qt  # noqa: E402
 from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 

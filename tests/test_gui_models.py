@@ -6,8 +6,6 @@ import pytest
 import torch
 import torchvision
 
-pytest.importorskip("pytestqt")
-
 from conftest import SHARED_WEIGHTS  # noqa: E402
 from yolo_app.engine.render import detection_labels  # noqa: E402
 from yolo_app.zoo.classifier import default_transform, save_checkpoint  # noqa: E402

@@ -9,8 +9,6 @@ import shutil
 import pytest
 import torch
 
-pytest.importorskip("pytestqt")
-
 from PyQt6.QtCore import Qt  # noqa: E402
 from PyQt6.QtWidgets import QMessageBox  # noqa: E402
 

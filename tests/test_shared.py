@@ -102,7 +102,9 @@ def test_a_bad_frame_fails_only_its_own_camera_and_the_service_goes_on(shared, c
     shared.start()
     for t in threads:
         t.join(60)
-    assert isinstance(errors[1], Exception)
+    # The bad camera gets its own frame's failure, as a detector of its own raises it (letterboxing a 0x0 frame
+    # divides by its size), not the batch's nor "shared inference has stopped".
+    assert type(errors[1]) is ZeroDivisionError and str(errors[1]) == "division by zero"
     assert isinstance(errors[0], list) and len(errors[0][0].detections) > 0
     assert len(clients[1].detect([good])[0].detections) > 0  # still serving
 

@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(order=True)
 class _Delivery:
-    due: float  # time.monotonic() of the next attempt
+    due: float  # the clock's time (time.monotonic()) of the next attempt
     seq: int  # sending order: the tie-break for equal due times, and "oldest" when the schedule is full
-    created: float = field(compare=False)  # time.monotonic() of send(): the age that gives up
+    created: float = field(compare=False)  # the clock's time of send(): the age that gives up
     url: str = field(compare=False)
     body: bytes = field(compare=False)
     attempts: int = field(default=0, compare=False)
@@ -52,7 +53,9 @@ class WebhookSender:
     """
 
     def __init__(self, *, timeout_s: float = 5.0, give_up_after_s: float = 900.0,
-                 backoff_s: tuple[float, float] = (1.0, 30.0), queue_size: int = 1000) -> None:
+                 backoff_s: tuple[float, float] = (1.0, 30.0), queue_size: int = 1000,
+                 clock: Callable[[], float] = time.monotonic,
+                 wait: Callable[[threading.Condition, float], object] = threading.Condition.wait) -> None:
         if give_up_after_s < 0 or queue_size < 1 or timeout_s <= 0:
             raise ValueError("queue_size must be >= 1, give_up_after_s >= 0 and timeout_s > 0")
         self.timeout_s = timeout_s
@@ -60,6 +63,10 @@ class WebhookSender:
         self.backoff_s = backoff_s
         self.queue_size = queue_size
         self._opener = urllib.request.build_opener(_NoRedirect)
+        # The schedule's time source and its timed wait for the next due delivery: tests pass a fake clock
+        # that moves only when waited on, so back-offs and give-ups are exact, not raced.
+        self._clock = clock
+        self._wait = wait
         self._cond = threading.Condition()
         self._pending: list[_Delivery] = []  # a heap on (due, seq)
         self._seq = 0
@@ -115,7 +122,7 @@ class WebhookSender:
                 self._counts["dropped"] += 1
                 return
             self._seq += 1
-            now = time.monotonic()
+            now = self._clock()
             self._push(_Delivery(now, self._seq, now, url, body))
             self._cond.notify()
 
@@ -125,13 +132,13 @@ class WebhookSender:
         Returns within ``timeout`` (plus a few ms). An attempt already on the wire cannot be interrupted:
         it ends by itself within ``timeout_s`` on the daemon thread, and its outcome is still counted.
         """
-        end = time.monotonic() + max(0.0, timeout)
+        end = self._clock() + max(0.0, timeout)
         with self._cond:
             if self._deadline is None or end < self._deadline:
                 self._deadline = end
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(max(0.0, end - time.monotonic()))
+            self._thread.join(max(0.0, end - self._clock()))
         with self._cond:
             self._stopped = True
             self._drop_all()
@@ -164,7 +171,7 @@ class WebhookSender:
         """The next due delivery; None when stopped, or closing and nothing more can go out in time."""
         with self._cond:
             while True:
-                now = time.monotonic()
+                now = self._clock()
                 if self._stopped:
                     return None
                 closing = self._deadline is not None
@@ -182,7 +189,7 @@ class WebhookSender:
                     if head.attempts:
                         self._counts["retried"] += 1
                     return head
-                self._cond.wait(head.due - now)
+                self._wait(self._cond, head.due - now)
 
     def _attempt(self, delivery: _Delivery) -> str | None:
         """One POST; the reason it failed, or None on a 2xx."""
@@ -190,7 +197,7 @@ class WebhookSender:
         timeout = self.timeout_s
         with self._cond:
             if self._deadline is not None:  # closing: do not outlive close() by a whole socket timeout
-                timeout = min(timeout, max(0.05, self._deadline - time.monotonic()))
+                timeout = min(timeout, max(0.05, self._deadline - self._clock()))
         request = urllib.request.Request(delivery.url, data=delivery.body, method="POST",
                                          headers={"Content-Type": "application/json"})
         try:
@@ -208,7 +215,7 @@ class WebhookSender:
     def _settle(self, delivery: _Delivery, error: str | None) -> None:
         with self._cond:
             first, cap = self.backoff_s
-            now = time.monotonic()
+            now = self._clock()
             due = now + min(first * 2 ** (delivery.attempts - 1), cap)
             if error is None:
                 self._counts["sent"] += 1
