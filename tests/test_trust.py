@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import warnings
 
 import cv2
@@ -144,31 +143,6 @@ def test_the_shared_checkpoint_loads_without_trust_and_a_hostile_one_raises_untr
     with pytest.raises(UntrustedWeights):
         load_model(str(hostile(tmp_path / "evil.pt", marker)), "cpu", backend="torch")
     assert not marker.exists()
-
-
-def test_our_own_train_and_train_classifier_outputs_load_without_trust(weights, dataset, image, tmp_path):
-    copy = shutil.copy(weights, tmp_path / "start.pt")  # never write beside the shared, read-only checkpoint
-    proc = run_cli("train", "--data", str(dataset), "--weights", str(copy), "--epochs", "1", "--imgsz", "64",
-                   "--batch", "2", "--device", "cpu", "--out", str(tmp_path / "run"), timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    assert "epoch 2/1" not in proc.stdout  # the hook after validating best.pt is not a second epoch
-    best = tmp_path / "run" / "weights" / "best.pt"
-    for cls in ("a", "b"):
-        (tmp_path / "crops" / cls).mkdir(parents=True)
-        for i in range(4):
-            cv2.imwrite(str(tmp_path / "crops" / cls / f"{i}.jpg"), np.full((40, 40, 3), 30 + 150 * (cls == "b"),
-                                                                           np.uint8))
-    proc = run_cli("train-classifier", "--data", str(tmp_path / "crops"), "--arch", "mobilenet_v3_small",
-                   "--weights", "none", "--epochs", "1", "--imgsz", "64", "--out", str(tmp_path / "cls"),
-                   "--device", "cpu", timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    classifier = tmp_path / "cls" / "best.pt"
-
-    proc = run_cli("annotate", str(image), "--weights", str(best), "--classify", str(classifier), "--out",
-                   str(tmp_path / "out"), "--backend", "torch", "--device", "cpu")  # no --trust-weights
-    assert proc.returncode == 0, proc.stderr
-    header = json.loads((tmp_path / "out" / "frame.detections.jsonl").read_text().splitlines()[0])
-    assert header["model"] == "best.pt" and header["names"] == {"0": "square"}
 
 
 # bad files: one line each ---------------------------------------------------------------------------------

@@ -365,6 +365,7 @@ def test_a_file_that_is_no_classifier_is_one_line(clips, tmp_path):
 
 # fine-tuning -------------------------------------------------------------------------------------------
 def test_train_detector_one_epoch_on_an_exported_dataset_then_annotate_with_it(clips, weights, tmp_path):
+    """Also: what `train` writes loads with the safe loader (annotate without --trust-weights)."""
     assert run_cli("annotate", str(clips["person"]), "--out", str(tmp_path), "--no-video", "--backend", "torch",
                    "--export", "yolo").returncode == 0
     data = tmp_path / "person_yolo" / "data.yaml"
@@ -374,6 +375,7 @@ def test_train_detector_one_epoch_on_an_exported_dataset_then_annotate_with_it(c
     assert out.returncode == 0, out.stderr
     print(f"train 1 epoch: {time.monotonic() - began:.1f} s")
     assert "epoch 1/1" in out.stdout and "mAP50-95" in out.stdout
+    assert "epoch 2/1" not in out.stdout  # the hook after validating best.pt is not a second epoch
     best = tmp_path / "run" / "weights" / "best.pt"
     assert f"weights: {best}" in out.stdout
     again = run_cli("annotate", str(clips["person"]), "--weights", str(best), "--out", str(tmp_path / "again"),
@@ -385,6 +387,7 @@ def test_train_detector_one_epoch_on_an_exported_dataset_then_annotate_with_it(c
 
 @pytest.mark.slow
 def test_train_classifier_one_epoch_on_exported_crops_then_classify_with_it(clips, tmp_path):
+    """Also: what `train-classifier` writes loads with the safe loader (--classify without --trust-weights)."""
     for name in ("person", "bottle"):
         assert run_cli("annotate", str(clips[name]), "--out", str(tmp_path), "--no-video", "--backend", "torch",
                        "--export", "crops").returncode == 0

@@ -41,6 +41,7 @@ class FrameReader:
 
     info: SourceInfo
     seekable = False
+    opened_at: float | None = None  # time.monotonic() when open_reader opened it: a live source queues from then
 
     def frames(self) -> Iterator[RawFrame]:
         raise NotImplementedError
@@ -66,10 +67,13 @@ class FrameReader:
 
 def open_reader(spec: SourceSpec) -> FrameReader:
     if spec.kind is SourceKind.CAMERA:
-        return CameraReader(spec)
-    if spec.kind in (SourceKind.IMAGE, SourceKind.IMAGES):
-        return ImageSequenceReader(spec)
-    return AvReader(spec)
+        reader: FrameReader = CameraReader(spec)
+    elif spec.kind in (SourceKind.IMAGE, SourceKind.IMAGES):
+        reader = ImageSequenceReader(spec)
+    else:
+        reader = AvReader(spec)
+    reader.opened_at = time.monotonic()
+    return reader
 
 
 def call_with_timeout(fn: Callable[[], T], seconds: float | None, message: str = "", *,

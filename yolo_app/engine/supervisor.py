@@ -123,7 +123,8 @@ class SourceSupervisor(FrameReader):
         self._stop = threading.Event()
         self._last_frame: float | None = None
         self._away_since: float | None = None  # when the last frame before an outage came
-        self._opened_at = clock() if reader is not None else None  # of the first reader, until its first read
+        # When the first reader was opened, until its first read (real time: what a live source has queued since).
+        self._opened_at = None if reader is None else (reader.opened_at or time.monotonic())
 
     # the FrameReader role ----------------------------------------------------------------------------
     @property
@@ -162,7 +163,7 @@ class SourceSupervisor(FrameReader):
         if self._reader is None:
             self._away_since = self._clock()
             self._reader = self._reopen("not reachable")
-            self._opened_at = self._clock()
+            self._opened_at = time.monotonic()
         return self._reader is not None
 
     def drop_backlog(self) -> None:
@@ -174,7 +175,7 @@ class SourceSupervisor(FrameReader):
         their reader."""
         reader, opened_at, self._opened_at = self._reader, self._opened_at, None
         if (reader is None or opened_at is None or not self.reconnect or not reader.info.live
-                or self._clock() - opened_at < BACKLOG_S):
+                or time.monotonic() - opened_at < BACKLOG_S):
             return
         log.info("%s: opening it again, without the frames it queued while the models loaded", self.spec.name)
         _close_quietly(reader)
