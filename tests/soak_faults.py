@@ -2,10 +2,12 @@
 deployment goes wrong on a schedule, then one table.
 
 Each camera (GStreamer's RTSP server, the person video at 5 fps) is, in turn, powered off for 20 s,
-stalled for 10 s with its connection open, and restarted; the webhook endpoint is down for 5 minutes;
-storage is capped far below what the run writes, so retention deletes evidence every minute. Measured:
-events recorded vs events the monitor raised (lost), tracebacks and errors logged, how long each camera
-took to deliver frames again after each return, webhook deliveries, and memory growth after warm-up.
+stalled for 10 s with its connection open, and restarted; the webhook endpoint is down for 5 minutes, and
+so, later, is the MQTT broker (Debian's mosquitto, without persistence, as installed); storage is capped far
+below what the run writes, so retention deletes evidence every minute. Measured: events recorded vs events
+the monitor raised (lost), events published to the broker vs recorded (lost), tracebacks and errors logged,
+how long each camera took to deliver frames again after each return, webhook deliveries, and memory growth
+after warm-up.
 
     python tests/soak_faults.py [--minutes 30] [--warmup 2]
 """
@@ -23,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
+from mqtt_broker import Broker, Subscriber
 from rtsp_camera import RtspCamera, free_port, rtsp_server_missing
 
 from yolo_app.monitor.config import load_config
@@ -83,9 +86,10 @@ class Problems(logging.Handler):
             self.errors.append(record.getMessage())
 
 
-def config(cameras: list[RtspCamera], hooks: Webhooks, storage: Path) -> dict:
+def config(cameras: list[RtspCamera], hooks: Webhooks, broker: Broker, storage: Path) -> dict:
     url = f"http://127.0.0.1:{hooks.port}/hook"
     return {"storage": str(storage), "retention": {"days": 7, "max_gb": 0.005},  # 5 MB: always past it
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "topic_prefix": "soak", "client_id": "yolo_app-soak"},
             "cameras": [{"name": f"cam{i + 1}", "source": cam.url(), "classes": ["person"], "offline_after": 3,
                          "motion": {"enabled": False},
                          "zones": [{"name": "table", "polygon": TABLE}], "lines": [{"name": "exit", "points": EXIT}],
@@ -114,10 +118,14 @@ def main() -> int:
     hooks.up()
     returns: list[tuple[str, float, str]] = []  # camera, seconds until frames again, the fault
     with tempfile.TemporaryDirectory(prefix="yolo_app_soak_") as tmp:
+        broker = Broker(Path(tmp) / "broker")
+        broker.start()
+        published: set[int] = set()  # event ids that reached the broker's subscribers, across its outage
+        subscribers = [_subscribe(broker, published)]
         path = Path(tmp) / "monitor.yaml"
         for camera in cameras:
             camera.start()
-        path.write_text(json.dumps(config(cameras, hooks, Path(tmp) / "data")))
+        path.write_text(json.dumps(config(cameras, hooks, broker, Path(tmp) / "data")))
         monitor = Monitor(load_config(path))
         monitor.retention.interval_s = 60.0  # the cap is enforced every minute, not every hour
         raised = []
@@ -128,6 +136,8 @@ def main() -> int:
         end = began + args.minutes * 60
         warm_rss = None
         schedule = faults(cameras, hooks, args.minutes * 60)
+        schedule += broker_outage(broker, subscribers, published, args.minutes * 60)
+        schedule.sort(key=lambda p: p[0])
         try:
             for at, action, camera in schedule:
                 while time.monotonic() - began < at:
@@ -142,11 +152,16 @@ def main() -> int:
                 time.sleep(1.0)
             end_rss = process.memory_info().rss / 2**20
             webhooks = monitor.webhooks.stats()
+            mqtt = monitor.mqtt.stats()
         finally:
             monitor.stop()
             hooks.down()
             for camera in cameras:
                 camera.stop()
+            time.sleep(2.0)  # the events published as it stopped reach the subscriber
+            for subscriber in subscribers:
+                subscriber.close()
+            broker.stop()
         store = EventStore(Path(tmp) / "data" / "events.db", readonly=True)
         rows_all = store.query()
         store.close()
@@ -165,6 +180,9 @@ def main() -> int:
             ("frames again after a return: worst / median",
              f"{worst:.1f} s / {sorted(s for _, s, _ in returns)[len(returns) // 2]:.1f} s" if returns else "-"),
             ("webhooks received / sent / failed", f"{hooks.received} / {webhooks['sent']} / {webhooks['failed']}"),
+            ("MQTT events published / recorded / lost (broker away 5 min)",
+             f"{len(published)} / {recorded} / {recorded - len(published & {e.id for e in rows_all})}"),
+            ("MQTT connected at the end / pending then", f"{mqtt.connected} / {mqtt.pending}"),
             ("evidence deleted by retention (rows kept)", str(deleted)),
             ("RSS after warm-up -> end", f"{warm_rss:.0f} MB -> {end_rss:.0f} MB ({growth:+.1f} %)")]
     width = max(len(name) for name, _ in rows)
@@ -174,7 +192,8 @@ def main() -> int:
         print(f"  logged: {message}")
     ok = (recorded == len(raised) and not problems.tracebacks and worst <= 5.0 and growth < 5.0
           and len(offline) == len(online) >= outages and all(e.ended_at for e in offline)
-          and webhooks["failed"] == 0)  # a 5-minute outage of the endpoint loses no delivery
+          and webhooks["failed"] == 0  # a 5-minute outage of the endpoint loses no delivery
+          and {e.id for e in rows_all} <= published)  # nor one of the broker
     print("soak: " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 
@@ -200,6 +219,24 @@ def faults(cameras: list[RtspCamera], hooks: Webhooks, seconds: float) -> list:
                      (base + 240, _act(lambda c=camera: (c.stop(), c.start()), "restart"), camera)]
     plan += [(seconds * 0.3, _act(hooks.down), None), (seconds * 0.3 + 300, _act(hooks.up), None)]
     return sorted((p for p in plan if p[0] < seconds - 30), key=lambda p: p[0])
+
+
+def broker_outage(broker: Broker, subscribers: list, published: set[int], seconds: float) -> list:
+    """The broker stopped for 5 minutes (its retained messages lost), then a new subscriber, as one that
+    reconnects: (at, action, None) for the schedule."""
+    down_at = max(60.0, seconds * 0.55 - 300)
+
+    def back() -> None:
+        broker.start()
+        subscribers.append(_subscribe(broker, published))
+
+    return [(down_at, _act(broker.stop), None), (down_at + 300, _act(back), None)]
+
+
+def _subscribe(broker: Broker, published: set[int]) -> Subscriber:
+    """A subscriber to the events topic that adds each event's id to ``published``."""
+    return Subscriber(broker, "soak/events",
+                      then=lambda message: published.add(json.loads(message.payload)["event"]["id"]))
 
 
 def _act(fn, returns: str | None = None):

@@ -284,6 +284,15 @@ BAD_INPUT = {  # id: (arguments, a piece of the one line on stderr, run without 
     "monitor.yaml a string": (_monitor(_write("monitor.yaml", "just some text\n")), "must be a mapping", False),
     "monitor nms maybe": (_monitor(_write("monitor.yaml", "nms: maybe\ncameras: [{name: a, source: x}]\n")),
                           "monitor.yaml: nms: must be auto, true or false, not 'maybe'", False),
+    "mqtt port 70000": (_monitor(_write("monitor.yaml", "mqtt: {host: 127.0.0.1, port: 70000}\n"
+                                                      "cameras: [{name: a, source: x}]\n")),
+                        "monitor.yaml: mqtt.port: must be between 1 and 65535, not 70000", False),
+    "mqtt tls ca missing": (_monitor(_write("monitor.yaml", "mqtt: {host: 127.0.0.1, tls: {ca: nope.pem}}\n"
+                                                          "cameras: [{name: a, source: x}]\n")),
+                            "monitor.yaml: mqtt.tls.ca: no such file: ", False),
+    "mqtt password unset": (_monitor(_write("monitor.yaml", "mqtt: {host: h, user: ha, password_env: YOLO_NOT_SET}\n"
+                                                          "cameras: [{name: a, source: x}]\n")),
+                            "mqtt.password_env: the environment variable YOLO_NOT_SET is not set", False),
     "nms maybe": (_annotate("--nms", "maybe"), "argument --nms: invalid choice: 'maybe'", False),
     "nms false on yolov8n": (_annotate("--nms", "false"),
                              "nms false runs the one-to-one (NMS-free) head, and yolov8n.pt has none", False),

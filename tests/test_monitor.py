@@ -121,6 +121,16 @@ def test_motion_gate_skips_a_still_scene_and_passes_a_person_walking():
     ("cameras: [{name: a}]", "cameras[0].source: missing (required)"),
     ("cameras: [{name: a, source: x}, {name: a, source: y}]", "cameras[1].name: camera name 'a' is used twice"),
     ("cameras:\n  - name: a\n   source: x", "line 3: not valid YAML"),
+    ("mqtt: {port: 1883}\ncameras: [{name: a, source: x}]", "mqtt.host: missing (required)"),
+    ("mqtt: {host: h, topic_prefix: a/+/b}\ncameras: [{name: a, source: x}]",
+     "mqtt.topic_prefix: must be topic levels like yolo_app or home/cameras, without + or # or empty levels"),
+    ("mqtt: {host: h, password_env: P}\ncameras: [{name: a, source: x}]", "mqtt.password_env: needs mqtt.user"),
+    ("mqtt: {host: h, hots: x}\ncameras: [{name: a, source: x}]",
+     "mqtt.hots: unknown key 'hots'; did you mean 'host'?"),
+    ("mqtt: {host: h}\ncameras: [{name: a/b, source: x}]",
+     "cameras[0].name: 'a/b' cannot be an MQTT topic level (no / + #, and not available, events)"),
+    ("mqtt: {host: h}\ncameras: [{name: a, source: x, lines: [{name: status, points: [[0, 0], [9, 9]]}]}]",
+     "cameras[0].lines[0].name: 'status' cannot be an MQTT topic level"),
 ])
 def test_config_errors_name_the_file_the_field_and_the_problem(tmp_path, text, message):
     path = tmp_path / "monitor.yaml"

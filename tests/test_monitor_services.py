@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import socket
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -364,6 +365,8 @@ SNAPSHOT = {
                 "motion_skipped_fraction": 0.0, "reconnects": 5, "dropped": 0},
     },
     "webhooks": {"sent": 3, "failed": 1, "retried": 4, "dropped": 0},
+    "mqtt": {"connected": False, "broker": "10.0.0.2:1883", "last_error": "unknown host '10.0.0.2'",
+             "published": 17, "pending": 5},
     "events_total": 42,
 }
 
@@ -459,6 +462,59 @@ def test_metrics_parse_with_help_type_and_escaped_labels(status_server):
     assert m[("yolo_app_webhooks_failed_total", frozenset())] == 1
     assert m[("yolo_app_webhooks_retried_total", frozenset())] == 4
     assert m[("yolo_app_events_total", frozenset())] == 42 and m[("yolo_app_uptime_seconds", frozenset())] == 12.5
+    broker = frozenset({("broker", "10.0.0.2:1883")})
+    assert (m[("yolo_app_mqtt_connected", broker)], m[("yolo_app_mqtt_published_total", broker)],
+            m[("yolo_app_mqtt_pending", broker)]) == (0, 17, 5)
+
+
+# --- the event store's change log: what the ways out publish from ------------------------------------------
+def test_the_change_log_has_each_row_new_and_ended_in_order_and_cursors_trim_it(store):
+    signals = []
+    store.on_change(lambda: signals.append(1))
+    first = store.add(Event("door", "zone_enter", label="person", zone="hall"))
+    offline = store.add(Event("door", "camera_offline"))
+    store.update(first, snapshot_path="snapshots/door/1.jpg")  # evidence on the way: not an end
+    store.update(first, clip_path="clips/door/1.mp4")  # the clip written: the event's end
+    store.update(offline, ended_at="2026-11-26T18:00:00.000Z")  # the camera back: the outage's end
+    changes = store.changes_after(0)
+    assert [(c.seq, c.kind, c.event.id) for c in changes] == [(1, "new", first), (2, "new", offline),
+                                                               (3, "end", first), (4, "end", offline)]
+    assert changes[0].event.clip_path == "clips/door/1.mp4"  # the row as it is now
+    assert len(signals) == 4 and store.last_change() == 4 and store.cursor("mqtt") is None
+    store.set_cursor("mqtt", 2)
+    assert store.cursor("mqtt") == 2 and [c.seq for c in store.changes_after(0)] == [3, 4]  # delivered: dropped
+    store.set_cursor("web", 2)  # a second way out: the log keeps what the slower one has not had
+    store.add(Event("door", "object_seen"))
+    store.set_cursor("mqtt", 5)
+    assert [c.seq for c in store.changes_after(2)] == [3, 4, 5]
+    store.set_cursor("web", 5)
+    assert store.changes_after(0) == [] and store.last_change() == 5
+
+
+RELEASED_SCHEMA = """
+CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, camera TEXT NOT NULL, type TEXT NOT NULL, label TEXT,
+    track_id INTEGER, zone TEXT, direction TEXT, confidence REAL, classification TEXT, started_at TEXT NOT NULL,
+    ended_at TEXT, snapshot_path TEXT, clip_path TEXT, evidence_deleted_at TEXT);
+CREATE INDEX events_started ON events (started_at);
+CREATE INDEX events_camera ON events (camera, started_at);
+"""  # events.db as the release before the change log wrote it
+
+
+def test_an_events_db_from_before_the_change_log_opens_with_every_row_and_logs_from_then_on(tmp_path):
+    db = sqlite3.connect(tmp_path / "events.db")
+    db.executescript(RELEASED_SCHEMA)
+    db.execute("INSERT INTO events (camera, type, started_at) VALUES ('door', 'object_seen', "
+               "'2026-11-01T00:00:00.000Z')")
+    db.commit()
+    db.close()
+    store = EventStore(tmp_path / "events.db")
+    try:
+        [old] = store.query()
+        assert (old.id, old.camera, old.type) == (1, "door", "object_seen") and store.last_change() == 0
+        new = store.add(Event("door", "zone_enter"))
+        assert [(c.kind, c.event.id) for c in store.changes_after(0)] == [("new", new)] and new == 2
+    finally:
+        store.close()
 
 
 def test_metrics_of_a_snapshot_without_cameras_is_still_valid():

@@ -1,7 +1,7 @@
 """The monitoring window: a monitor.yaml's cameras live, their zones and lines edited with the mouse and
 saved back to the config, live counts, and the events with their evidence.
 
-Widgets only: the monitor (yolo_app.monitor.runner) does the detection, tracking, zones, events and
+Widgets only: the monitor (yolo_app.monitor.runner, .camera) does the detection, tracking, zones, events and
 evidence. Its model loads off the GUI thread; the newest result of the shown camera is polled (never
 queued) and painted as the monitor renders it; events come from the camera threads through a signal.
 Closing the window stops the monitor on a background thread, so the GUI never waits for it.
@@ -27,7 +27,8 @@ from yolo_app.gui.bridge import DisplaySink, ResultBridge, to_qimage
 from yolo_app.gui.events_panel import EventsPanel
 from yolo_app.gui.geometry_editor import LINE, SELECT, ZONE, GeometryView, shapes_of, split
 from yolo_app.monitor.config import MonitorConfig, load_config, save_geometry
-from yolo_app.monitor.runner import CameraMonitor, Monitor
+from yolo_app.monitor.camera import CameraMonitor
+from yolo_app.monitor.runner import Monitor
 
 POLL_MS = 40  # ~25 Hz: the shown camera's newest result
 STATUS_MS = 500

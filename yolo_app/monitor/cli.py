@@ -14,10 +14,6 @@ from pathlib import Path
 
 from yolo_app.errors import EXIT_OK, UserError
 
-EVENT_FIELDS = ("id", "camera", "type", "label", "track_id", "zone", "direction", "confidence", "classification",
-                "started_at",
-                "ended_at", "snapshot_path", "clip_path", "evidence_deleted_at")
-
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     monitor = commands.add_parser(
@@ -154,16 +150,17 @@ def _cell(value: object) -> str:
 
 def _export(events: list, fmt: str, out: Path | None) -> None:
     from yolo_app.engine.sinks import AtomicPath
+    from yolo_app.monitor.events import EXPORT_FIELDS
 
     def write(stream) -> None:
         if fmt == "csv":
             writer = csv.writer(stream)
-            writer.writerow(EVENT_FIELDS)
+            writer.writerow(EXPORT_FIELDS)
             for e in events:
-                writer.writerow(["" if getattr(e, f) is None else getattr(e, f) for f in EVENT_FIELDS])
+                writer.writerow(["" if getattr(e, f) is None else getattr(e, f) for f in EXPORT_FIELDS])
         else:
             for e in events:
-                stream.write(json.dumps({f: getattr(e, f) for f in EVENT_FIELDS}) + "\n")
+                stream.write(json.dumps({f: getattr(e, f) for f in EXPORT_FIELDS}) + "\n")
 
     if out is None:
         write(sys.stdout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import yaml
 
 from yolo_app.errors import UserError
 from yolo_app.monitor.events import EVENT_TYPES
+from yolo_app.monitor.fields import Fields, class_names, flag, list_of, nonempty, number, one_of
 from yolo_app.settings import (BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, IMGSZ_RULE, NMS_CHOICES,
                                PRECISIONS, RTSP_TRANSPORTS, ClassifySettings, DetectionOptions, ModelSettings,
                                StreamOptions, imgsz_fits)
@@ -87,6 +89,31 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class MqttTls:
+    """TLS to the broker: the CA that signed its certificate (None: the system's), and a client certificate."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+
+@dataclass(frozen=True)
+class Mqtt:
+    """The MQTT way out (monitor/mqtt.py): where the broker is and what to publish."""
+
+    host: str
+    port: int = 1883
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)  # from the environment; never written or shown
+    tls: MqttTls | None = None
+    topic_prefix: str = "yolo_app"
+    client_id: str = "yolo_app"
+    discovery: bool = True  # Home Assistant MQTT discovery
+    discovery_prefix: str = "homeassistant"
+    snapshots: bool = True  # retained JPEGs per camera and class
+
+
+@dataclass(frozen=True)
 class MonitorConfig:
     path: Path
     cameras: tuple[Camera, ...]
@@ -96,6 +123,7 @@ class MonitorConfig:
     retention: Retention = Retention()
     classify: ClassifySettings | None = None  # a second-stage classifier for what the detector finds
     inference: str = "shared"  # shared: the cameras' frames share network calls; per_camera: a detector each
+    mqtt: Mqtt | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)  # as read, for saving edits back
 
     def camera(self, name: str) -> Camera:
@@ -103,77 +131,6 @@ class MonitorConfig:
             if cam.name == name:
                 return cam
         raise KeyError(name)
-
-
-class _Fields:
-    """Reads one mapping, remembering where it is for messages and refusing unknown keys."""
-
-    def __init__(self, file: str, where: str, value: Any, known: tuple[str, ...], required: tuple[str, ...] = ()):
-        self.file, self.where = file, where
-        if not isinstance(value, dict):
-            self.fail(f"must be a mapping (key: value), not {_kind(value)}")
-        self.data = value
-        for key in value:
-            if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})"
-                self.fail(f"unknown key '{key}'{hint}", at=self._at(str(key)))
-        for key in required:
-            if key not in value:
-                self.fail("missing (required)", at=self._at(key))
-
-    def _at(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def fail(self, message: str, at: str | None = None) -> None:
-        raise UserError(f"{self.file}: {at if at is not None else (self.where or 'top level')}: {message}")
-
-    def get(self, key: str, default: Any, check: Callable[[Any], Any]) -> Any:
-        if key not in self.data or self.data[key] is None and default is None:
-            return default
-        try:
-            return check(self.data[key])
-        except (TypeError, ValueError) as exc:
-            self.fail(str(exc), at=self._at(key))
-
-    def sub(self, key: str, value: Any, known: tuple[str, ...], required: tuple[str, ...] = ()) -> _Fields:
-        return _Fields(self.file, self._at(key), value, known, required)
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "empty"}.get(
-        type(value), type(value).__name__)
-
-
-def _number(low: float | None = None, high: float | None = None, integer: bool = False) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-            raise ValueError(f"must be {'a whole number' if integer else 'a number'}, not {_kind(value)} {value!r}")
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise ValueError(f"must be {bounds}, not {value}")
-        return value
-    return check
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value).strip() == "":
-        raise ValueError(f"must be non-empty text, not {_kind(value)}")
-    return str(value).strip()
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, not {value!r}")
-    return value
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [v for v in value.split(",") if v.strip()]
-    if not isinstance(value, list) or not value:
-        raise ValueError("must be a non-empty list of class names, e.g. [person, car]")
-    return tuple(_text(v) for v in value)
 
 
 def _points(count: int | None, minimum: int = 3) -> Callable[[Any], tuple[Point, ...]]:
@@ -216,7 +173,10 @@ _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:t
 CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after",
                "rtsp_transport", "open_timeout", "read_timeout")
 TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "precision", "nms", "storage", "retention",
-            "classify", "classify_classes", "trust_weights", "calibrate", "inference", "cameras")
+            "classify", "classify_classes", "trust_weights", "calibrate", "inference", "mqtt", "cameras")
+TOPIC_WORDS = ("detect", "snapshot", "status")  # TOPIC/CAMERA/<these>/...: a zone or line of that name would clash
+MQTT_KEYS = ("host", "port", "user", "password_env", "tls", "topic_prefix", "client_id", "discovery",
+             "discovery_prefix", "snapshots")
 INFERENCE_MODES = ("shared", "per_camera")
 
 
@@ -238,7 +198,7 @@ def load_config(path: str | Path) -> MonitorConfig:
 
 
 def parse_config(raw: Any, path: Path) -> MonitorConfig:
-    top = _Fields(str(path), "", raw if raw is not None else {}, TOP_KEYS, required=("cameras",))
+    top = Fields(str(path), "", raw if raw is not None else {}, TOP_KEYS, required=("cameras",))
     cameras_raw = top.data["cameras"]
     if not isinstance(cameras_raw, list) or not cameras_raw:
         top.fail("needs at least one camera (a list of {name, source})", at="cameras")
@@ -250,32 +210,92 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
     retention = Retention()
     if top.data.get("retention") is not None:
         r = top.sub("retention", top.data["retention"], ("days", "max_gb"))
-        retention = Retention(days=r.get("days", 7.0, _number(0.01)), max_gb=r.get("max_gb", 20.0, _number(0.001)))
-    storage = Path(top.get("storage", "monitor-data", _text)).expanduser()
+        retention = Retention(days=r.get("days", 7.0, number(0.01)), max_gb=r.get("max_gb", 20.0, number(0.001)))
+    storage = Path(top.get("storage", "monitor-data", nonempty)).expanduser()
     if not storage.is_absolute():
         storage = path.resolve().parent / storage  # relative to the config file, not to wherever it runs
     model = ModelSettings(
-        weights=top.get("model", DEFAULT_WEIGHTS, _text), device=top.get("device", "auto", _text),
-        backend=top.get("backend", "auto", _choice(BACKENDS)),
-        precision=top.get("precision", "auto", _choice(tuple(PRECISIONS))),
-        trust=top.get("trust_weights", False, _flag), calibration=_calibration(top, path),
+        weights=top.get("model", DEFAULT_WEIGHTS, nonempty), device=top.get("device", "auto", nonempty),
+        backend=top.get("backend", "auto", one_of(BACKENDS)),
+        precision=top.get("precision", "auto", one_of(tuple(PRECISIONS))),
+        trust=top.get("trust_weights", False, flag), calibration=_calibration(top, path),
         nms=top.get("nms", "auto", _nms))
     detection = DetectionOptions(
-        conf=top.get("conf", MONITOR_CONF, _number(0.0, 1.0)), iou=top.get("iou", DEFAULT_IOU, _number(0.0, 1.0)),
+        conf=top.get("conf", MONITOR_CONF, number(0.0, 1.0)), iou=top.get("iou", DEFAULT_IOU, number(0.0, 1.0)),
         imgsz=top.get("imgsz", DEFAULT_IMGSZ, _imgsz))
-    classify_spec = top.get("classify", None, _text)
-    classify_classes = top.get("classify_classes", (), _names)
+    classify_spec = top.get("classify", None, nonempty)
+    classify_classes = top.get("classify_classes", (), class_names)
     if classify_classes and not classify_spec:
         top.fail("needs classify (the classifier to run on these classes)", at="classify_classes")
     classify = ClassifySettings(classify_spec, classify_classes) if classify_spec else None
     return MonitorConfig(path=path, cameras=cameras, model=model, detection=detection, storage=storage,
                          retention=retention, classify=classify,
-                         inference=top.get("inference", "shared", _choice(INFERENCE_MODES)), raw=raw)
+                         inference=top.get("inference", "shared", one_of(INFERENCE_MODES)),
+                         mqtt=_mqtt(top, cameras) if top.data.get("mqtt") is not None else None, raw=raw)
+
+
+def _mqtt(top: Fields, cameras: tuple[Camera, ...]) -> Mqtt:
+    """The mqtt section: the password from the environment variable it names, TLS files relative to the config;
+    camera, zone and line names that can be topic levels (TOPIC/CAMERA/ZONE/LABEL) beside ours."""
+    config = Path(top.file)
+    m = top.sub("mqtt", top.data["mqtt"], MQTT_KEYS, required=("host",))
+    for i, cam in enumerate(cameras):
+        named = [(f"cameras[{i}].name", cam.name, ("available", "events"))]
+        named += [(f"cameras[{i}].zones[{j}].name", z.name, TOPIC_WORDS) for j, z in enumerate(cam.zones)]
+        named += [(f"cameras[{i}].lines[{j}].name", ln.name, TOPIC_WORDS) for j, ln in enumerate(cam.lines)]
+        for where, name, taken in named:
+            if any(c in name for c in "/+#") or name in taken:
+                top.fail(f"{name!r} cannot be an MQTT topic level (no / + #, and not {', '.join(taken)})", at=where)
+    tls = None
+    given = m.data.get("tls")
+    if given is True:
+        tls = MqttTls()
+    elif given not in (None, False):
+        t = m.sub("tls", given, ("ca", "cert", "key"))
+        files = {key: _existing_file(t, key, config) for key in ("ca", "cert", "key")}
+        if (files["cert"] is None) != (files["key"] is None):
+            t.fail("cert and key go together (the client's certificate and its private key)")
+        tls = MqttTls(**files)
+    user = m.get("user", None, nonempty)
+    password = None
+    variable = m.get("password_env", None, nonempty)
+    if variable is not None:
+        if user is None:
+            m.fail("needs mqtt.user (a password goes with a user name)", at="mqtt.password_env")
+        password = os.environ.get(variable)
+        if password is None:
+            m.fail(f"the environment variable {variable} is not set", at="mqtt.password_env")
+    return Mqtt(host=m.get("host", None, nonempty), port=m.get("port", 8883 if tls else 1883, number(1, 65535, True)),
+                user=user, password=password, tls=tls, topic_prefix=m.get("topic_prefix", "yolo_app", _topic),
+                client_id=m.get("client_id", f"yolo_app-{socket.gethostname()}", nonempty),
+                discovery=m.get("discovery", True, flag),
+                discovery_prefix=m.get("discovery_prefix", "homeassistant", _topic),
+                snapshots=m.get("snapshots", True, flag))
+
+
+def _existing_file(fields: Fields, key: str, config: Path) -> Path | None:
+    given = fields.get(key, None, nonempty)
+    if given is None:
+        return None
+    path = Path(given).expanduser()
+    path = path if path.is_absolute() else config.resolve().parent / path
+    if not path.is_file():
+        fields.fail(f"no such file: {path}", at=f"{fields.where}.{key}")
+    return path
+
+
+def _topic(value: Any) -> str:
+    """A topic prefix: levels of text, no wildcards."""
+    text = nonempty(value)
+    if "+" in text or "#" in text or any(level == "" for level in text.split("/")):
+        raise ValueError(f"must be topic levels like yolo_app or home/cameras, without + or # or empty levels, not "
+                         f"{text!r}")
+    return text
 
 
 def _calibration(top: Any, config: Path) -> str | None:
     """int8's footage (a recording from these cameras, or a folder of their images): relative to the config."""
-    given = top.get("calibrate", None, _text)
+    given = top.get("calibrate", None, nonempty)
     if given is None:
         if top.data.get("precision") == "int8":
             top.fail("precision int8 is quantized on your own footage: add calibrate: VIDEO (a recording from "
@@ -294,77 +314,60 @@ def _nms(value: Any) -> str:
 
 
 def _imgsz(value: Any) -> int:
-    size = _number(32, 4096, integer=True)(value)
+    size = number(32, 4096, integer=True)(value)
     if not imgsz_fits(size):
         raise ValueError(f"{IMGSZ_RULE}, not {value!r}")
     return size
 
 
-def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, not {value!r}")
-        return value
-    return check
-
-
-def _camera(top: _Fields, i: int, value: Any) -> Camera:
+def _camera(top: Fields, i: int, value: Any) -> Camera:
     cam = top.sub(f"cameras[{i}]", value, CAMERA_KEYS, required=("name", "source"))
     motion = Motion()
     if cam.data.get("motion") is not None:
         m = cam.sub("motion", cam.data["motion"], ("enabled", "threshold", "cooldown_s"))
-        motion = Motion(enabled=m.get("enabled", True, _flag), threshold=m.get("threshold", 0.01, _number(0.0, 1.0)),
-                        cooldown_s=m.get("cooldown_s", 2.0, _number(0.0)))
-    zones = tuple(_zone(cam, j, z) for j, z in enumerate(_list(cam, "zones")))
-    lines = tuple(_line(cam, j, ln) for j, ln in enumerate(_list(cam, "lines")))
+        motion = Motion(enabled=m.get("enabled", True, flag), threshold=m.get("threshold", 0.01, number(0.0, 1.0)),
+                        cooldown_s=m.get("cooldown_s", 2.0, number(0.0)))
+    zones = tuple(_zone(cam, j, z) for j, z in enumerate(list_of(cam, "zones")))
+    lines = tuple(_line(cam, j, ln) for j, ln in enumerate(list_of(cam, "lines")))
     geometry = [z.name for z in zones] + [ln.name for ln in lines]
     for name in geometry:
         if geometry.count(name) > 1:
             cam.fail(f"zone/line name '{name}' is used twice", at=f"{cam.where}.zones")
-    alerts = tuple(_alert(cam, j, a, zones, lines) for j, a in enumerate(_list(cam, "alerts")))
-    offline_after = cam.get("offline_after", 5.0, _number(0.5))
+    alerts = tuple(_alert(cam, j, a, zones, lines) for j, a in enumerate(list_of(cam, "alerts")))
+    offline_after = cam.get("offline_after", 5.0, number(0.5))
     # A stall (an open connection with no frame) must be noticed within offline_after: the read time-out
     # is at most half of it, as a camera's periodic RTCP reports can restart the wait once.
     stream = StreamOptions(
-        transport=cam.get("rtsp_transport", "tcp", _choice(RTSP_TRANSPORTS)),
-        open_timeout_s=cam.get("open_timeout", StreamOptions().open_timeout_s, _number(0.5, 120.0)),
+        transport=cam.get("rtsp_transport", "tcp", one_of(RTSP_TRANSPORTS)),
+        open_timeout_s=cam.get("open_timeout", StreamOptions().open_timeout_s, number(0.5, 120.0)),
         read_timeout_s=cam.get("read_timeout", min(StreamOptions().read_timeout_s, offline_after / 2),
-                               _number(0.5, 120.0)))
+                               number(0.5, 120.0)))
     return Camera(
-        name=cam.get("name", None, _text), source=str(cam.get("source", None, _text)),
-        classes=cam.get("classes", (), _names), motion=motion, zones=zones, lines=lines, alerts=alerts,
-        loop=cam.get("loop", False, _flag), realtime=cam.get("realtime", True, _flag),
+        name=cam.get("name", None, nonempty), source=str(cam.get("source", None, nonempty)),
+        classes=cam.get("classes", (), class_names), motion=motion, zones=zones, lines=lines, alerts=alerts,
+        loop=cam.get("loop", False, flag), realtime=cam.get("realtime", True, flag),
         offline_after=offline_after, stream=stream)
 
 
-def _list(parent: _Fields, key: str) -> list:
-    value = parent.data.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        parent.fail(f"must be a list, not {_kind(value)}", at=f"{parent.where}.{key}")
-    return value
-
-
-def _zone(cam: _Fields, j: int, value: Any) -> Zone:
+def _zone(cam: Fields, j: int, value: Any) -> Zone:
     z = cam.sub(f"zones[{j}]", value, ("name", "polygon", "min_frames"), required=("name", "polygon"))
-    return Zone(z.get("name", None, _text), z.get("polygon", None, _points(None)),
-                z.get("min_frames", 3, _number(1, 10_000, integer=True)))
+    return Zone(z.get("name", None, nonempty), z.get("polygon", None, _points(None)),
+                z.get("min_frames", 3, number(1, 10_000, integer=True)))
 
 
-def _line(cam: _Fields, j: int, value: Any) -> Line:
+def _line(cam: Fields, j: int, value: Any) -> Line:
     ln = cam.sub(f"lines[{j}]", value, ("name", "points", "min_frames"), required=("name", "points"))
-    return Line(ln.get("name", None, _text), ln.get("points", None, _points(2)),
-                ln.get("min_frames", 2, _number(1, 10_000, integer=True)))
+    return Line(ln.get("name", None, nonempty), ln.get("points", None, _points(2)),
+                ln.get("min_frames", 2, number(1, 10_000, integer=True)))
 
 
-def _alert(cam: _Fields, j: int, value: Any, zones: tuple[Zone, ...], lines: tuple[Line, ...]) -> Alert:
+def _alert(cam: Fields, j: int, value: Any, zones: tuple[Zone, ...], lines: tuple[Line, ...]) -> Alert:
     a = cam.sub(f"alerts[{j}]", value, ("on", "zone", "line", "classes", "snapshot", "clip", "webhook"),
                 required=("on",))
-    on = a.get("on", None, _text)
+    on = a.get("on", None, nonempty)
     if on not in EVENT_TYPES:
         a.fail(f"unknown event '{on}' (one of: {', '.join(EVENT_TYPES)})", at=f"{a.where}.on")
-    target = a.get("zone", None, _text) or a.get("line", None, _text)
+    target = a.get("zone", None, nonempty) or a.get("line", None, nonempty)
     known = [z.name for z in zones] if on.startswith("zone") else [ln.name for ln in lines]
     if target is not None and target not in known:
         a.fail(f"no {'zone' if on.startswith('zone') else 'line'} named '{target}' on this camera "
@@ -372,11 +375,11 @@ def _alert(cam: _Fields, j: int, value: Any, zones: tuple[Zone, ...], lines: tup
     clip = None
     if a.data.get("clip") not in (None, False):
         c = a.sub("clip", {} if a.data["clip"] is True else a.data["clip"], ("pre", "post"))
-        clip = Clip(c.get("pre", 5.0, _number(0.0, 60.0)), c.get("post", 5.0, _number(0.0, 300.0)))
-    webhook = a.get("webhook", None, _text)
+        clip = Clip(c.get("pre", 5.0, number(0.0, 60.0)), c.get("post", 5.0, number(0.0, 300.0)))
+    webhook = a.get("webhook", None, nonempty)
     if webhook is not None and not webhook.startswith(("http://", "https://")):
         a.fail(f"must be an http:// or https:// URL, not '{webhook}'", at=f"{a.where}.webhook")
-    return Alert(on=on, zone=target, classes=a.get("classes", (), _names), snapshot=a.get("snapshot", True, _flag),
+    return Alert(on=on, zone=target, classes=a.get("classes", (), class_names), snapshot=a.get("snapshot", True, flag),
                  clip=clip, webhook=webhook)
 
 

@@ -1,5 +1,11 @@
 """Monitoring events and their SQLite store (WAL: the monitor writes while `events list` or the GUI read).
 
+The store is the one record and the one writer. Besides the events it keeps an append-only log of their
+changes (``new`` when a row is written, ``end`` when it ends: a camera back after an outage, a clip
+written), in the same transaction as the row, and each way out's position in that log (its cursor): a
+way out that is down (the MQTT broker away) catches up from the log, in order, however long it was
+away and across restarts of the monitor, and nothing on the camera's thread ever waits for it.
+
 Times are ISO-8601 UTC with milliseconds (``2026-11-26T17:13:01.123Z``), which sort as text.
 """
 
@@ -32,7 +38,21 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_started ON events (started_at);
 CREATE INDEX IF NOT EXISTS events_camera ON events (camera, started_at);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL,
+    kind TEXT NOT NULL       -- 'new' or 'end'
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    name TEXT PRIMARY KEY,   -- a way out ('mqtt')
+    seq INTEGER NOT NULL     -- the last change it delivered
+);
 """
+# What `events export` writes of an event, and the MQTT events topic carries.
+EXPORT_FIELDS = ("id", "camera", "type", "label", "track_id", "zone", "direction", "confidence", "classification",
+                 "started_at", "ended_at", "snapshot_path", "clip_path", "evidence_deleted_at")
+# Setting one of these on a row ends the event: its duration or its evidence is complete.
+ENDING_COLUMNS = ("ended_at", "clip_path")
 
 
 def utc_now() -> str:
@@ -63,6 +83,19 @@ class Event:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def exported(self) -> dict:
+        """The fields `events export` writes."""
+        return {name: getattr(self, name) for name in EXPORT_FIELDS}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the change log: an event written (``new``) or ended (``end``), with the row as it is now."""
+
+    seq: int
+    kind: str
+    event: Event
+
 
 COLUMNS = [f.name for f in fields(Event)]
 
@@ -85,23 +118,82 @@ class EventStore:
             self._db.executescript(SCHEMA)
         self._db.execute("PRAGMA busy_timeout=5000")
         self._lock = threading.Lock()
+        self._listeners: list = []
 
     def add(self, event: Event) -> int:
+        """Write the row and its ``new`` change, together."""
         values = {k: v for k, v in event.to_dict().items() if k != "id"}
-        with self._lock:
+        with self._lock, self._transaction():
             cur = self._db.execute(
                 f"INSERT INTO events ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
                 list(values.values()))
             event.id = int(cur.lastrowid)
+            self._db.execute("INSERT INTO changes (event_id, kind) VALUES (?, 'new')", [event.id])
+        self._changed()
         return event.id
 
     def update(self, event_id: int, **values: object) -> None:
+        """Set columns of a row; setting one of ``ENDING_COLUMNS`` also logs its ``end`` change."""
         unknown = set(values) - set(COLUMNS)
         if unknown:
             raise ValueError(f"unknown event columns: {sorted(unknown)}")
-        with self._lock:
+        ends = any(values.get(column) is not None for column in ENDING_COLUMNS)
+        with self._lock, self._transaction():
             self._db.execute(f"UPDATE events SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
                              [*values.values(), event_id])
+            if ends:
+                self._db.execute("INSERT INTO changes (event_id, kind) VALUES (?, 'end')", [event_id])
+        if ends:
+            self._changed()
+
+    def _transaction(self):
+        """BEGIN ... COMMIT around the statements in the block (ROLLBACK on an error); the caller holds the lock."""
+        db = self._db
+
+        class Transaction:
+            def __enter__(self) -> None:
+                db.execute("BEGIN")
+
+            def __exit__(self, kind, *_) -> None:
+                db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+        return Transaction()
+
+    # the change log and the ways out's cursors ---------------------------------------------------------
+    def on_change(self, listener) -> None:
+        """``listener()`` after every logged change (on the writer's thread: it must only signal)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def changes_after(self, seq: int, limit: int = 100) -> list[Change]:
+        """The log's next ``limit`` changes after ``seq``, oldest first, each with its row as it is now."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT c.seq, c.kind, {', '.join(f'e.{c}' for c in COLUMNS)} FROM changes c JOIN events e "
+                f"ON e.id = c.event_id WHERE c.seq > ? ORDER BY c.seq LIMIT ?", [seq, limit]).fetchall()
+        return [Change(row[0], row[1], Event(**dict(zip(COLUMNS, row[2:])))) for row in rows]
+
+    def last_change(self) -> int:
+        """The newest change's number (also when every way out has had it and it was dropped from the log)."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        return int(row[0]) if row else 0
+
+    def cursor(self, name: str) -> int | None:
+        """The last change way out ``name`` delivered; None for a way out new to this database."""
+        with self._lock:
+            row = self._db.execute("SELECT seq FROM cursors WHERE name = ?", [name]).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        """Way out ``name`` delivered every change up to ``seq``; the log before every cursor is dropped."""
+        with self._lock, self._transaction():
+            self._db.execute("INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
+                             "seq = excluded.seq", [name, seq])
+            self._db.execute("DELETE FROM changes WHERE seq <= (SELECT MIN(seq) FROM cursors)")
 
     def query(self, since: str | None = None, camera: str | None = None, type: str | None = None,
               limit: int | None = None, newest_first: bool = False) -> list[Event]:

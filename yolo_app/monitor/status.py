@@ -40,6 +40,13 @@ WEBHOOK_METRICS = (
     ("yolo_app_webhooks_dropped_total", "dropped", "Webhook deliveries dropped (queue full or shutdown)."),
 )
 
+MQTT_METRICS = (
+    ("yolo_app_mqtt_connected", "gauge", "connected", "1 while connected to the MQTT broker, else 0."),
+    ("yolo_app_mqtt_published_total", "counter", "published", "Events the broker acknowledged."),
+    ("yolo_app_mqtt_pending", "gauge", "pending", "Events recorded and not yet acknowledged by the broker."),
+)
+
+
 def render_metrics(snapshot: dict) -> str:
     """The snapshot as Prometheus text; a value missing or None is left out rather than invented."""
     out: list[str] = []
@@ -57,6 +64,10 @@ def render_metrics(snapshot: dict) -> str:
     webhooks = snapshot.get("webhooks") or {}
     for metric, key, help_text in WEBHOOK_METRICS:
         _family(out, metric, "counter", help_text, [({}, webhooks.get(key))])
+    mqtt = snapshot.get("mqtt")
+    if mqtt is not None:  # only where the config has an mqtt section
+        for metric, kind, key, help_text in MQTT_METRICS:
+            _family(out, metric, kind, help_text, [({"broker": mqtt["broker"]}, int(mqtt[key]))])
     return "".join(out)
 
 

@@ -70,6 +70,14 @@ class ZoneWatcher:
     def occupancy(self) -> int:
         return sum(p.inside for p in self._tracks.values())
 
+    def occupancy_by_label(self) -> dict[str, int]:
+        """Objects inside now, per class."""
+        inside: dict[str, int] = {}
+        for p in self._tracks.values():
+            if p.inside:
+                inside[p.label] = inside.get(p.label, 0) + 1
+        return inside
+
     def contains(self, point: tuple[float, float]) -> bool:
         return cv2.pointPolygonTest(self.contour, point, False) >= 0
 
