@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ctrl_c_default, run_cli
+from conftest import ctrl_c_default, run_cli, wait_for
 from yolo_app.engine.capture import Playback
 from yolo_app.engine.inference import Detector
 from yolo_app.engine.pipeline import Pipeline
@@ -57,7 +57,8 @@ def test_stop_ends_every_thread_within_two_seconds_and_marks_outputs_partial(cli
     video = VideoSink(tmp_path / "p.annotated.mp4", open_reader(parse_source(str(clips["person"]))[0]).info)
     pipeline = pipeline_for(clips["person"], model, [video, slow])
     pipeline.start()
-    time.sleep(1.5)
+    # Mid-run by construction: frames written to the video (its partial file made), more still to come.
+    wait_for(lambda: pipeline.sink_runners[0][0].written >= 2, 120, "frames written to the video")
     start = time.monotonic()
     assert pipeline.stop(timeout=2.0)
     assert time.monotonic() - start < 2.0

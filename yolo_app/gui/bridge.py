@@ -125,6 +125,6 @@ class DisplaySink(Sink):
             renderer = self._renderers.setdefault((frame.width, frame.height),
                                                   FrameRenderer(frame.width, frame.height))
             annotated = renderer.render_result(result)  # with the grid view under the boxes when it is on
-        self.bridge.publish(Shown(self.branch, result, annotated, to_qimage(annotated)))
-        if self.recorder is not None:
+        if self.recorder is not None:  # before it can be painted: a recording stopped after a paint holds that frame
             self.recorder.write(annotated, frame.pts_s)
+        self.bridge.publish(Shown(self.branch, result, annotated, to_qimage(annotated)))

@@ -33,6 +33,7 @@ from typing import Mapping
 
 import paho.mqtt.client as paho
 
+from yolo_app.engine.worker import Worker
 from yolo_app.errors import describe
 from yolo_app.monitor.camera import CameraMonitor, CameraState
 from yolo_app.monitor.config import Mqtt
@@ -61,8 +62,9 @@ class MqttStats:
     pending: int  # events logged and not yet acknowledged
 
 
-class MqttOutlet:
+class MqttOutlet(Worker):
     def __init__(self, settings: Mqtt, store: EventStore, cameras: Mapping[str, CameraMonitor]) -> None:
+        super().__init__("mqtt")
         self.settings = settings
         self.store = store
         self.cameras = cameras
@@ -75,7 +77,6 @@ class MqttOutlet:
         self._more = threading.Event()  # a change was logged (set by the store), or a full batch left more
         self._more.set()
         store.on_change(self._more.set)
-        self._stop = threading.Event()
         self._connected = False
         self._session = False  # a socket is open (CONNACK pending or received)
         self._why: str | None = None  # why this session ended, when the broker said (a refusal, a close)
@@ -92,17 +93,12 @@ class MqttOutlet:
         for camera in cameras.values():
             camera.class_snapshots = settings.snapshots
         self._client = self._make_client()
-        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
 
-    # lifecycle ------------------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """``offline`` published (retained) and the connection closed cleanly, within ``timeout``."""
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout)
+    def close(self, timeout: float = CLOSE_S + 2.0) -> bool:
+        """Pending events, the last state and ``offline`` published, the connection closed cleanly: within
+        ``timeout`` (True when the thread ended)."""
+        self.stop()
+        return self.join(timeout)
 
     def stats(self) -> MqttStats:
         return MqttStats(self._connected, self.broker, self._last_error, self._published,
@@ -125,13 +121,13 @@ class MqttOutlet:
         client.on_message = self._on_message
         return client
 
-    def _run(self) -> None:
+    def run(self) -> None:
         wait, next_try = BACKOFF_S[0], 0.0
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 if not self._session:
                     if time.monotonic() < next_try:
-                        self._stop.wait(min(TICK_S * 5, next_try - time.monotonic()))
+                        self.stop_event.wait(min(TICK_S * 5, next_try - time.monotonic()))
                         continue
                     try:
                         self._client.connect(self.settings.host, self.settings.port, keepalive=30)
@@ -214,7 +210,7 @@ class MqttOutlet:
             client.subscribe(f"{self.settings.discovery_prefix}/+/{slug(self.settings.topic_prefix)}/+/config", 1)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason, _properties) -> None:
-        if self._connected and not self._stop.is_set():
+        if self._connected and not self.stopping:
             self._why = f"the broker at {self.broker} closed the connection ({reason})"
 
     def _on_message(self, client: paho.Client, _userdata, message: paho.MQTTMessage) -> None:

@@ -109,7 +109,7 @@ class Monitor:
             self.retention.stop()
             self.webhooks.close(timeout=max(1.0, deadline - time.monotonic()))
             if self.mqtt is not None:  # what it had not published yet waits in the store for the next start
-                self.mqtt.stop(timeout=max(5.0, deadline - time.monotonic()))
+                self.mqtt.close(timeout=max(5.0, deadline - time.monotonic()))
             if self.status_server is not None:
                 self.status_server.stop()
         self.store.close()
