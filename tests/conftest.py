@@ -141,14 +141,18 @@ def machine_identity() -> dict:
             "cores": os.cpu_count()}
 
 
+# What the suite computes once per machine and reuses from any checkout: Ultralytics' reference boxes, the trained
+# models. The user's cache folder, as the app's own exports (never the read-only ../shared).
+TEST_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "yolo_app-tests"
+
+
 def ultralytics_reference(name: str, inputs: dict, compute) -> list[Predicted]:
     """Ultralytics' predictions for a whole stretch of footage, computed once per machine (``compute()``) and
     kept in the user's cache folder under a key of ``inputs`` (the weights' hash, the frames, the options) and
     ``machine_identity()``: the same inputs on the same machine give the same numbers, so a second run of the
     suite here checks ours against them without paying for Ultralytics again."""
     key = hashlib.sha256(json.dumps({**inputs, **machine_identity()}, sort_keys=True).encode()).hexdigest()[:16]
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = base / "yolo_app-tests" / "ultralytics-reference" / f"{name}-{key}.npz"
+    path = TEST_CACHE / "ultralytics-reference" / f"{name}-{key}.npz"
     try:
         with np.load(path) as stored:
             ends = stored["ends"]
@@ -238,23 +242,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def trained_models_info(request) -> dict:
+def trained_models_info() -> dict:
     """The manifest of small checkpoints trained for the Ultralytics families no weights exist for offline
     (see tests/trained_models.py): "models" {"yolov9t", "yolov10n", "yolo11n", "yolo12n", "yolo26n": Path to the
-    trainer's last.pt},
-    "data" (the dataset's data.yaml), "names", "recipe" (imgsz…), "timings". Built once, in a subprocess
-    (3-5 min on 2 CPU cores), into $YOLO_APP_TEST_MODELS or the pytest cache
-    (.pytest_cache/d/trained-models), under a key of the Ultralytics and torch versions, the recipe and the
-    shared inputs; later sessions reuse it."""
+    trainer's last.pt}, "data" (the dataset's data.yaml), "names", "recipe" (imgsz…), "timings". Built once per
+    machine, in a subprocess (about 3 min on 2 idle cores), into $YOLO_APP_TEST_MODELS or the user's cache folder
+    (TEST_CACHE/trained-models), under a key of the Ultralytics and torch versions, the recipe and the shared
+    inputs: every later run here, from any checkout, reuses it."""
     from trained_models import ensure_trained_models
 
-    if os.environ.get("YOLO_APP_TEST_MODELS"):
-        root = Path(os.environ["YOLO_APP_TEST_MODELS"])
-    elif getattr(request.config, "cache", None) is not None:
-        root = Path(request.config.cache.mkdir("trained-models"))
-    else:  # -p no:cacheprovider
-        root = REPO / ".pytest_cache" / "trained-models"
-    return ensure_trained_models(root)
+    return ensure_trained_models(Path(os.environ.get("YOLO_APP_TEST_MODELS") or TEST_CACHE / "trained-models"))
 
 
 @pytest.fixture(scope="session")
