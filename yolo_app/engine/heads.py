@@ -185,6 +185,19 @@ def _descending(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-scores, kind="stable")
 
 
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """``_descending(scores)[:k]``, without sorting them all: the k best are partitioned off first (equal scores
+    at the k-th place taken in candidate order, so the result is the same), then sorted. The one-to-one head
+    ranks 8400 candidates and then 300 x 80 (candidate, class) pairs a frame: a full sort of those cost more
+    than NMS on the other head."""
+    if k >= len(scores):
+        return _descending(scores)
+    kth = np.partition(scores, len(scores) - k)[len(scores) - k]  # the k-th largest score
+    above = np.flatnonzero(scores > kth)
+    chosen = np.concatenate([above, np.flatnonzero(scores == kth)[:k - len(above)]])
+    return chosen[_descending(scores[chosen])]
+
+
 def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy NMS, torchvision's algorithm and float32 arithmetic: the best box stays, those overlapping it
     by more than ``iou_threshold`` go, then the best of the rest."""
@@ -215,9 +228,9 @@ def one_to_one_top_k(pred: np.ndarray, conf_thres: float, classes: tuple[int, ..
     nc = scores.shape[1]
     best = scores.max(1) if best is None else best
     k = min(max(max_det, E2E_MIN_TOP_K), scores.shape[0])
-    first = _descending(best)[:k]
+    first = _top(best, k)
     pairs = scores[first].ravel()
-    flat = _descending(pairs)[:k]
+    flat = _top(pairs, k)
     conf, cls, anchor = pairs[flat], flat % nc, first[flat // nc]
     keep = conf > conf_thres
     if classes is not None:
