@@ -13,7 +13,7 @@ export YOLO_APP_WEIGHTS ?= $(SHARED_WEIGHTS)
 endif
 SHARED_VIDEO := $(abspath ../shared/videos/one-by-one-person-detection.mp4)
 
-.PHONY: install tools run test test-fast bench bench-gui bench-grid bench-monitor soak soak-file clean
+.PHONY: install tools run test test-fast bench bench-gui bench-grid bench-monitor bench-web soak soak-file clean
 
 install: $(STAMP)
 
@@ -76,6 +76,9 @@ bench-grid: install
 # line is one JSON object (see README "Capacity").
 bench-monitor: install
 	$(BIN)/python tests/bench_monitor.py --cameras 12 --seconds 60 --warmup 20
+
+bench-web: install
+	$(BIN)/python tests/bench_web.py --viewers 20 --seconds 60 --warmup 20
 
 clean:
 	rm -rf runs .pytest_cache

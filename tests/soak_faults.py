@@ -7,7 +7,8 @@ so, later, is the MQTT broker (Debian's mosquitto, without persistence, as insta
 below what the run writes, so retention deletes evidence every minute. Measured: events recorded vs events
 the monitor raised (lost), events published to the broker vs recorded (lost), tracebacks and errors logged,
 how long each camera took to deliver frames again after each return, webhook deliveries, and memory growth
-after warm-up.
+after warm-up. The web page is open throughout, in a real browser (Debian's Chromium): the cameras page with its
+live pictures, and every minute the events and counts pages, as someone checking in would.
 
     python tests/soak_faults.py [--minutes 30] [--warmup 2]
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 import psutil
 from mqtt_broker import Broker, Subscriber
 from rtsp_camera import RtspCamera, free_port, rtsp_server_missing
+from web_helpers import chromium
 
 from yolo_app.monitor.config import load_config
 from yolo_app.monitor.events import EventStore
@@ -86,9 +88,43 @@ class Problems(logging.Handler):
             self.errors.append(record.getMessage())
 
 
+class PageOpen:
+    """A browser with the monitor's page open: the cameras live all along, the events and counts every minute."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.loads = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="browser", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        driver = chromium()
+        try:
+            while not self._stop.is_set():
+                for page in ("events", "counts", ""):
+                    try:
+                        driver.get(self.url + page)
+                        assert "yolo_app" in driver.title
+                        self.loads += 1
+                    except Exception as exc:  # noqa: BLE001 - counted and shown in the table
+                        self.failures.append(f"/{page}: {type(exc).__name__}: {str(exc)[:200]}")
+                self._stop.wait(60.0)  # the cameras page stays open, its pictures refreshing
+        finally:
+            driver.quit()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
 def config(cameras: list[RtspCamera], hooks: Webhooks, broker: Broker, storage: Path) -> dict:
     url = f"http://127.0.0.1:{hooks.port}/hook"
     return {"storage": str(storage), "retention": {"days": 7, "max_gb": 0.005},  # 5 MB: always past it
+            "web": {"port": 0},
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "topic_prefix": "soak", "client_id": "yolo_app-soak"},
             "cameras": [{"name": f"cam{i + 1}", "source": cam.url(), "classes": ["person"], "offline_after": 3,
                          "motion": {"enabled": False},
@@ -131,6 +167,8 @@ def main() -> int:
         raised = []
         monitor.listeners.append(raised.append)
         monitor.start()
+        page = PageOpen(monitor.web.url)
+        page.start()
         process = psutil.Process()
         began = time.monotonic()
         end = began + args.minutes * 60
@@ -153,7 +191,9 @@ def main() -> int:
             end_rss = process.memory_info().rss / 2**20
             webhooks = monitor.webhooks.stats()
             mqtt = monitor.mqtt.stats()
+            drawn = monitor.web.site.live.drawn
         finally:
+            page.stop()
             monitor.stop()
             hooks.down()
             for camera in cameras:
@@ -184,16 +224,18 @@ def main() -> int:
              f"{len(published)} / {recorded} / {recorded - len(published & {e.id for e in rows_all})}"),
             ("MQTT connected at the end / pending then", f"{mqtt.connected} / {mqtt.pending}"),
             ("evidence deleted by retention (rows kept)", str(deleted)),
+            ("web page: pages loaded / failed, live pictures drawn", f"{page.loads} / {len(page.failures)}, {drawn}"),
             ("RSS after warm-up -> end", f"{warm_rss:.0f} MB -> {end_rss:.0f} MB ({growth:+.1f} %)")]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
-    for message in (problems.tracebacks + problems.errors)[:5]:
+    for message in (problems.tracebacks + problems.errors + page.failures)[:5]:
         print(f"  logged: {message}")
     ok = (recorded == len(raised) and not problems.tracebacks and worst <= 5.0 and growth < 5.0
           and len(offline) == len(online) >= outages and all(e.ended_at for e in offline)
           and webhooks["failed"] == 0  # a 5-minute outage of the endpoint loses no delivery
-          and {e.id for e in rows_all} <= published)  # nor one of the broker
+          and {e.id for e in rows_all} <= published  # nor one of the broker
+          and not page.failures and page.loads > 0)
     print("soak: " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 

@@ -256,17 +256,18 @@ def test_monitor_with_a_second_stage_classifier_records_its_label(clips, model, 
     path = write_config(tmp_path / "monitor.yaml", source=str(clips["person"]), realtime=False,
                         alerts=[{"on": "object_seen", "snapshot": False}])
     raw = json.loads(path.read_text())
-    path.write_text(json.dumps({**raw, "classify": str(random_checkpoint), "classify_classes": ["person"]}))
-    monitor = Monitor(load_config(path), model=model, status_port=0)
+    path.write_text(json.dumps({**raw, "classify": str(random_checkpoint), "classify_classes": ["person"],
+                                "web": {"port": 0}}))
+    monitor = Monitor(load_config(path), model=model)
     monitor.start()
     monitor.wait(120)
-    port = monitor.status_server.port
+    port = monitor.web.port
     status = json.loads(urlopen(f"http://127.0.0.1:{port}/status", timeout=5).read())
     metrics = urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     monitor.stop()
     hall = status["cameras"]["hall"]
     assert hall["state"] == "ended" and hall["frames"] == 40 and hall["events_today"] >= 1
-    assert f'yolo_app_camera_events_today{{camera="hall"}} {hall["events_today"]}' in metrics
+    assert f'yolo_app_camera_events_today{{camera="hall"}} {float(hall["events_today"])}' in metrics
     seen = EventStore(tmp_path / "data" / "events.db", readonly=True).query(type="object_seen")
     assert seen and all(e.label == "person" for e in seen)
     names = {e.classification.rsplit(" ", 1)[0] for e in seen}

@@ -7,6 +7,7 @@ machine; a bound that needs the real clock is named "promptly" and has a margin 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -22,11 +23,14 @@ from pathlib import Path
 
 import pytest
 
+from web_helpers import local_site
 from yolo_app.errors import UserError
 from yolo_app.monitor.alerts import WebhookSender
+from yolo_app.monitor.config import Web
 from yolo_app.monitor.events import Event, EventStore
+from yolo_app.monitor.metrics import render_metrics
 from yolo_app.monitor.retention import GIB, RetentionWorker, apply_retention
-from yolo_app.monitor.status import StatusServer, render_metrics
+from yolo_app.monitor.web.server import WebServer
 
 DAY = 86400.0
 
@@ -372,23 +376,24 @@ SNAPSHOT = {
 
 
 @pytest.fixture
-def status_server():
-    servers: list[StatusServer] = []
+def status_server(tmp_path):
+    """The web page's server in this process, serving a snapshot function (no password, on the loopback)."""
+    sites = []
 
-    def make(snapshot=lambda: SNAPSHOT) -> StatusServer:
-        server = StatusServer(0, snapshot)
-        server.start()
-        servers.append(server)
-        return server
+    def make(snapshot=lambda: SNAPSHOT):
+        site = local_site(tmp_path / f"site{len(sites)}", snapshot=snapshot)
+        sites.append(site)
+        return site
 
     yield make
-    for server in servers:
-        server.stop()
+    for site in sites:
+        site.stop()
 
 
-def get(server: StatusServer, path: str) -> tuple[int, str, str]:
+def get(server, path: str, accept: str = "*/*") -> tuple[int, str, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", headers={"Accept": accept})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.headers["Content-Type"], response.read().decode()
     except urllib.error.HTTPError as exc:
         with exc:
@@ -436,7 +441,7 @@ def parse_metrics(text: str) -> dict[tuple[str, frozenset], float]:
 def test_status_json_round_trips_on_status_and_root(status_server):
     server = status_server()
     assert server.port > 0
-    for path in ("/status", "/", "/status?pretty=1"):
+    for path in ("/status", "/", "/status?pretty=1"):  # `curl /` (no text/html): the JSON, as before the page
         code, ctype, body = get(server, path)
         assert code == 200 and ctype == "application/json"
         assert json.loads(body) == SNAPSHOT
@@ -542,21 +547,17 @@ def test_status_snapshot_that_raises_gives_500_and_server_keeps_serving(status_s
     assert get(server, "/status")[0] == 200
 
 
-def test_status_port_in_use_is_a_user_error(status_server):
-    server = status_server()
-    with pytest.raises(UserError, match=f"^status port {server.port} is in use$"):
-        StatusServer(server.port, lambda: {}).start()
+def test_web_port_in_use_is_a_user_error(status_server):
+    site = status_server()
+    with pytest.raises(UserError, match=f"^web port {site.port} is in use$"):
+        WebServer(dataclasses.replace(site.server.site, settings=Web(port=site.port))).start()
 
 
-def test_status_stop_returns_promptly_and_frees_the_port(status_server):
-    server = StatusServer(0, lambda: SNAPSHOT)
-    server.start()
-    port = server.port
-    serving = server._thread
-    started = time.monotonic()
-    server.stop(timeout=30)
-    assert time.monotonic() - started < 10.0  # it polls for the stop every 0.2 s
-    assert not serving.is_alive()
-    again = StatusServer(port, lambda: SNAPSHOT)
+def test_web_server_stop_returns_and_frees_the_port(status_server):
+    site = status_server()
+    port, serving = site.port, site.server._thread
+    site.server.stop(timeout=30)
+    assert not serving.is_alive()  # joined: it looks for the stop every 0.1 s
+    again = WebServer(dataclasses.replace(site.server.site, settings=Web(port=port)))
     again.start()
     again.stop()

@@ -6,20 +6,14 @@ broker away for a minute and a monitor restarted meanwhile, a wrong password, TL
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
-from urllib.request import urlopen
 
 import cv2
 import numpy as np
 import pytest
 
 from conftest import PERSON_VIDEO, make_clip, wait_for
+from monitor_process import MonitorProcess
 from mqtt_broker import Broker, Subscriber
 from test_monitor import EXIT, TABLE
 from yolo_app.monitor.events import EXPORT_FIELDS, EventStore
@@ -45,36 +39,6 @@ def monitor_config(folder, walk, broker: Broker, *, port: int | None = None, **m
                      "zones": [{"name": "table", "polygon": TABLE}], "lines": [{"name": "exit", "points": EXIT}],
                      "alerts": [{"on": "zone_enter", "clip": {"pre": 1, "post": 1}}, {"on": "object_seen"}]}]}))
     return path
-
-
-class MonitorProcess:
-    """A real `yolo-app monitor` process; its log (stderr) read as it comes, so the pipe never fills."""
-
-    def __init__(self, config, *extra: str, env: dict | None = None) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "yolo_app", "monitor", "--config", str(config), *extra],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, **(env or {})})
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stderr), daemon=True)
-        self._reader.start()
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def status(self) -> dict:
-        """The monitor's status JSON (it was started with --status-port 0)."""
-        found = wait_for(lambda: re.search(r"status on (http://\S+/status)", self.log), 120, "the status port")
-        with urlopen(found.group(1), timeout=10) as response:
-            return json.loads(response.read())
-
-    def finish(self) -> str:
-        """Stop it as SIGTERM does (clips finished, pending events published); its log."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(120)
-        self._reader.join(10)
-        return self.log
 
 
 def rows(folder) -> list:
@@ -197,7 +161,7 @@ def test_commands_status_and_the_last_will(tmp_path, walk, broker):
     of the next frame. The status JSON says what MQTT does. Killed with -9, the monitor shows offline by
     the broker's last will."""
     sub = Subscriber(broker, f"{PREFIX}/#")
-    monitor = MonitorProcess(monitor_config(tmp_path, walk, broker), "--status-port", "0")
+    monitor = MonitorProcess(monitor_config(tmp_path, walk, broker), "--web-port", "0")
     try:
         wait_for(lambda: published_events(sub), 240, "the first event")
         mqtt = wait_for(lambda: monitor.status()["mqtt"]["published"] and monitor.status()["mqtt"], 30, "published")

@@ -125,6 +125,7 @@ class CameraMonitor:
         self._pictures: dict[str | None, tuple[int, bytes]] = {}  # class (None: the camera's) -> (version, JPEG)
         self._picture_wanted = False
         self._pictured_tracks: set[int] = set()
+        self.latest: Result | None = None  # the newest frame with its detections (the web page's live picture)
 
     # lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -264,6 +265,7 @@ class CameraMonitor:
 
     # the sink thread ----------------------------------------------------------------------------------
     def on_result(self, result: Result) -> None:
+        self.latest = result  # a reference: frames are never mutated, a live view draws its own copy
         self._last_frame_at = time.monotonic()
         self.frames += 1
         self._fit_geometry(result.frame.width, result.frame.height)

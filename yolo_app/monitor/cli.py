@@ -25,8 +25,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     monitor.add_argument("--config", "-c", type=Path, required=True, help="the monitor.yaml to run")
     monitor.add_argument("--run-for", type=float, default=None, metavar="SECONDS",
                          help="stop after this many seconds (default: run until Ctrl-C / SIGTERM)")
-    monitor.add_argument("--status-port", type=int, default=None, metavar="PORT",
-                         help="serve JSON status on http://127.0.0.1:PORT/status and Prometheus metrics at /metrics")
+    monitor.add_argument("--web-port", "--status-port", dest="web_port", type=int, default=None, metavar="PORT",
+                         help="serve the web page on PORT (the config's web.port; 0: any free port), with the JSON "
+                              "status at /status and Prometheus metrics at /metrics; bound to web.bind, 127.0.0.1 "
+                              "unless the config says otherwise")
     monitor.add_argument("--trust-weights", action="store_true",
                          help="as the config's trust_weights: true: load a checkpoint that needs full unpickling: "
                               "only for a file you trust; a pickle can run code")
@@ -53,24 +55,30 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from yolo_app.monitor.config import load_config
+    from yolo_app.monitor.config import Web, load_config
     from yolo_app.monitor.runner import Monitor
 
     if args.run_for is not None and args.run_for <= 0:
         raise UserError("--run-for must be a positive number of seconds")
-    if args.status_port is not None and not 0 <= args.status_port <= 65535:
-        raise UserError(f"--status-port {args.status_port}: not a port number (0-65535)")
+    if args.web_port is not None and not 0 <= args.web_port <= 65535:
+        raise UserError(f"--web-port {args.web_port}: not a port number (0-65535)")
     config = load_config(args.config)
     if args.trust_weights:  # as the config's trust_weights: true
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, trust=True))
-    monitor = Monitor(config, status_port=args.status_port)
+    if args.web_port is not None:
+        config = dataclasses.replace(config, web=dataclasses.replace(config.web or Web(), port=args.web_port))
+    monitor = Monitor(config)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())  # SIGTERM: finish clips, exit 0
-    monitor.start()
+    try:
+        monitor.start()
+    except BaseException:
+        monitor.stop()
+        raise
     names = ", ".join(c.name for c in config.cameras)
-    port = f"; status on http://127.0.0.1:{monitor.status_server.port}/status" if monitor.status_server else ""
+    web = f"; web page on {monitor.web.url}" if monitor.web else ""
     print(f"monitoring {names} with {monitor.model.model_id} ({monitor.model.runtime}); events in "
-          f"{config.storage / 'events.db'}{port}", file=sys.stderr)
+          f"{config.storage / 'events.db'}{web}", file=sys.stderr)
     try:
         monitor.wait(args.run_for, stop)
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ in one line: ``monitor.yaml: cameras[0].zones[1].polygon: needs at least 3 [x, y
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import socket
@@ -16,6 +17,7 @@ import yaml
 
 from yolo_app.errors import UserError
 from yolo_app.monitor.events import EVENT_TYPES
+from yolo_app.monitor.web.auth import PasswordHash
 from yolo_app.monitor.fields import Fields, class_names, flag, list_of, nonempty, number, one_of
 from yolo_app.settings import (BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, IMGSZ_RULE, NMS_CHOICES,
                                PRECISIONS, RTSP_TRANSPORTS, ClassifySettings, DetectionOptions, ModelSettings,
@@ -114,6 +116,36 @@ class Mqtt:
 
 
 @dataclass(frozen=True)
+class WebTls:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Web:
+    """The monitor's web page (monitor/web): where it listens, its password (kept only as a hash) and TLS."""
+
+    port: int = 5000
+    bind: str = "127.0.0.1"
+    password: PasswordHash | None = field(default=None, repr=False)
+    tls: WebTls | None = None
+    live_fps: float = 4.0  # each camera's live picture is drawn at most this often, however many pages watch it
+
+    @property
+    def local_only(self) -> bool:
+        return is_loopback(self.bind)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
 class MonitorConfig:
     path: Path
     cameras: tuple[Camera, ...]
@@ -124,6 +156,7 @@ class MonitorConfig:
     classify: ClassifySettings | None = None  # a second-stage classifier for what the detector finds
     inference: str = "shared"  # shared: the cameras' frames share network calls; per_camera: a detector each
     mqtt: Mqtt | None = None
+    web: Web | None = None  # None: no web page (unless --web-port asks for one)
     raw: dict = field(default_factory=dict, compare=False, repr=False)  # as read, for saving edits back
 
     def camera(self, name: str) -> Camera:
@@ -173,11 +206,12 @@ _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:t
 CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after",
                "rtsp_transport", "open_timeout", "read_timeout")
 TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "precision", "nms", "storage", "retention",
-            "classify", "classify_classes", "trust_weights", "calibrate", "inference", "mqtt", "cameras")
+            "classify", "classify_classes", "trust_weights", "calibrate", "inference", "mqtt", "web", "cameras")
 TOPIC_WORDS = ("detect", "snapshot", "status")  # TOPIC/CAMERA/<these>/...: a zone or line of that name would clash
 MQTT_KEYS = ("host", "port", "user", "password_env", "tls", "topic_prefix", "client_id", "discovery",
              "discovery_prefix", "snapshots")
 INFERENCE_MODES = ("shared", "per_camera")
+WEB_KEYS = ("port", "bind", "password_env", "tls", "live_fps")
 
 
 def load_config(path: str | Path) -> MonitorConfig:
@@ -231,7 +265,31 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
     return MonitorConfig(path=path, cameras=cameras, model=model, detection=detection, storage=storage,
                          retention=retention, classify=classify,
                          inference=top.get("inference", "shared", one_of(INFERENCE_MODES)),
-                         mqtt=_mqtt(top, cameras) if top.data.get("mqtt") is not None else None, raw=raw)
+                         mqtt=_mqtt(top, cameras) if top.data.get("mqtt") is not None else None,
+                         web=_web(top) if top.data.get("web") is not None else None, raw=raw)
+
+
+def _web(top: Fields) -> Web:
+    """The web section. Bound anywhere but the loopback it needs a password: the page shows the cameras live."""
+    config = Path(top.file)
+    w = top.sub("web", top.data["web"], WEB_KEYS)
+    bind = w.get("bind", "127.0.0.1", nonempty)
+    tls = None
+    if w.data.get("tls") is not None:
+        t = w.sub("tls", w.data["tls"], ("cert", "key"), required=("cert", "key"))
+        tls = WebTls(*(_existing_file(t, key, config) for key in ("cert", "key")))
+    password = None
+    variable = w.get("password_env", None, nonempty)
+    if variable is not None:
+        secret = os.environ.get(variable)
+        if not secret:
+            w.fail(f"the environment variable {variable} is not set (or empty)", at="web.password_env")
+        password = PasswordHash.of(secret)
+    if password is None and not is_loopback(bind):
+        w.fail(f"{bind} lets other machines in: set web.password_env (the environment variable holding the "
+               f"page's password), or bind 127.0.0.1", at="web.bind")
+    return Web(port=w.get("port", 5000, number(0, 65535, True)), bind=bind, password=password, tls=tls,
+               live_fps=w.get("live_fps", 4.0, number(0.2, 30.0)))
 
 
 def _mqtt(top: Fields, cameras: tuple[Camera, ...]) -> Mqtt:

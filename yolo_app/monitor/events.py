@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS events (
     ended_at TEXT,
     snapshot_path TEXT,
     clip_path TEXT,
-    evidence_deleted_at TEXT -- set by retention when the snapshot and clip files were removed
+    evidence_deleted_at TEXT, -- set by retention when the snapshot and clip files were removed
+    reviewed_at TEXT         -- when someone marked it reviewed on the web page (NULL: not reviewed)
 );
 CREATE INDEX IF NOT EXISTS events_started ON events (started_at);
 CREATE INDEX IF NOT EXISTS events_camera ON events (camera, started_at);
@@ -48,6 +49,11 @@ CREATE TABLE IF NOT EXISTS cursors (
     seq INTEGER NOT NULL     -- the last change it delivered
 );
 """
+# Columns added since the first release: an older database gets them in place when the monitor opens it (its
+# rows untouched); a read-only reader of an older one reads them as NULL.
+ADDED_COLUMNS = {"reviewed_at": "TEXT"}
+# After the migration: the web page's "not reviewed" filter and count without scanning months of rows.
+INDEXES = "CREATE INDEX IF NOT EXISTS events_unreviewed ON events (id) WHERE reviewed_at IS NULL;"
 # What `events export` writes of an event, and the MQTT events topic carries.
 EXPORT_FIELDS = ("id", "camera", "type", "label", "track_id", "zone", "direction", "confidence", "classification",
                  "started_at", "ended_at", "snapshot_path", "clip_path", "evidence_deleted_at")
@@ -78,6 +84,7 @@ class Event:
     snapshot_path: str | None = None
     clip_path: str | None = None
     evidence_deleted_at: str | None = None
+    reviewed_at: str | None = None
     id: int | None = None
 
     def to_dict(self) -> dict:
@@ -116,9 +123,19 @@ class EventStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each checkpoint, fast
             self._db.executescript(SCHEMA)
+            self._migrate()
         self._db.execute("PRAGMA busy_timeout=5000")
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        self._select = ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
         self._lock = threading.Lock()
         self._listeners: list = []
+
+    def _migrate(self) -> None:
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        for column, kind in ADDED_COLUMNS.items():
+            if column not in present:
+                self._db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
+        self._db.executescript(INDEXES)
 
     def add(self, event: Event) -> int:
         """Write the row and its ``new`` change, together."""
@@ -202,7 +219,7 @@ class EventStore:
             if value is not None:
                 where.append(f"{column} {op} ?")
                 args.append(value)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM events"
+        sql = f"SELECT {self._select} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'}"
@@ -218,6 +235,13 @@ class EventStore:
             rows = self._db.execute("SELECT camera, COUNT(*) FROM events WHERE started_at >= ? GROUP BY camera",
                                     [since]).fetchall()
         return {camera: int(n) for camera, n in rows}
+
+    def set_reviewed(self, ids: list[int], reviewed: bool, when: str | None = None) -> int:
+        """Mark events reviewed (now, or ``when``) or not reviewed; returns how many rows exist among ``ids``."""
+        value = (when or utc_now()) if reviewed else None
+        with self._lock, self._transaction():
+            return sum(self._db.execute("UPDATE events SET reviewed_at = ? WHERE id = ?", [value, int(i)]).rowcount
+                       for i in ids)
 
     def mark_evidence_deleted(self, paths: list[str], when: str | None = None) -> int:
         """Rows whose snapshot or clip is among ``paths`` get ``evidence_deleted_at``; the rows stay."""

@@ -1,5 +1,5 @@
 """The monitor: every camera (monitor/camera.py) on one detector, and the shared services: the event store,
-webhooks, the MQTT way out, retention and the status page.
+webhooks, the MQTT way out, retention and the web page (with the status JSON and the metrics).
 
 Every thread stops within a few seconds of ``stop()``; open clips are finished first.
 """
@@ -23,14 +23,17 @@ from yolo_app.monitor.config import MonitorConfig, check_classes
 from yolo_app.monitor.events import Event, EventStore, iso, utc_now
 from yolo_app.monitor.mqtt import MqttOutlet
 from yolo_app.monitor.retention import RetentionWorker
-from yolo_app.monitor.status import StatusServer
+from yolo_app.monitor.web.app import Site
+from yolo_app.monitor.web.live import LivePictures
+from yolo_app.monitor.web.queries import EventBrowser
+from yolo_app.monitor.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
 
 class Monitor:
-    def __init__(self, config: MonitorConfig, status_port: int | None = None,
-                 model: LoadedModel | None = None, display: Callable[[CameraMonitor], Sink] | None = None) -> None:
+    def __init__(self, config: MonitorConfig, model: LoadedModel | None = None,
+                 display: Callable[[CameraMonitor], Sink] | None = None) -> None:
         """``model``: already loaded (a restart keeps it); ``display``: a sink per camera that sees every
         frame too (the GUI's view, drawn with the camera's ``render``)."""
         self.config = config
@@ -41,7 +44,6 @@ class Monitor:
         self.store = EventStore(config.storage / "events.db")
         self.webhooks = WebhookSender()
         self.retention = RetentionWorker(config.storage, self.store, config.retention.days, config.retention.max_gb)
-        self.status_server = StatusServer(status_port, self.snapshot) if status_port is not None else None
         self.listeners: list[Callable[[Event], None]] = []  # called on the camera's thread (GUI: a signal)
         self.events_total = 0
         self.started_at = utc_now()
@@ -61,6 +63,10 @@ class Monitor:
                 camera.displays.append(display(camera))
         # The ways out beside the webhooks, fed from the store's change log (monitor/events.py).
         self.mqtt = MqttOutlet(config.mqtt, self.store, self.cameras) if config.mqtt is not None else None
+        self.web = WebServer(Site(
+            config.web, config.storage, self.snapshot, self.store, EventBrowser(self.store.path),
+            LivePictures(self.cameras, config.web.live_fps),
+            lambda: {name: cam.counts() for name, cam in self.cameras.items()})) if config.web is not None else None
 
     def _on_event(self, event: Event) -> None:
         self.events_total += 1
@@ -70,9 +76,9 @@ class Monitor:
             listener(event)
 
     def start(self) -> None:
+        if self.web is not None:  # first: a port in use stops the start before any camera opens
+            self.web.start()
         self._running = True
-        if self.status_server is not None:
-            self.status_server.start()
         self.webhooks.start()
         if self.mqtt is not None:
             self.mqtt.start()
@@ -110,8 +116,8 @@ class Monitor:
             self.webhooks.close(timeout=max(1.0, deadline - time.monotonic()))
             if self.mqtt is not None:  # what it had not published yet waits in the store for the next start
                 self.mqtt.close(timeout=max(5.0, deadline - time.monotonic()))
-            if self.status_server is not None:
-                self.status_server.stop()
+            if self.web is not None:
+                self.web.stop()
         self.store.close()
 
     def inference_stats(self) -> dict:

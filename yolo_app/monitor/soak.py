@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="yolo_app_soak_") as tmp:
         path = Path(tmp) / "monitor.yaml"
         path.write_text(json.dumps(soak_config(args.video, Path(tmp) / "data")))
-        monitor = Monitor(load_config(path), status_port=0)
+        monitor = Monitor(load_config(path))
         monitor.start()
         start = time.monotonic()
         try:
