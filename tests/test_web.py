@@ -16,6 +16,7 @@ import time
 from base64 import b64encode
 from html.parser import HTMLParser
 from pathlib import Path
+from unittest.mock import ANY
 
 import cv2
 import numpy as np
@@ -259,6 +260,7 @@ class Links(HTMLParser):
         super().__init__()
         self.ids: list[int] = []
         self.links: dict[str, str] = {}
+        self.images: list[str] = []
         self.csrf = None
         self.feed(html)
 
@@ -268,6 +270,8 @@ class Links(HTMLParser):
             self.ids.append(int(a["data-id"]))
         if tag == "a" and a.get("id") in ("newer", "older"):
             self.links[a["id"]] = a["href"]
+        if tag == "img" and a.get("src", "").startswith("/files/"):
+            self.images.append(a["src"])
         if tag == "meta" and a.get("name") == "csrf-token":
             self.csrf = a["content"]
 
@@ -350,6 +354,13 @@ def test_evidence_is_served_only_where_the_database_names_it_inside_the_storage(
         site.store.add(Event("hall", "zone_enter", snapshot_path="snapshots/hall/link.jpg"))
         site.store.add(Event("hall", "zone_enter", snapshot_path=str(outside)))  # a row naming an absolute path
         site.store.add(Event("hall", "zone_enter", snapshot_path="../secret.jpg"))
+        odd = site.storage / "snapshots" / "back door #2" / "5-zone_enter.jpg"  # a camera name as it may be
+        odd.parent.mkdir(parents=True)
+        odd.write_bytes(snap.read_bytes())
+        site.store.add(Event("back door #2", "zone_enter", snapshot_path="snapshots/back door #2/5-zone_enter.jpg"))
+        listed = page_of(site.port, "/events?camera=back+door+%232")
+        assert listed.ids == [5] and listed.images == ["/files/snapshots/back%20door%20%232/5-zone_enter.jpg"]
+        assert request(site.port, "GET", listed.images[0]) == (200, ANY, odd.read_bytes())
         status, headers, body = request(site.port, "GET", "/files/snapshots/hall/2026-12-07/1-zone_enter.jpg")
         assert status == 200 and headers["content-type"] == "image/jpeg" and body == snap.read_bytes()
         status, headers, body = request(site.port, "GET", "/files/snapshots/hall/2026-12-07/1-zone_enter.jpg",

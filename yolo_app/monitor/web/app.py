@@ -87,9 +87,9 @@ def build_app(site: Site) -> Starlette:
             return PlainTextResponse(f"{exc}\n", 400)
         result = site.browser.page(f, before=before, after=after)
         base = {k: v for k, v in q.items() if k not in ("before", "after") and v}
+        choices = site.browser.choices()
         return page(request, "events.html", active="events", page=result, filter=f, query=base,
-                    cameras=list((site.snapshot().get("cameras") or {})), types=EVENT_TYPES,
-                    choices=site.browser.choices())
+                    cameras=sorted(set(site.counts()) | set(choices["camera"])), types=EVENT_TYPES, choices=choices)
 
     def counts(request: Request) -> Response:
         hourly = site.browser.hourly()

@@ -109,12 +109,12 @@ class EventBrowser:
         return int(n)
 
     def choices(self) -> dict[str, list[str]]:
-        """The labels and zone/line names that occur, to filter by."""
+        """The cameras, labels and zone/line names that occur, to filter by."""
         now = self._clock()
         if self._choices is None or now - self._choices[0] > CHOICES_TTL_S:
             found = {column: [v for (v,) in self._rows(f"SELECT DISTINCT {column} FROM events WHERE {column} IS NOT "
                                                        f"NULL ORDER BY {column}", [])]
-                     for column in ("label", "zone")}
+                     for column in ("camera", "label", "zone")}
             self._choices = (now, found)
         return self._choices[1]
 
