@@ -13,7 +13,7 @@ export YOLO_APP_WEIGHTS ?= $(SHARED_WEIGHTS)
 endif
 SHARED_VIDEO := $(abspath ../shared/videos/one-by-one-person-detection.mp4)
 
-.PHONY: install tools run test test-fast bench bench-gui bench-grid bench-monitor bench-web soak soak-file clean
+.PHONY: install tools run test test-fast bench bench-gui bench-grid bench-monitor bench-web bench-counts soak soak-file clean
 
 install: $(STAMP)
 
@@ -79,6 +79,9 @@ bench-monitor: install
 
 bench-web: install
 	$(BIN)/python tests/bench_web.py --viewers 20 --seconds 60 --warmup 20
+
+bench-counts: install
+	YOLO_OFFLINE=true $(BIN)/python tests/bench_counts.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -29,7 +29,8 @@ def test_bench_times_ultralytics_and_annotate_on_one_video_and_prints_their_rati
     # annotate's own frame rate (start-up excluded) is above the whole process's, its first boxes come before
     # its end
     assert report["run_novideo_fps"] > report["pipeline_novideo_fps"] and report["startup_s"] > 0
-    assert 0 < report["first_result_s"] < 40 / report["pipeline_novideo_fps"]
+    # The first boxes come before the run's end; annotate prints their time to 0.1 s (1.46 s shows as 1.5).
+    assert 0 < report["first_result_s"] < 40 / report["pipeline_novideo_fps"] + 0.05
     # Live mode: the clip (40 frames, 4 s) played in real time into a size-1 slot, as a camera.
     assert 0 < report["latency_p50_ms"] <= report["latency_p95_ms"]
     native = report["backend"] == "openvino" and (

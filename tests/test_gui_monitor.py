@@ -13,7 +13,7 @@ from PyQt6.QtWidgets import QWidget  # noqa: E402
 from conftest import read_video  # noqa: E402
 from yolo_app.engine.supervisor import SourceState  # noqa: E402
 from yolo_app.gui.events_panel import ALL_CAMERAS, ALL_TYPES, ClipPlayer  # noqa: E402
-from yolo_app.gui.geometry_editor import LINE, ZONE  # noqa: E402
+from yolo_app.gui.geometry_editor import LINE, MASK, ZONE  # noqa: E402
 from yolo_app.gui import monitor_window  # noqa: E402
 from yolo_app.gui.monitor_window import MonitorWindow, open_monitor_dialog  # noqa: E402
 from yolo_app.monitor.config import load_config  # noqa: E402
@@ -175,6 +175,37 @@ def test_drawing_editing_and_saving_zones_and_lines(qtbot, window, config_path):
     assert set(cam.counts()) == {"entrance", "table", "corridor"}
     assert not view.dirty and not window.actions["save"].isEnabled()
     qtbot.waitUntil(lambda: window.counts.item(2, 2).text().startswith("in "), timeout=5000)
+
+
+def test_a_mask_drawn_and_saved_holds_back_what_stands_in_it_and_the_toggle_shows_it_greyed(qtbot, window,
+                                                                                           config_path):
+    view, cam = window.view, window.monitor.cameras["door"]
+    qtbot.waitUntil(lambda: cam.latest is not None and len(cam.latest.detections) > 0, timeout=WAIT_MS)
+    window.actions["mask"].trigger()
+    corners = [(0, 200), (767, 200), (767, 431), (0, 431)]  # the floor: every person's feet are on it
+    for x, y in corners[:-1]:
+        click(qtbot, view, x, y)
+    click(qtbot, view, *corners[-1], double=True)
+    assert view.shapes[-1].kind == MASK and window.counts.item(1, 2).text().startswith("ignored")
+    window.actions["save"].trigger()
+    saved = load_config(config_path).camera("door")
+    assert len(saved.masks) == 1 and close_to(saved.masks[0], corners)
+    assert saved.zones[0].name == "entrance"  # zones and alerts kept
+
+    def held() -> bool:  # a frame the detector looked at, after the mask: its person held back by the mask
+        latest = cam.latest
+        why = latest.detections.data.get("held_back") if latest is not None and latest.inferred else None
+        return why is not None and len(why) > 0 and set(why) == {"mask"}
+    qtbot.waitUntil(held, timeout=WAIT_MS)
+    result = cam.latest
+    plain, greyed = cam.render(result), cam.render(result, held_back=True)
+    x1, y1, x2, y2 = (int(v) for v in result.detections.xyxy[0])
+    assert np.array_equal(plain[:, :x1 - 3], greyed[:, :x1 - 3])  # only at the held-back box
+    assert np.abs(plain.astype(int) - greyed).sum() > 0
+    assert plain[300:430].mean() < result.frame.image[300:430].mean() - 10  # the masked floor is shaded
+    assert abs(plain[0:150, 300:].mean() - result.frame.image[0:150, 300:].mean()) < 3  # the wall above: not
+    window.actions["held"].trigger()
+    assert window.show_held_back
 
 
 def test_events_table_thumbnails_and_filters(qtbot, window, clips):

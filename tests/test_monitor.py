@@ -27,7 +27,7 @@ from yolo_app.monitor.config import Line, Zone, load_config, save_geometry
 from yolo_app.errors import UserError
 from yolo_app.monitor.events import Event, EventStore, utc_now
 from yolo_app.monitor.motion import MotionGate
-from yolo_app.monitor.zones import LOST_AFTER_FRAMES, LineCounter, ZoneWatcher
+from yolo_app.monitor.zones import MEMORY_S, LineCounter, ZoneWatcher
 
 # The person video: six people, one at a time, walk in at the bottom left, stop at the table (their feet
 # near (450, 390)), and leave to the right. Looked at once; the tracks agree (six ids, each x 250 -> 730).
@@ -65,8 +65,8 @@ def test_a_zone_counts_an_object_after_min_frames_inside_and_its_leaving():
 def test_a_track_that_vanishes_inside_a_zone_leaves_it():
     watcher = ZoneWatcher(Zone("z", ((0, 0), (100, 0), (100, 100), (0, 100)), min_frames=1))
     assert [e.kind for e in watcher.update(tracked((3, 40, 10, 60, 50)), 0)] == ["enter"]
-    assert watcher.update(tracked(), LOST_AFTER_FRAMES) == []
-    assert [e.kind for e in watcher.update(tracked(), LOST_AFTER_FRAMES + 1)] == ["leave"]
+    assert watcher.update(tracked(), MEMORY_S) == []
+    assert [e.kind for e in watcher.update(tracked(), MEMORY_S + 1)] == ["leave"]
 
 
 def test_a_line_counts_each_direction_once_and_ignores_passing_its_end():

@@ -26,7 +26,7 @@ import pytest
 from web_helpers import local_site
 from yolo_app.errors import UserError
 from yolo_app.monitor.alerts import WebhookSender
-from yolo_app.monitor.config import Web
+from yolo_app.monitor.service_config import Web
 from yolo_app.monitor.events import Event, EventStore
 from yolo_app.monitor.metrics import render_metrics
 from yolo_app.monitor.retention import GIB, RetentionWorker, apply_retention

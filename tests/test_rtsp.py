@@ -213,7 +213,8 @@ def test_a_monitored_camera_back_at_another_resolution_keeps_its_zones_fitting(c
         wait_for(lambda: shelf.frames >= before + 10 and shelf.state == "running", 60, "frames at the new size")
         assert shelf.zones[0].zone.polygon == ((100, 50), (220, 50), (220, 150), (100, 150))
         assert shelf.lines[0].line.points == ((160, 0), (160, 180))
-        assert "camera shelf now sends 320x180 (was 640x360): its zones and lines are scaled to fit" in caplog.text
+        assert ("camera shelf now sends 320x180 (was 640x360): its zones, lines and masks are scaled to fit"
+                in caplog.text)
     finally:
         monitor.stop()
 

@@ -26,7 +26,7 @@ from conftest import PERSON_VIDEO, REPO, make_clip, wait_for
 from monitor_process import MonitorProcess
 from test_monitor import EXIT, TABLE
 from web_helpers import StillCamera, chromium, local_site, request, until
-from yolo_app.monitor.config import Web, WebTls
+from yolo_app.monitor.service_config import Web, WebTls
 from yolo_app.monitor.events import Event
 from yolo_app.monitor.web.auth import FAILURES_ALLOWED, PasswordHash
 from yolo_app.monitor.web.live import LivePictures

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from yolo_app.monitor.config import Web
+from yolo_app.monitor.service_config import Web
 from yolo_app.monitor.events import EventStore
 from yolo_app.monitor.web.app import Site
 from yolo_app.monitor.web.live import LivePictures

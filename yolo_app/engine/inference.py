@@ -274,13 +274,15 @@ class InferenceWorker(Worker):
     def __init__(self, detector: FrameDetector, inp: Channel[Frame], outputs: list[Channel[Result]], *,
                  warmup_hw: tuple[int, int] | None = None, batch: int = 1, name: str = "inference",
                  tracker: Tracker | None = None, gate: Callable[[Frame], bool] | None = None,
+                 refine: Callable[[Result], Result] | None = None,
                  on_error: Callable[[BaseException], None] | None = None,
                  post: Callable[[Result], Result] | None = None) -> None:
         super().__init__(name, on_error)
         self.detector = detector
         self.gate = gate  # says per frame whether to run the detector (motion gating); skipped frames still flow
         self.tracker = tracker  # runs here, in frame order, right after detection
-        self.post = post  # after tracking: a live second stage's latest labels (engine/classify.py)
+        self.refine = refine  # after tracking: what a front end makes of the tracks (the monitor's objects)
+        self.post = post  # after that: a live second stage's latest labels (engine/classify.py)
         self.inp = inp
         self.outputs = outputs
         self.warmup_hw = warmup_hw
@@ -327,6 +329,8 @@ class InferenceWorker(Worker):
             if self.tracker is not None:
                 boxes = self.tracker.update(boxes, frame.pts_s, frame.index)
             result = Result(frame, boxes, out.timings, model_id, done, out.counts, out.grid)
+            if self.refine is not None:
+                result = self.refine(result)
             if self.post is not None:
                 result = self.post(result)
             self.latency.add((done - frame.captured_at) * 1e3)

@@ -45,6 +45,7 @@ class Branch:
     _: KW_ONLY
     gate: Callable[[Frame], bool] | None = None  # per frame: run the detector? (motion gating)
     classifier: Stage | None = None
+    refine: Callable[[Result], Result] | None = None  # after tracking, on the inference thread, in frame order
 
 
 class SinkRunner(Worker):
@@ -113,7 +114,7 @@ class Pipeline:
         self.inference = [
             InferenceWorker(b.detector, channel, self._inference_outputs(runners, c),
                             warmup_hw=(self.info.height, self.info.width), batch=batch, name=f"inference{i}",
-                            tracker=b.tracker, gate=b.gate, on_error=self._fail,
+                            tracker=b.tracker, gate=b.gate, refine=b.refine, on_error=self._fail,
                             post=c.attach if c is not None and not c.lossless else None)
             for i, (b, channel, runners, c) in enumerate(zip(branches, self.frame_channels, self.sink_runners,
                                                              self.classifiers))

@@ -17,10 +17,13 @@ class Tracker:
     """Adds ``tracker_id`` to every detection, keeping all boxes and their order. (``trackers`` and
     supervision are imported by a run that tracks, not by every run that imports this module.)"""
 
-    def __init__(self, fps: Fraction | float | None, snapshot_every: int | None = None) -> None:
+    def __init__(self, fps: Fraction | float | None, snapshot_every: int | None = None, memory_s: float = 1.0) -> None:
         from trackers import ByteTrackTracker
 
-        self._tracker = ByteTrackTracker(frame_rate=float(fps) if fps else 30.0)
+        # ByteTrack's buffer is in frames at 30 fps; with each frame's time given (update's pts_s) it is kept
+        # as that many thirtieths of a second, so memory_s holds at 5 fps, 25 fps or with frames skipped alike.
+        self._tracker = ByteTrackTracker(frame_rate=float(fps) if fps else 30.0,
+                                         lost_track_buffer=max(1, round(memory_s * 30)))
         # Resumable runs: the state after every Nth frame, keyed by the number of frames done, taken
         # here in frame order so a checkpoint written later (by the sinks) can pick the matching one.
         self.snapshot_every = snapshot_every

@@ -1,11 +1,11 @@
-"""The monitoring view's video with a zone and line editor on top of it.
+"""The monitoring view's video with a zone, line and mask editor on top of it.
 
 The frame under the editor is the monitor's own rendering (boxes, the saved zones and lines with their
 live counts). The editor draws the geometry being edited over it: thin outlines, vertex handles, the
 polygon being drawn and a banner ("reconnecting…") when the camera is not running. Points are kept in
 source-frame pixels; the widget maps them through the letterboxed (scaled to fit) display.
 
-    Add zone: click points, double-click or Enter closes the polygon, Esc cancels.
+    Add zone (or mask): click points, double-click or Enter closes the polygon, Esc cancels.
     Add line: two clicks.
     Select: click a shape, drag its vertices (or the whole shape), Delete removes it, double-click renames.
 """
@@ -23,9 +23,13 @@ from yolo_app.monitor.config import Camera, Line, Zone
 Point = tuple[float, float]
 ZONE = "zone"
 LINE = "line"
+MASK = "mask"
+POLYGONS = (ZONE, MASK)
 SELECT = "select"
 ZONE_COLOUR = QColor(255, 200, 0)  # the core's overlay colours (BGR (0,200,255) / (255,120,0)) as RGB
 LINE_COLOUR = QColor(0, 120, 255)
+MASK_COLOUR = QColor(170, 170, 170)
+COLOURS = {ZONE: ZONE_COLOUR, LINE: LINE_COLOUR, MASK: MASK_COLOUR}
 SELECTED_COLOUR = QColor(255, 255, 255)
 VERTEX_HIT_PX = 9  # widget pixels: how close a press must be to grab a vertex
 LINE_HIT_PX = 7
@@ -33,36 +37,45 @@ DUPLICATE_PX = 4  # a press this close to the last point adds nothing (the secon
 HINTS = {
     ZONE: "Click to add points · double-click or Enter closes the zone · Esc cancels",
     LINE: "Click the line's two ends · crossing to its right, seen from the first end, counts as 'in' · Esc cancels",
+    MASK: "Click around what must never count (a flag, a TV) · double-click or Enter closes the mask · Esc cancels",
 }
 
 
 @dataclass
 class Shape:
-    """A zone or a line being edited."""
+    """A zone, a line or a mask being edited (a mask's name is only for the table: masks are a list)."""
 
-    kind: str  # ZONE or LINE
+    kind: str  # ZONE, LINE or MASK
     name: str
     points: list[Point]
     min_frames: int = 3
 
-    def to_config(self) -> Zone | Line:
+    extra: dict = field(default_factory=dict)  # a zone's or line's other settings (loiter_s, anchor), kept
+
+    def to_config(self) -> Zone | Line | tuple[Point, ...]:
         points = tuple((float(x), float(y)) for x, y in self.points)
-        return Zone(self.name, points, self.min_frames) if self.kind == ZONE else Line(self.name, points,
-                                                                                       self.min_frames)
+        if self.kind == MASK:
+            return points
+        if self.kind == ZONE:
+            return Zone(self.name, points, self.min_frames, **self.extra)
+        return Line(self.name, points, self.min_frames, **self.extra)
 
     def key(self) -> tuple:
         return self.kind, self.name, tuple((round(x), round(y)) for x, y in self.points)
 
 
 def shapes_of(cam: Camera) -> list[Shape]:
-    return ([Shape(ZONE, z.name, list(z.polygon), z.min_frames) for z in cam.zones]
-            + [Shape(LINE, ln.name, list(ln.points), ln.min_frames) for ln in cam.lines])
+    return ([Shape(ZONE, z.name, list(z.polygon), z.min_frames, {"loiter_s": z.loiter_s, "anchor": z.anchor})
+             for z in cam.zones]
+            + [Shape(LINE, ln.name, list(ln.points), ln.min_frames, {"anchor": ln.anchor}) for ln in cam.lines]
+            + [Shape(MASK, f"mask {i + 1}", list(m)) for i, m in enumerate(cam.masks)])
 
 
-def split(shapes: list[Shape]) -> tuple[list[Zone], list[Line]]:
+def split(shapes: list[Shape]) -> tuple[list[Zone], list[Line], list[tuple[Point, ...]]]:
     zones = [s.to_config() for s in shapes if s.kind == ZONE]
     lines = [s.to_config() for s in shapes if s.kind == LINE]
-    return zones, lines  # type: ignore[return-value]
+    masks = [s.to_config() for s in shapes if s.kind == MASK]
+    return zones, lines, masks  # type: ignore[return-value]
 
 
 def unique_name(shapes: list[Shape], stem: str) -> str:
@@ -216,9 +229,10 @@ class GeometryView(VideoView):
         self.update()
 
     def finish_zone(self) -> bool:
-        if self.mode != ZONE or len(self.draft) < 3:
+        """Close the zone or mask being drawn."""
+        if self.mode not in POLYGONS or len(self.draft) < 3:
             return False
-        self._finish(ZONE, 3)
+        self._finish(self.mode, 3)
         return True
 
     def _finish(self, kind: str, min_frames: int) -> None:
@@ -268,7 +282,7 @@ class GeometryView(VideoView):
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
         if self.image is None:
             return
-        if self.mode == ZONE:
+        if self.mode in POLYGONS:
             self._add_point(event.position())  # nothing when the press already added it
             self.finish_zone()
         elif self.mode == LINE:
@@ -284,7 +298,7 @@ class GeometryView(VideoView):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
         key = event.key()
-        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.mode == ZONE:
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.mode in POLYGONS:
             self.finish_zone()
         elif key == Qt.Key.Key_Escape and self.mode != SELECT:
             self.set_mode(SELECT)
@@ -309,14 +323,17 @@ class GeometryView(VideoView):
             self._paint_hint(painter, HINTS[self.mode])
 
     def _paint_shape(self, painter: QPainter, shape: Shape, selected: bool) -> None:
-        colour = SELECTED_COLOUR if selected else (ZONE_COLOUR if shape.kind == ZONE else LINE_COLOUR)
+        colour = SELECTED_COLOUR if selected else COLOURS[shape.kind]
         points = [self.to_widget(x, y) for x, y in shape.points]
         pen = QPen(colour, 2.5 if selected else 1.2)
         if shape.key() not in self.saved:
             pen.setStyle(Qt.PenStyle.DashLine)
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        if shape.kind == ZONE:
+        if shape.kind == MASK:
+            painter.setBrush(QColor(0, 0, 0, 110))
+            painter.drawPolygon(QPolygonF(points))
+        elif shape.kind == ZONE:
             painter.drawPolygon(QPolygonF(points))
         else:
             painter.drawLine(points[0], points[1])
@@ -332,7 +349,7 @@ class GeometryView(VideoView):
     def _paint_draft(self, painter: QPainter) -> None:
         if not self.draft:
             return
-        colour = ZONE_COLOUR if self.mode == ZONE else LINE_COLOUR
+        colour = COLOURS[self.mode]
         points = [self.to_widget(x, y) for x, y in self.draft]
         if self._hover is not None:
             points.append(self._hover)

@@ -25,7 +25,7 @@ from yolo_app.engine.sources import redact
 from yolo_app.errors import UserError, YoloAppError, describe
 from yolo_app.gui.bridge import DisplaySink, ResultBridge, to_qimage
 from yolo_app.gui.events_panel import EventsPanel
-from yolo_app.gui.geometry_editor import LINE, SELECT, ZONE, GeometryView, shapes_of, split
+from yolo_app.gui.geometry_editor import LINE, MASK, SELECT, ZONE, GeometryView, shapes_of, split
 from yolo_app.monitor.config import MonitorConfig, load_config, save_geometry
 from yolo_app.monitor.camera import CameraMonitor
 from yolo_app.monitor.runner import Monitor
@@ -50,6 +50,8 @@ def greyed(image: np.ndarray) -> np.ndarray:
 
 
 def counts_text(kind: str, counts: dict | None) -> str:
+    if kind == MASK:
+        return "ignored: what stands in it"
     if counts is None:
         return "unsaved"
     if kind == ZONE:
@@ -65,6 +67,7 @@ class MonitorWindow(QMainWindow):
             self.setWindowFlag(Qt.WindowType.Window)
             self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self.config = config
+        self.show_held_back = False  # the toolbar's toggle: the filters' held-back boxes, greyed
         self.monitor: Monitor | None = None
         self.stopped = threading.Event()  # set when the monitor has stopped after close (or never ran)
         self.error_box: QMessageBox | None = None
@@ -148,6 +151,7 @@ class MonitorWindow(QMainWindow):
             ("select", "Select / move", "V", lambda: self.view.set_mode(SELECT), True),
             ("zone", "Add zone", "Z", lambda: self.view.set_mode(ZONE), True),
             ("line", "Add line", "L", lambda: self.view.set_mode(LINE), True),
+            ("mask", "Add mask", "M", lambda: self.view.set_mode(MASK), True),
             ("rename", "Rename…", "F2", lambda: self.rename_dialog(self.view.selected), False),
             ("delete", "Delete", QKeySequence.StandardKey.Delete, self.view.delete_selected, False),
             ("save", "Save to config", QKeySequence.StandardKey.Save, self.save, False),
@@ -165,7 +169,13 @@ class MonitorWindow(QMainWindow):
             self.addAction(action)
             self.actions[key] = action
         self.actions["select"].setChecked(True)
-        self.actions["save"].setToolTip(f"Write this camera's zones and lines into {self.config.path} "
+        held = QAction("Show held-back boxes", self)
+        held.setCheckable(True)
+        held.setToolTip("Draw the boxes the camera's filters and masks held back, greyed with the filter's name")
+        held.toggled.connect(lambda on: setattr(self, "show_held_back", on))
+        self.addAction(held)
+        self.actions["held"] = held
+        self.actions["save"].setToolTip(f"Write this camera's zones, lines and masks into {self.config.path} "
                                         "(the old file is kept as .bak) and apply them at once")
         toolbar = QToolBar("Monitor")
         toolbar.setMovable(False)
@@ -173,18 +183,21 @@ class MonitorWindow(QMainWindow):
         toolbar.addWidget(QLabel(" Camera "))
         toolbar.addWidget(self.camera_box)
         toolbar.addSeparator()
-        for key in ("select", "zone", "line", "rename", "delete"):
+        for key in ("select", "zone", "line", "mask", "rename", "delete"):
             toolbar.addAction(self.actions[key])
         toolbar.addSeparator()
         toolbar.addAction(self.actions["save"])
         toolbar.addAction(self.actions["revert"])
+        toolbar.addSeparator()
+        toolbar.addAction(self.actions["held"])
         self._update_actions()
 
     # the monitor's life --------------------------------------------------------------------------------
     def _load(self, model: LoadedModel | None) -> None:
         try:
             monitor = Monitor(self.config, model=model, display=lambda camera: DisplaySink(
-                self.bridge, self._branch[camera.cam.name], render=camera.render))
+                self.bridge, self._branch[camera.cam.name],
+                render=lambda result, camera=camera: camera.render(result, held_back=self.show_held_back)))
         except Exception as exc:  # noqa: BLE001 - shown in the window, one line
             self.stopped.set()
             self._signals.failed.emit(describe(exc))
@@ -408,22 +421,22 @@ class MonitorWindow(QMainWindow):
                 self.show_error("Cannot rename", problem)
 
     def save(self) -> bool:
-        """Write the shown camera's zones and lines into the config, then run with them at once."""
+        """Write the shown camera's zones, lines and masks into the config, then run with them at once."""
         name = self.camera_box.currentText()
-        zones, lines = split(self.view.shapes)
+        zones, lines, masks = split(self.view.shapes)
         try:
-            config = save_geometry(self.config, name, zones, lines)
+            config = save_geometry(self.config, name, zones, lines, masks)
         except (YoloAppError, OSError) as exc:
             self.show_error("Cannot save the zones and lines", describe(exc))
             return False
         self.config = config
         cam = config.camera(name)
         if self.monitor is not None:
-            self.monitor.cameras[name].set_geometry(list(cam.zones), list(cam.lines))
+            self.monitor.cameras[name].set_geometry(list(cam.zones), list(cam.lines), list(cam.masks))
         self.view.set_shapes(shapes_of(cam))
         self._fill_counts()
-        self.statusBar().showMessage(f"Saved {len(zones)} zones and {len(lines)} lines of {name} to "
-                                     f"{config.path}", 6000)
+        self.statusBar().showMessage(
+            f"Saved {len(zones)} zones, {len(lines)} lines and {len(masks)} masks of {name} to {config.path}", 6000)
         return True
 
     def revert(self) -> None:

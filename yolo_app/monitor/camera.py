@@ -14,12 +14,14 @@ import dataclasses
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
 import cv2
 import numpy as np
+import supervision as sv
 
 from yolo_app.engine.capture import Playback
 from yolo_app.engine.classify import Stage
@@ -36,22 +38,24 @@ from yolo_app.engine.tracking import Tracker
 from yolo_app.engine.types import ChannelPolicy, Frame, Result, SourceKind
 from yolo_app.errors import UserError, describe
 from yolo_app.monitor.alerts import WebhookSender
-from yolo_app.monitor.config import Camera, Line, MonitorConfig, Zone
+from yolo_app.monitor.config import Camera, Line, MonitorConfig, Point, Zone
 from yolo_app.monitor.events import Event, EventStore, iso
 from yolo_app.monitor.evidence import JPEG_QUALITY, EvidenceRecorder
 from yolo_app.monitor.motion import MotionGate
-from yolo_app.monitor.overlay import draw_geometry
+from yolo_app.monitor.objects import BookUpdate, ObjectStage, counted
+from yolo_app.monitor.overlay import draw_geometry, draw_held_back
 from yolo_app.monitor.zones import Crossing, LineCounter, ZoneWatcher
 
 log = logging.getLogger(__name__)
 
+TRACK_FLOOR = 0.2  # the lowest score that extends an object already counted
+SEEN_ROWS_KEPT = 1000  # objects whose object_seen row follows their class (the newest)
 BACKOFF_S = 5.0  # a camera whose pipeline failed (not a drop: those the supervisor handles) starts again after
 POLL_S = 0.2
 
 
-def classification_of(result: Result, track_id: int) -> str | None:
+def classification_of(d: sv.Detections, track_id: int) -> str | None:
     """``"sports car 0.72"``: the second stage's label for the tracked object, when a classifier runs."""
-    d = result.detections
     column = d.data.get("classification")
     if column is None or d.tracker_id is None:
         return None
@@ -94,19 +98,23 @@ class CameraMonitor:
         self.shared = shared  # the monitor's one detector for every camera (None: this camera runs its own)
         self.classifier = classifier
         self.model = model
-        self.settings = settings
+        # The detector reports down to TRACK_FLOOR: a counted object seen at 0.3 for a few frames (half out of the
+        # picture, behind a post) goes on being followed; a new object still needs the config's conf.
+        self.settings = dataclasses.replace(settings, conf=min(settings.conf, TRACK_FLOOR))
         self.store = store
         self.webhooks = webhooks
         self._emit = emit
-        self.zones = [ZoneWatcher(z) for z in cam.zones]
-        self.lines = [LineCounter(ln) for ln in cam.lines]
+        self.zones = [ZoneWatcher(z, cam.track_memory) for z in cam.zones]
+        self.lines = [LineCounter(ln, cam.track_memory) for ln in cam.lines]
+        # Filters, masks and the objects over the tracks: on the inference thread, so every sink sees objects.
+        self.objects = ObjectStage(cam.objects, cam.masks, cam.stationary_after, cam.track_memory, settings.conf)
         self.gate = MotionGate(cam.motion.threshold, cam.motion.cooldown_s) if cam.motion.enabled else None
         pre = max((a.clip.pre for a in cam.alerts if a.clip), default=0.0)
         self.evidence = EvidenceRecorder(cam.name, config.storage, store, pre)
         self.wants_seen = any(a.on == "object_seen" for a in cam.alerts)
+        self.wants_moved = any(a.on == "object_moved" for a in cam.alerts)
         self.frames = 0
         self.dropped = 0
-        self._seen_tracks: set[int] = set()
         self._renderer: FrameRenderer | None = None
         self.reconnect_policy = ReconnectPolicy(offline_after_s=cam.offline_after)
         self.source: SourceSupervisor | None = None
@@ -122,9 +130,12 @@ class CameraMonitor:
         self.detecting = True  # off: frames go on (the live view, clips) but nothing is detected, no events
         self.class_snapshots = False  # a way out wants a picture of each class's newest object (MQTT)
         self._in_view: dict[str, int] = {}
+        self._stationary_in_view = 0
         self._pictures: dict[str | None, tuple[int, bytes]] = {}  # class (None: the camera's) -> (version, JPEG)
         self._picture_wanted = False
         self._pictured_tracks: set[int] = set()
+        # object id -> (its object_seen event, the class it was written with): the row follows the object's class
+        self._seen_rows: OrderedDict[int, tuple[int, str]] = OrderedDict()
         self.latest: Result | None = None  # the newest frame with its detections (the web page's live picture)
 
     # lifecycle ----------------------------------------------------------------------------------------
@@ -179,13 +190,13 @@ class CameraMonitor:
         """Run the camera's pipeline until we stop or a file ends (True), or it fails (False)."""
         live = reader.info.live
         detector = self.shared.client(self.settings) if self.shared is not None else Detector(self.model, self.settings)
-        tracker = Tracker(reader.info.fps)
-        self._seen_tracks.clear()
+        tracker = Tracker(reader.info.fps, memory_s=self.cam.track_memory)
+        self.objects.book.new_tracker()
         playback = Playback(realtime=self.cam.realtime, loop=self.cam.loop) if not live else None
         policy = ChannelPolicy.LATEST if (live or self.cam.realtime) else ChannelPolicy.ALL
         self._pipeline = pipeline = Pipeline(
             reader, branches=[Branch(detector, [MonitorSink(self), *self.displays], tracker, gate=self._wants_detection,
-                                     classifier=self.classifier)],
+                                     classifier=self.classifier, refine=self.objects.refine)],
             source_id=self.cam.name, policy=policy, playback=playback)
         pipeline.start()
         while pipeline.running and not self._stop.is_set():
@@ -273,35 +284,35 @@ class CameraMonitor:
         if self._picture_wanted:
             self._picture_wanted = False
             self._keep_picture(None, result)
-        if result.inferred:
+        news = self.objects.news(result) if result.inferred else None
+        if news is not None:
+            seen = counted(result.detections)
             if self.gate is not None:
-                self.gate.objects_present = len(result.detections) > 0
-            self._note_in_view(result)
-            n = self.frames  # counts on across reconnects and loops, unlike the source's frame index
+                self.gate.objects_present = len(seen) > 0
+            self._note_in_view(result, seen)
             with self._lock:
-                crossings = [c for z in self.zones for c in z.update(result.detections, n)]
-                crossings += [c for ln in self.lines for c in ln.update(result.detections, n)]
+                crossings = [c for z in self.zones for c in z.update(seen, news.now, news.held)]
+                crossings += [c for ln in self.lines for c in ln.update(seen, news.now, news.held)]
             for crossing in crossings:
-                self._crossing_event(crossing, result)
-            if self.wants_seen:
-                self._seen_events(result)
+                self._crossing_event(crossing, result, seen)
+            self._object_events(news, result, seen)
+            self._follow_classes(seen)
 
-    def _note_in_view(self, result: Result) -> None:
-        """Objects per class in this frame; with class snapshots on, a picture for each class with a new track."""
-        d = result.detections
+    def _note_in_view(self, result: Result, d: sv.Detections) -> None:
+        """Objects per class in this frame; with class snapshots on, a picture for each class with a new object."""
         names = [str(n) for n in d.data.get("class_name", [])]
         in_view: dict[str, int] = {}
         for name in names:
             in_view[name] = in_view.get(name, 0) + 1
         with self._lock:
             self._in_view = in_view
+            self._stationary_in_view = int(np.count_nonzero(d.data.get("stationary", [])))
         if not self.class_snapshots or d.tracker_id is None:
             return
-        fresh = {name for name, tid in zip(names, d.tracker_id)
-                 if tid is not None and int(tid) >= 0 and int(tid) not in self._pictured_tracks}
-        if len(self._pictured_tracks) > 10_000:  # days of tracks: the ones in view are all that can come back
+        fresh = {name for name, tid in zip(names, d.tracker_id) if int(tid) not in self._pictured_tracks}
+        if len(self._pictured_tracks) > 10_000:  # days of objects: the ones in view are all that can come back
             self._pictured_tracks.clear()
-        self._pictured_tracks.update(int(t) for t in d.tracker_id if t is not None and int(t) >= 0)
+        self._pictured_tracks.update(int(t) for t in d.tracker_id)
         for name in fresh:
             self._keep_picture(name, result)
 
@@ -313,27 +324,52 @@ class CameraMonitor:
                 for key in {label, None}:
                     self._pictures[key] = (self._pictures.get(key, (0, b""))[0] + 1, jpeg.tobytes())
 
-    def _crossing_event(self, c: Crossing, result: Result) -> None:
-        kind = {"enter": "zone_enter", "leave": "zone_leave", "cross": "line_cross"}[c.kind]
+    def _crossing_event(self, c: Crossing, result: Result, seen: sv.Detections) -> None:
+        kind = {"enter": "zone_enter", "leave": "zone_leave", "loiter": "zone_loiter", "cross": "line_cross"}[c.kind]
+        obj = self.objects.book.get(c.track_id)
+        if obj is not None and c.kind == "enter":
+            obj.zones.add(c.name)
         self._event(Event(self.cam.name, kind, label=c.label, track_id=c.track_id, zone=c.name,
                           direction=c.direction, confidence=round(c.confidence, 4),
-                          classification=classification_of(result, c.track_id)), result)
+                          classification=classification_of(seen, c.track_id),
+                          stationary=obj.stationary if obj is not None else None), result)
 
-    def _seen_events(self, result: Result) -> None:
-        d = result.detections
-        if d.tracker_id is None:
+    def _object_events(self, news: BookUpdate, result: Result, seen: sv.Detections) -> None:
+        """object_seen when an object starts to count, object_moved when a stationary one moves off (each recorded
+        when an alert asks for it), as the frame showed the object (the book may have moved on since)."""
+        rows = {int(tid): i for i, tid in enumerate(seen.tracker_id)} if seen.tracker_id is not None else {}
+        for kind, ids, wanted in (("object_seen", news.confirmed, self.wants_seen),
+                                  ("object_moved", news.moved, self.wants_moved)):
+            for oid in ids if wanted else ():
+                i = rows.get(oid)
+                if i is None:
+                    continue
+                event = Event(self.cam.name, kind, label=str(seen.data["class_name"][i]), track_id=oid,
+                              confidence=round(float(seen.confidence[i]), 4),
+                              classification=classification_of(seen, oid), stationary=bool(seen.data["stationary"][i]))
+                self._event(event, result)
+                if kind == "object_seen" and event.id is not None:
+                    self._seen_rows[oid] = (event.id, event.label)
+                    while len(self._seen_rows) > SEEN_ROWS_KEPT:
+                        self._seen_rows.popitem(last=False)
+
+    def _follow_classes(self, seen: sv.Detections) -> None:
+        """An object whose class (from its history) changed since its object_seen was written: the row is updated
+        (a bottle first called a vase is a bottle in the events once its history says so)."""
+        if seen.tracker_id is None:
             return
-        for i, tid in enumerate(d.tracker_id):
-            if tid is not None and int(tid) >= 0 and int(tid) not in self._seen_tracks:
-                self._seen_tracks.add(int(tid))
-                self._event(Event(self.cam.name, "object_seen", label=str(d.data["class_name"][i]),
-                                  track_id=int(tid), confidence=round(float(d.confidence[i]), 4),
-                                  classification=classification_of(result, int(tid))), result)
+        for oid, label in zip(seen.tracker_id, seen.data.get("class_name", [])):
+            row = self._seen_rows.get(int(oid))
+            if row is not None and row[1] != label:
+                self.store.update(row[0], label=str(label))
+                self._seen_rows[int(oid)] = (row[0], str(label))
 
     def _event(self, event: Event, result: Result | None = None) -> None:
         """Store the event, then what its alerts ask for: a snapshot, a clip, a webhook."""
         self.store.add(event)
-        rules = [a for a in self.cam.alerts if a.matches(event.type, event.zone, event.label)]
+        obj = self.objects.book.get(event.track_id) if event.track_id is not None else None
+        entered = frozenset(obj.zones) if obj is not None else frozenset()
+        rules = [a for a in self.cam.alerts if a.matches(event.type, event.zone, event.label, entered)]
         if result is not None and any(a.snapshot for a in rules):
             event.snapshot_path = self.evidence.snapshot(event.id, event.type, self.render(result))
         clips = [a.clip for a in rules if a.clip is not None]
@@ -345,13 +381,23 @@ class CameraMonitor:
                 self.webhooks.send(rule.webhook, {"event": event.to_dict(), "camera": self.cam.name})
         self._emit(event)
 
-    def render(self, result: Result) -> np.ndarray:
-        """The frame with its boxes, zones and lines, as snapshots and the GUI show it."""
+    def render(self, result: Result, held_back: bool = False) -> np.ndarray:
+        """The frame with its boxes, zones, lines and masks, as snapshots and the GUI show it; ``held_back``: the
+        boxes the filters held back too, greyed with the filter's name (the window's toggle, for tuning)."""
         h, w = result.frame.image.shape[:2]
         with self._lock:  # the sink thread (snapshots) and the GUI both draw
             if self._renderer is None:
                 self._renderer = FrameRenderer(w, h)
-            return draw_geometry(self._renderer.render_result(result), self.zones, self.lines)
+            shown = counted(result.detections)
+            still = shown.data.get("stationary")
+            if still is not None and still.any():  # "#3 car, stationary 0.81": which objects are parked
+                shown = shown[np.arange(len(shown))]  # a copy: results are shared between sinks
+                shown.data["class_name"] = np.array([f"{n}, stationary" if s else n for n, s in
+                                                     zip(shown.data["class_name"], still)], dtype=object)
+            drawn = self._renderer.render(result.frame.image, shown, result)
+            if held_back:
+                draw_held_back(drawn, result.detections)
+            return draw_geometry(drawn, self.zones, self.lines, self.objects.masks)
 
     def _fit_geometry(self, width: int, height: int) -> None:
         """Zones and lines are drawn in the pixels of the first frames; a camera back at another resolution
@@ -361,27 +407,34 @@ class CameraMonitor:
             return
         old_w, old_h = self._geometry_size
         sx, sy = width / old_w, height / old_h
-        log.warning("camera %s now sends %dx%d (was %dx%d): its zones and lines are scaled to fit", self.cam.name,
+        log.warning("camera %s now sends %dx%d (was %dx%d): its zones, lines and masks are scaled to fit",
+                    self.cam.name,
                     width, height, old_w, old_h)
         def scaled(points):
             return tuple((x * sx, y * sy) for x, y in points)
 
         with self._lock:
-            zones = [ZoneWatcher(dataclasses.replace(z.zone, polygon=scaled(z.zone.polygon))) for z in self.zones]
-            lines = [LineCounter(dataclasses.replace(ln.line, points=scaled(ln.line.points))) for ln in self.lines]
+            memory = self.cam.track_memory
+            zones = [ZoneWatcher(dataclasses.replace(z.zone, polygon=scaled(z.zone.polygon)), memory)
+                     for z in self.zones]
+            lines = [LineCounter(dataclasses.replace(ln.line, points=scaled(ln.line.points)), memory)
+                     for ln in self.lines]
             for new, old in zip(zones, self.zones):
                 new.entered, new.left = old.entered, old.left
             for new_line, old_line in zip(lines, self.lines):
                 new_line.crossed_in, new_line.crossed_out = old_line.crossed_in, old_line.crossed_out
             self.zones, self.lines = zones, lines
+            self.cam = dataclasses.replace(self.cam, masks=tuple(scaled(m) for m in self.cam.masks))
+            self.objects.set_masks(self.cam.masks)
             self._geometry_size = (width, height)
 
-    def set_geometry(self, zones: list[Zone], lines: list[Line]) -> None:
-        """Replace the zones and lines while running (the GUI's editor); their counts start again."""
+    def set_geometry(self, zones: list[Zone], lines: list[Line], masks: list[tuple[Point, ...]]) -> None:
+        """Replace the zones, lines and masks while running (the GUI's editor); the zones' counts start again."""
         with self._lock:
-            self.zones = [ZoneWatcher(z) for z in zones]
-            self.lines = [LineCounter(ln) for ln in lines]
-            self.cam = dataclasses.replace(self.cam, zones=tuple(zones), lines=tuple(lines))
+            self.zones = [ZoneWatcher(z, self.cam.track_memory) for z in zones]
+            self.lines = [LineCounter(ln, self.cam.track_memory) for ln in lines]
+            self.cam = dataclasses.replace(self.cam, zones=tuple(zones), lines=tuple(lines), masks=tuple(masks))
+            self.objects.set_masks(self.cam.masks)
 
     def counts(self) -> dict[str, dict[str, int]]:
         with self._lock:
@@ -399,5 +452,6 @@ class CameraMonitor:
                 "events_today": events_today, "frames": self.frames,
                 "motion_skipped_fraction": round(self.gate.skipped_fraction, 4) if self.gate else 0.0,
                 "reconnects": self.reconnects, "dropped": self.dropped, "counts": self.counts(),
+                "stationary": self._stationary_in_view,
                 "offline_since": self._offline_event.started_at if self._offline_event is not None else None,
                 "last_outage_s": None if self.last_outage_s is None else round(self.last_outage_s, 1)}

@@ -55,7 +55,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from yolo_app.monitor.config import Web, load_config
+    from yolo_app.monitor.config import load_config
+    from yolo_app.monitor.service_config import Web
     from yolo_app.monitor.runner import Monitor
 
     if args.run_for is not None and args.run_for <= 0:

@@ -4,10 +4,8 @@ in one line: ``monitor.yaml: cameras[0].zones[1].polygon: needs at least 3 [x, y
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import os
 import re
-import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,8 @@ import yaml
 
 from yolo_app.errors import UserError
 from yolo_app.monitor.events import EVENT_TYPES
-from yolo_app.monitor.web.auth import PasswordHash
+from yolo_app.monitor.filters import ObjectFilters, parse_filters
+from yolo_app.monitor.service_config import Mqtt, Web, parse_mqtt, parse_web
 from yolo_app.monitor.fields import Fields, class_names, flag, list_of, nonempty, number, one_of
 from yolo_app.settings import (BACKENDS, DEFAULT_IMGSZ, DEFAULT_IOU, DEFAULT_WEIGHTS, IMGSZ_RULE, NMS_CHOICES,
                                PRECISIONS, RTSP_TRANSPORTS, ClassifySettings, DetectionOptions, ModelSettings,
@@ -35,11 +34,16 @@ class Motion:
     cooldown_s: float = 2.0  # keep detecting this long after the last motion (slow walkers, stopping cars)
 
 
+ANCHORS = ("bottom_center", "center", "top_left", "top_right", "bottom_left", "bottom_right")  # supervision's names
+
+
 @dataclass(frozen=True)
 class Zone:
     name: str
     polygon: tuple[Point, ...]
     min_frames: int = 3  # frames inside before it counts (one-frame flickers are not visits)
+    loiter_s: float | None = None  # a zone_loiter event once an object has been inside this long (once a visit)
+    anchor: str = "bottom_center"  # the point of the box that must be inside: where a person stands, seen from the side
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Line:
     name: str
     points: tuple[Point, Point]
     min_frames: int = 2  # frames on the new side before a crossing counts (a person on the line is not 10)
+    anchor: str = "bottom_center"
 
 
 @dataclass(frozen=True)
@@ -63,10 +68,13 @@ class Alert:
     snapshot: bool = True
     clip: Clip | None = None
     webhook: str | None = None
+    required_zones: tuple[str, ...] = ()  # the object must have entered one of these (empty: anywhere)
 
-    def matches(self, event_type: str, zone: str | None, label: str | None) -> bool:
+    def matches(self, event_type: str, zone: str | None, label: str | None,
+                entered: frozenset[str] = frozenset()) -> bool:
         return (self.on == event_type and (self.zone is None or self.zone == zone)
-                and (not self.classes or label in self.classes))
+                and (not self.classes or label in self.classes)
+                and (not self.required_zones or bool(entered & set(self.required_zones))))
 
 
 @dataclass(frozen=True)
@@ -82,67 +90,16 @@ class Camera:
     realtime: bool = True  # a file source plays at its own rate, as a camera would; false: every frame, fast
     offline_after: float = 5.0  # seconds without a frame before the camera is marked offline
     stream: StreamOptions = StreamOptions()  # rtsp_transport, open_timeout, read_timeout
+    objects: ObjectFilters = ObjectFilters()  # size, shape and score filters, per class (monitor/filters.py)
+    masks: tuple[tuple[Point, ...], ...] = ()  # detections whose bottom-centre is inside one are ignored
+    stationary_after: float | None = 10.0  # seconds without moving before an object is stationary (None: never)
+    track_memory: float = 2.0  # seconds an object out of sight keeps its id (the tracker's and the zones' memory)
 
 
 @dataclass(frozen=True)
 class Retention:
     days: float = 7.0
     max_gb: float = 20.0
-
-
-@dataclass(frozen=True)
-class MqttTls:
-    """TLS to the broker: the CA that signed its certificate (None: the system's), and a client certificate."""
-
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
-
-
-@dataclass(frozen=True)
-class Mqtt:
-    """The MQTT way out (monitor/mqtt.py): where the broker is and what to publish."""
-
-    host: str
-    port: int = 1883
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)  # from the environment; never written or shown
-    tls: MqttTls | None = None
-    topic_prefix: str = "yolo_app"
-    client_id: str = "yolo_app"
-    discovery: bool = True  # Home Assistant MQTT discovery
-    discovery_prefix: str = "homeassistant"
-    snapshots: bool = True  # retained JPEGs per camera and class
-
-
-@dataclass(frozen=True)
-class WebTls:
-    cert: Path
-    key: Path
-
-
-@dataclass(frozen=True)
-class Web:
-    """The monitor's web page (monitor/web): where it listens, its password (kept only as a hash) and TLS."""
-
-    port: int = 5000
-    bind: str = "127.0.0.1"
-    password: PasswordHash | None = field(default=None, repr=False)
-    tls: WebTls | None = None
-    live_fps: float = 4.0  # each camera's live picture is drawn at most this often, however many pages watch it
-
-    @property
-    def local_only(self) -> bool:
-        return is_loopback(self.bind)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -204,14 +161,10 @@ _Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:t
                                     list("tTfF"))
 
 CAMERA_KEYS = ("name", "source", "classes", "motion", "zones", "lines", "alerts", "loop", "realtime", "offline_after",
-               "rtsp_transport", "open_timeout", "read_timeout")
+               "rtsp_transport", "open_timeout", "read_timeout", "objects", "masks", "stationary_after", "track_memory")
 TOP_KEYS = ("model", "conf", "iou", "imgsz", "device", "backend", "precision", "nms", "storage", "retention",
             "classify", "classify_classes", "trust_weights", "calibrate", "inference", "mqtt", "web", "cameras")
-TOPIC_WORDS = ("detect", "snapshot", "status")  # TOPIC/CAMERA/<these>/...: a zone or line of that name would clash
-MQTT_KEYS = ("host", "port", "user", "password_env", "tls", "topic_prefix", "client_id", "discovery",
-             "discovery_prefix", "snapshots")
 INFERENCE_MODES = ("shared", "per_camera")
-WEB_KEYS = ("port", "bind", "password_env", "tls", "live_fps")
 
 
 def load_config(path: str | Path) -> MonitorConfig:
@@ -265,90 +218,8 @@ def parse_config(raw: Any, path: Path) -> MonitorConfig:
     return MonitorConfig(path=path, cameras=cameras, model=model, detection=detection, storage=storage,
                          retention=retention, classify=classify,
                          inference=top.get("inference", "shared", one_of(INFERENCE_MODES)),
-                         mqtt=_mqtt(top, cameras) if top.data.get("mqtt") is not None else None,
-                         web=_web(top) if top.data.get("web") is not None else None, raw=raw)
-
-
-def _web(top: Fields) -> Web:
-    """The web section. Bound anywhere but the loopback it needs a password: the page shows the cameras live."""
-    config = Path(top.file)
-    w = top.sub("web", top.data["web"], WEB_KEYS)
-    bind = w.get("bind", "127.0.0.1", nonempty)
-    tls = None
-    if w.data.get("tls") is not None:
-        t = w.sub("tls", w.data["tls"], ("cert", "key"), required=("cert", "key"))
-        tls = WebTls(*(_existing_file(t, key, config) for key in ("cert", "key")))
-    password = None
-    variable = w.get("password_env", None, nonempty)
-    if variable is not None:
-        secret = os.environ.get(variable)
-        if not secret:
-            w.fail(f"the environment variable {variable} is not set (or empty)", at="web.password_env")
-        password = PasswordHash.of(secret)
-    if password is None and not is_loopback(bind):
-        w.fail(f"{bind} lets other machines in: set web.password_env (the environment variable holding the "
-               f"page's password), or bind 127.0.0.1", at="web.bind")
-    return Web(port=w.get("port", 5000, number(0, 65535, True)), bind=bind, password=password, tls=tls,
-               live_fps=w.get("live_fps", 4.0, number(0.2, 30.0)))
-
-
-def _mqtt(top: Fields, cameras: tuple[Camera, ...]) -> Mqtt:
-    """The mqtt section: the password from the environment variable it names, TLS files relative to the config;
-    camera, zone and line names that can be topic levels (TOPIC/CAMERA/ZONE/LABEL) beside ours."""
-    config = Path(top.file)
-    m = top.sub("mqtt", top.data["mqtt"], MQTT_KEYS, required=("host",))
-    for i, cam in enumerate(cameras):
-        named = [(f"cameras[{i}].name", cam.name, ("available", "events"))]
-        named += [(f"cameras[{i}].zones[{j}].name", z.name, TOPIC_WORDS) for j, z in enumerate(cam.zones)]
-        named += [(f"cameras[{i}].lines[{j}].name", ln.name, TOPIC_WORDS) for j, ln in enumerate(cam.lines)]
-        for where, name, taken in named:
-            if any(c in name for c in "/+#") or name in taken:
-                top.fail(f"{name!r} cannot be an MQTT topic level (no / + #, and not {', '.join(taken)})", at=where)
-    tls = None
-    given = m.data.get("tls")
-    if given is True:
-        tls = MqttTls()
-    elif given not in (None, False):
-        t = m.sub("tls", given, ("ca", "cert", "key"))
-        files = {key: _existing_file(t, key, config) for key in ("ca", "cert", "key")}
-        if (files["cert"] is None) != (files["key"] is None):
-            t.fail("cert and key go together (the client's certificate and its private key)")
-        tls = MqttTls(**files)
-    user = m.get("user", None, nonempty)
-    password = None
-    variable = m.get("password_env", None, nonempty)
-    if variable is not None:
-        if user is None:
-            m.fail("needs mqtt.user (a password goes with a user name)", at="mqtt.password_env")
-        password = os.environ.get(variable)
-        if password is None:
-            m.fail(f"the environment variable {variable} is not set", at="mqtt.password_env")
-    return Mqtt(host=m.get("host", None, nonempty), port=m.get("port", 8883 if tls else 1883, number(1, 65535, True)),
-                user=user, password=password, tls=tls, topic_prefix=m.get("topic_prefix", "yolo_app", _topic),
-                client_id=m.get("client_id", f"yolo_app-{socket.gethostname()}", nonempty),
-                discovery=m.get("discovery", True, flag),
-                discovery_prefix=m.get("discovery_prefix", "homeassistant", _topic),
-                snapshots=m.get("snapshots", True, flag))
-
-
-def _existing_file(fields: Fields, key: str, config: Path) -> Path | None:
-    given = fields.get(key, None, nonempty)
-    if given is None:
-        return None
-    path = Path(given).expanduser()
-    path = path if path.is_absolute() else config.resolve().parent / path
-    if not path.is_file():
-        fields.fail(f"no such file: {path}", at=f"{fields.where}.{key}")
-    return path
-
-
-def _topic(value: Any) -> str:
-    """A topic prefix: levels of text, no wildcards."""
-    text = nonempty(value)
-    if "+" in text or "#" in text or any(level == "" for level in text.split("/")):
-        raise ValueError(f"must be topic levels like yolo_app or home/cameras, without + or # or empty levels, not "
-                         f"{text!r}")
-    return text
+                         mqtt=parse_mqtt(top, cameras) if top.data.get("mqtt") is not None else None,
+                         web=parse_web(top) if top.data.get("web") is not None else None, raw=raw)
 
 
 def _calibration(top: Any, config: Path) -> str | None:
@@ -400,28 +271,42 @@ def _camera(top: Fields, i: int, value: Any) -> Camera:
         open_timeout_s=cam.get("open_timeout", StreamOptions().open_timeout_s, number(0.5, 120.0)),
         read_timeout_s=cam.get("read_timeout", min(StreamOptions().read_timeout_s, offline_after / 2),
                                number(0.5, 120.0)))
+    masks = tuple(_mask(cam, k, m) for k, m in enumerate(list_of(cam, "masks")))
+    stationary = cam.data.get("stationary_after", 10.0)
     return Camera(
         name=cam.get("name", None, nonempty), source=str(cam.get("source", None, nonempty)),
         classes=cam.get("classes", (), class_names), motion=motion, zones=zones, lines=lines, alerts=alerts,
         loop=cam.get("loop", False, flag), realtime=cam.get("realtime", True, flag),
-        offline_after=offline_after, stream=stream)
+        offline_after=offline_after, stream=stream, objects=parse_filters(cam), masks=masks,
+        stationary_after=None if stationary is False else cam.get("stationary_after", 10.0, number(0.5)),
+        track_memory=cam.get("track_memory", 2.0, number(0.1, 600.0)))
+
+
+def _mask(cam: Fields, k: int, value: Any) -> tuple[Point, ...]:
+    try:
+        return _points(None)(value)
+    except ValueError as exc:
+        cam.fail(str(exc), at=f"{cam.where}.masks[{k}]")
 
 
 def _zone(cam: Fields, j: int, value: Any) -> Zone:
-    z = cam.sub(f"zones[{j}]", value, ("name", "polygon", "min_frames"), required=("name", "polygon"))
+    z = cam.sub(f"zones[{j}]", value, ("name", "polygon", "min_frames", "loiter_s", "anchor"),
+                required=("name", "polygon"))
     return Zone(z.get("name", None, nonempty), z.get("polygon", None, _points(None)),
-                z.get("min_frames", 3, number(1, 10_000, integer=True)))
+                z.get("min_frames", 3, number(1, 10_000, integer=True)), z.get("loiter_s", None, number(0.1)),
+                z.get("anchor", "bottom_center", one_of(ANCHORS)))
 
 
 def _line(cam: Fields, j: int, value: Any) -> Line:
-    ln = cam.sub(f"lines[{j}]", value, ("name", "points", "min_frames"), required=("name", "points"))
+    ln = cam.sub(f"lines[{j}]", value, ("name", "points", "min_frames", "anchor"), required=("name", "points"))
     return Line(ln.get("name", None, nonempty), ln.get("points", None, _points(2)),
-                ln.get("min_frames", 2, number(1, 10_000, integer=True)))
+                ln.get("min_frames", 2, number(1, 10_000, integer=True)), ln.get("anchor", "bottom_center",
+                                                                                 one_of(ANCHORS)))
 
 
 def _alert(cam: Fields, j: int, value: Any, zones: tuple[Zone, ...], lines: tuple[Line, ...]) -> Alert:
-    a = cam.sub(f"alerts[{j}]", value, ("on", "zone", "line", "classes", "snapshot", "clip", "webhook"),
-                required=("on",))
+    a = cam.sub(f"alerts[{j}]", value, ("on", "zone", "line", "classes", "snapshot", "clip", "webhook",
+                                        "required_zones"), required=("on",))
     on = a.get("on", None, nonempty)
     if on not in EVENT_TYPES:
         a.fail(f"unknown event '{on}' (one of: {', '.join(EVENT_TYPES)})", at=f"{a.where}.on")
@@ -437,8 +322,16 @@ def _alert(cam: Fields, j: int, value: Any, zones: tuple[Zone, ...], lines: tupl
     webhook = a.get("webhook", None, nonempty)
     if webhook is not None and not webhook.startswith(("http://", "https://")):
         a.fail(f"must be an http:// or https:// URL, not '{webhook}'", at=f"{a.where}.webhook")
+    required = a.get("required_zones", (), class_names)
+    for name in required:
+        if name not in [z.name for z in zones]:
+            a.fail(f"no zone named '{name}' on this camera (has: {', '.join(z.name for z in zones) or 'none'})",
+                   at=f"{a.where}.required_zones")
+    if on == "zone_loiter" and target is not None and next(z for z in zones if z.name == target).loiter_s is None:
+        a.fail(f"zone '{target}' has no loiter_s (how long an object must stay for zone_loiter)",
+               at=f"{a.where}.zone")
     return Alert(on=on, zone=target, classes=a.get("classes", (), class_names), snapshot=a.get("snapshot", True, flag),
-                 clip=clip, webhook=webhook)
+                 clip=clip, webhook=webhook, required_zones=required)
 
 
 def check_classes(config: MonitorConfig, names: dict[int, str]) -> None:
@@ -448,6 +341,7 @@ def check_classes(config: MonitorConfig, names: dict[int, str]) -> None:
         classify_classes = config.classify.classes if config.classify else ()
         wanted = [("classes", c) for c in cam.classes] + [("classify_classes", c) for c in classify_classes]
         wanted += [(f"alerts[{j}].classes", c) for j, a in enumerate(cam.alerts) for c in a.classes]
+        wanted += [("objects.filters", c) for c in cam.objects.classes]
         for where, name in wanted:
             if name not in known:
                 close = difflib.get_close_matches(name, sorted(known), n=1)
@@ -457,9 +351,10 @@ def check_classes(config: MonitorConfig, names: dict[int, str]) -> None:
                                 f"{config.model.weights}{hint}")
 
 
-def save_geometry(config: MonitorConfig, camera: str, zones: list[Zone], lines: list[Line]) -> MonitorConfig:
-    """Write a camera's zones and lines back into the config file (atomically, the old file kept as
-    ``.bak``) and return the re-read config. Other keys keep their values; YAML comments are not kept."""
+def save_geometry(config: MonitorConfig, camera: str, zones: list[Zone], lines: list[Line],
+                  masks: list[tuple[Point, ...]] | None = None) -> MonitorConfig:
+    """Write a camera's zones, lines (and masks, unless None) back into the config file (atomically, the old file
+    kept as ``.bak``) and return the re-read config. Other keys keep their values; YAML comments are not kept."""
     raw = dict(config.raw)
     cams = [dict(c) for c in raw["cameras"]]
     index = next(i for i, c in enumerate(cams) if str(c.get("name")).strip() == camera)
@@ -467,8 +362,12 @@ def save_geometry(config: MonitorConfig, camera: str, zones: list[Zone], lines: 
     cams[index]["zones"] = [
         {**old_zones.get(z.name, {}), "name": z.name, "polygon": [[round(x), round(y)] for x, y in z.polygon],
          "min_frames": z.min_frames} for z in zones]
-    cams[index]["lines"] = [{"name": ln.name, "points": [[round(x), round(y)] for x, y in ln.points],
-                             "min_frames": ln.min_frames} for ln in lines]
+    old_lines = {ln.get("name"): ln for ln in cams[index].get("lines") or [] if isinstance(ln, dict)}
+    cams[index]["lines"] = [{**old_lines.get(ln.name, {}), "name": ln.name,
+                             "points": [[round(x), round(y)] for x, y in ln.points], "min_frames": ln.min_frames}
+                            for ln in lines]
+    if masks is not None:
+        cams[index]["masks"] = [[[round(x), round(y)] for x, y in mask] for mask in masks]
     raw["cameras"] = cams
     parsed = parse_config(raw, config.path)  # refuse to write what would not load
     path = config.path

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 
 from yolo_app import __version__
-from yolo_app.monitor.config import Camera, Mqtt
+from yolo_app.monitor.config import Camera
+from yolo_app.monitor.service_config import Mqtt
 
 DEFAULT_WATCHED = ("person",)  # a camera that names no classes gets entities for these
 

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-EVENT_TYPES = ("zone_enter", "zone_leave", "line_cross", "object_seen", "camera_offline", "camera_online")
+EVENT_TYPES = ("zone_enter", "zone_leave", "zone_loiter", "line_cross", "object_seen", "object_moved", "camera_offline",
+               "camera_online")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS events (
     snapshot_path TEXT,
     clip_path TEXT,
     evidence_deleted_at TEXT, -- set by retention when the snapshot and clip files were removed
-    reviewed_at TEXT         -- when someone marked it reviewed on the web page (NULL: not reviewed)
+    reviewed_at TEXT,        -- when someone marked it reviewed on the web page (NULL: not reviewed)
+    stationary INTEGER       -- 1: the object had not moved for the camera's stationary_after (a parked car)
 );
 CREATE INDEX IF NOT EXISTS events_started ON events (started_at);
 CREATE INDEX IF NOT EXISTS events_camera ON events (camera, started_at);
@@ -51,12 +53,12 @@ CREATE TABLE IF NOT EXISTS cursors (
 """
 # Columns added since the first release: an older database gets them in place when the monitor opens it (its
 # rows untouched); a read-only reader of an older one reads them as NULL.
-ADDED_COLUMNS = {"reviewed_at": "TEXT"}
+ADDED_COLUMNS = {"reviewed_at": "TEXT", "stationary": "INTEGER"}
 # After the migration: the web page's "not reviewed" filter and count without scanning months of rows.
 INDEXES = "CREATE INDEX IF NOT EXISTS events_unreviewed ON events (id) WHERE reviewed_at IS NULL;"
 # What `events export` writes of an event, and the MQTT events topic carries.
 EXPORT_FIELDS = ("id", "camera", "type", "label", "track_id", "zone", "direction", "confidence", "classification",
-                 "started_at", "ended_at", "snapshot_path", "clip_path", "evidence_deleted_at")
+                 "started_at", "ended_at", "snapshot_path", "clip_path", "evidence_deleted_at", "stationary")
 # Setting one of these on a row ends the event: its duration or its evidence is complete.
 ENDING_COLUMNS = ("ended_at", "clip_path")
 
@@ -85,7 +87,12 @@ class Event:
     clip_path: str | None = None
     evidence_deleted_at: str | None = None
     reviewed_at: str | None = None
+    stationary: bool | None = None  # object events: whether the object was stationary
     id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.stationary is not None:
+            self.stationary = bool(self.stationary)  # SQLite keeps it as 0/1
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -36,7 +36,7 @@ import paho.mqtt.client as paho
 from yolo_app.engine.worker import Worker
 from yolo_app.errors import describe
 from yolo_app.monitor.camera import CameraMonitor, CameraState
-from yolo_app.monitor.config import Mqtt
+from yolo_app.monitor.service_config import Mqtt
 from yolo_app.monitor.discovery import Topics, discovery_configs, slug, watched
 from yolo_app.monitor.events import EventStore
 

@@ -1,4 +1,5 @@
-"""Zones and lines drawn on a frame with their live counts (snapshots, the GUI's monitoring view)."""
+"""Zones and lines drawn on a frame with their live counts, masks shaded, and on request the boxes the filters
+held back greyed with the filter's name (snapshots, the web page, the GUI's monitoring view)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,47 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+import supervision as sv
 
 from yolo_app.monitor.zones import LineCounter, ZoneWatcher
 
 ZONE_COLOUR = (0, 200, 255)  # BGR amber
 LINE_COLOUR = (255, 120, 0)  # BGR blue
+MASK_COLOUR = (40, 40, 40)  # a dark shade: nothing in there counts
+HELD_COLOUR = (160, 160, 160)
 
 
-def draw_geometry(image: np.ndarray, zones: Sequence[ZoneWatcher], lines: Sequence[LineCounter]) -> np.ndarray:
-    """Draws in place and returns the image: outlines, a light fill, and each one's counts by its name."""
+def draw_masks(image: np.ndarray, masks: Sequence[np.ndarray]) -> np.ndarray:
+    if masks:
+        shade = image.copy()
+        for mask in masks:
+            cv2.fillPoly(shade, [np.round(mask).astype(np.int32)], MASK_COLOUR)
+        cv2.addWeighted(shade, 0.55, image, 0.45, 0, dst=image)
+        for mask in masks:
+            cv2.polylines(image, [np.round(mask).astype(np.int32)], True, HELD_COLOUR, 1, cv2.LINE_AA)
+    return image
+
+
+def draw_held_back(image: np.ndarray, detections: sv.Detections) -> np.ndarray:
+    """The boxes the filters held back, thin and grey, each with its filter's name."""
+    why = detections.data.get("held_back")
+    if why is None:
+        return image
+    scale = max(0.35, image.shape[1] / 2000)
+    names = detections.data.get("class_name", [""] * len(detections))
+    for box, reason, name, score in zip(detections.xyxy, why, names, detections.confidence):
+        if reason:
+            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            cv2.rectangle(image, (x1, y1), (x2, y2), HELD_COLOUR, 1, cv2.LINE_AA)
+            _label(image, f"{reason}: {name} {score:.2f}", (x1, y2 + 2), HELD_COLOUR, scale)
+    return image
+
+
+def draw_geometry(image: np.ndarray, zones: Sequence[ZoneWatcher], lines: Sequence[LineCounter],
+                  masks: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """Draws in place and returns the image: masks shaded; zones and lines outlined, zones lightly filled, each
+    one's counts by its name."""
+    draw_masks(image, masks)
     scale = max(0.4, image.shape[1] / 1600)
     thickness = max(1, round(image.shape[1] / 640))
     if zones:

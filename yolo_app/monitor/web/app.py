@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from yolo_app.errors import describe
-from yolo_app.monitor.config import Web
+from yolo_app.monitor.service_config import Web
 from yolo_app.monitor.events import EVENT_TYPES, EventStore
 from yolo_app.monitor.metrics import METRICS_CONTENT_TYPE, render_metrics
 from yolo_app.monitor.web.auth import SESSION_COOKIE, SESSION_S, LoginLimiter, Sessions

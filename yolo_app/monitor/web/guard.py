@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from yolo_app.monitor.config import Web, is_loopback
+from yolo_app.monitor.service_config import Web, is_loopback
 from yolo_app.monitor.web.auth import SESSION_COOKIE, LoginLimiter, Sessions, same_token
 
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "

@@ -13,7 +13,7 @@ import threading
 import uvicorn
 
 from yolo_app.errors import UserError
-from yolo_app.monitor.config import Web
+from yolo_app.monitor.service_config import Web
 from yolo_app.monitor.web.app import Site, build_app
 
 log = logging.getLogger(__name__)
