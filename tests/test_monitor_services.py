@@ -561,3 +561,17 @@ def test_web_server_stop_returns_and_frees_the_port(status_server):
     again = WebServer(dataclasses.replace(site.server.site, settings=Web(port=port)))
     again.start()
     again.stop()
+
+
+def test_without_a_way_out_the_change_log_keeps_nothing_and_a_dropped_way_outs_cursor_is_forgotten(store):
+    for _ in range(3):
+        store.add(Event("door", "zone_enter"))
+    store.trim_changes()  # no way out has a cursor: nobody will read the log (retention trims it every pass)
+    assert store.changes_after(0) == [] and store.last_change() == 3  # numbering goes on
+    store.set_cursor("mqtt", 3)
+    store.set_cursor("old", 3)  # a way out the config no longer has
+    store.add(Event("door", "zone_leave"))
+    store.keep_cursors({"mqtt"})  # as the monitor starts with MQTT configured
+    assert store.cursor("old") is None and [c.seq for c in store.changes_after(3)] == [4]  # what MQTT still needs
+    store.keep_cursors(set())  # MQTT taken out of the config
+    assert store.cursor("mqtt") is None and store.changes_after(0) == []

@@ -217,7 +217,24 @@ class EventStore:
         with self._lock, self._transaction():
             self._db.execute("INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
                              "seq = excluded.seq", [name, seq])
-            self._db.execute("DELETE FROM changes WHERE seq <= (SELECT MIN(seq) FROM cursors)")
+            self._trim()
+
+    def keep_cursors(self, names: set[str]) -> None:
+        """Forget the cursors of ways out the config no longer has (a new one starts from its first start), and
+        the log that no remaining way out needs: all of it when none is left."""
+        with self._lock, self._transaction():
+            marks = ", ".join("?" * len(names))
+            self._db.execute(f"DELETE FROM cursors WHERE name NOT IN ({marks})", sorted(names))
+            self._trim()
+
+    def trim_changes(self) -> None:
+        """Drop the log before every cursor (all of it without any): a monitor without MQTT keeps no log."""
+        with self._lock, self._transaction():
+            self._trim()
+
+    def _trim(self) -> None:
+        self._db.execute("DELETE FROM changes WHERE seq <= COALESCE((SELECT MIN(seq) FROM cursors), "
+                         "(SELECT MAX(seq) FROM changes))")
 
     def query(self, since: str | None = None, camera: str | None = None, type: str | None = None,
               limit: int | None = None, newest_first: bool = False) -> list[Event]:

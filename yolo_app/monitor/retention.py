@@ -146,6 +146,7 @@ class RetentionWorker:
             try:
                 report = apply_retention(self.storage, self.store, days=self.days, max_gb=self.max_gb,
                                          cancel=self._stop)
+                self.store.trim_changes()  # the change log's rows every way out has had
             except Exception:  # a full disk or a locked database must not end retention for the whole run
                 log.exception("retention pass failed")
             else:

@@ -21,6 +21,7 @@ from yolo_app.monitor.alerts import WebhookSender
 from yolo_app.monitor.camera import POLL_S, CameraMonitor
 from yolo_app.monitor.config import MonitorConfig, check_classes
 from yolo_app.monitor.events import Event, EventStore, iso, utc_now
+from yolo_app.monitor.mqtt import CURSOR as MQTT_CURSOR
 from yolo_app.monitor.mqtt import MqttOutlet
 from yolo_app.monitor.retention import RetentionWorker
 from yolo_app.monitor.web.app import Site
@@ -62,6 +63,7 @@ class Monitor:
             for camera in self.cameras.values():
                 camera.displays.append(display(camera))
         # The ways out beside the webhooks, fed from the store's change log (monitor/events.py).
+        self.store.keep_cursors({MQTT_CURSOR} if config.mqtt is not None else set())
         self.mqtt = MqttOutlet(config.mqtt, self.store, self.cameras) if config.mqtt is not None else None
         self.web = WebServer(Site(
             config.web, config.storage, self.snapshot, self.store, EventBrowser(self.store.path),
