@@ -113,6 +113,9 @@ def main() -> int:
         for name, profile in PROFILES.items():
             raised, model = run_monitor(truth, video, profile, args.weights, args.backend, model)
             results.append({"video": truth["video"], "settings": name, **score(truth, raised)})
+    from yolo_app.engine.cpu import cpu_description
+
+    print(f"bench-counts on {cpu_description()}, {args.weights}, backend {args.backend}")
     print(f"{'video':<34} {'settings':<12} {'crossings (counted/true)':<34} {'object_seen/objects':<20} "
           f"{'missed':>6} {'dup':>4} {'false':>5} {'alerts/h on empty':>17}")
     for r in results:
@@ -120,7 +123,7 @@ def main() -> int:
         rate = "-" if r["false_alerts_per_hour"] is None else f"{r['false_alerts_per_hour']} ({r['events_on_empty']})"
         print(f"{r['video']:<34} {r['settings']:<12} {cross:<34} {r['object_seen']:>3} / {r['objects']:<14} "
               f"{r['missed']:>6} {r['duplicates']:>4} {r['false_objects']:>5} {rate:>17}")
-    print(json.dumps({"recommended": RECOMMENDED, "runs": results}))
+    print(json.dumps({"machine": cpu_description(), "recommended": RECOMMENDED, "runs": results}))
     return 0
 
 

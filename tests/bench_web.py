@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -24,17 +23,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from monitor_process import MonitorProcess  # noqa: E402
 
+from yolo_app.engine.cpu import cpu_description  # noqa: E402
+
 VIDEO = HERE.parent.parent / "shared" / "videos" / "one-by-one-person-detection.mp4"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def watch(url: str, period: float, stop: threading.Event, latencies: list[float], pictures: list[int]) -> None:
@@ -105,7 +96,7 @@ def main() -> int:
             watched = measure(monitor, url, args.seconds, args.viewers, 1.0 / args.live_fps)
         finally:
             monitor.finish()
-    machine = f"{cpu_model()}, {psutil.cpu_count()} cores"
+    machine = cpu_description()
     print(f"bench-web on {machine}: one camera, {args.video.name} at its own rate, web.live_fps {args.live_fps}")
     print(f"{'pages open':>10} {'monitor CPU %':>14} {'camera fps':>11} {'pictures/s':>11} {'distinct/s':>11} "
           f"{'p50 ms':>7} {'p95 ms':>7}")

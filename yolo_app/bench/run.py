@@ -28,6 +28,7 @@ from yolo_app.bench.int8 import measure_int8
 from yolo_app.bench.processes import ProcessRun, annotate_cmd, timed_process, ultralytics_cmd
 from yolo_app.bench.report import Measured, figures, table
 from yolo_app.engine.backends import ExportCache, export_backend, installed
+from yolo_app.engine.cpu import cpu_description
 from yolo_app.engine.heads import HEAD_END2END, HEAD_NMS
 from yolo_app.engine.letterbox import letterbox_geometry
 from yolo_app.engine.inference import Detector
@@ -38,7 +39,6 @@ from yolo_app.factory import build_detector
 from yolo_app.settings import DEFAULT_IMGSZ, DetectionOptions, ModelSettings
 
 SHARED_VIDEO = Path(__file__).resolve().parents[3] / "shared" / "videos" / "one-by-one-person-detection.mp4"
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")  # what backends pick by
 
 
 @dataclass(frozen=True)
@@ -179,24 +179,6 @@ def _probe(video: Path) -> tuple[int, tuple[int, int]]:
             return count, (stream.height, stream.width)
     except (av.FFmpegError, IndexError):
         raise UserError(f"{video}: not a readable video") from None
-
-
-def cpu_description() -> str:
-    """The CPU's model and the instruction sets backends choose their kernels and precision by: figures
-    from different CPUs are not comparable."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
-    present = [f for f in CPU_FLAGS if f in flags]
-    return f"{name}, {os.cpu_count()} cores, {' '.join(present) or 'none of ' + '/'.join(CPU_FLAGS)}"
 
 
 def _device_name(model: LoadedModel) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
 
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")  # what backends pick by
 T = TypeVar("T")
 _END = object()
 BACKEND_THREAD = "backend"
@@ -188,3 +190,21 @@ def _process_cpu() -> float:
 
 
 LEDGER = CpuLedger()  # the process's one ledger: stages charge it wherever they run
+
+
+def cpu_description() -> str:
+    """The CPU's model and the instruction sets backends choose their kernels and precision by: figures
+    from different CPUs are not comparable."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    present = [f for f in CPU_FLAGS if f in flags]
+    return f"{name}, {os.cpu_count()} cores, {' '.join(present) or 'none of ' + '/'.join(CPU_FLAGS)}"

@@ -47,7 +47,8 @@ class ObjectFilters:
     by_class: tuple[tuple[str, ObjectFilter], ...] = ()
 
     def of(self, label: str) -> ObjectFilter:
-        return dict(self.by_class).get(label, self.defaults)
+        """Per detection on the inference thread: a scan of a few pairs, no mapping built each time."""
+        return next((f for name, f in self.by_class if name == label), self.defaults)
 
     @property
     def classes(self) -> tuple[str, ...]:

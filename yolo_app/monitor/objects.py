@@ -145,8 +145,8 @@ class ObjectBook:
             if obj.id not in seen and not obj.stationary:
                 obj.scores.append(0.0)  # looked at, not found: Frigate's history counts the miss
         held = self._forget(now, seen)
-        rows = [row for oid, row in seen.items() if self.objects[oid].confirmed]
         ids = [oid for oid in seen if self.objects[oid].confirmed]
+        rows = [seen[oid] for oid in ids]
         counted = detections[np.array(rows, dtype=int)]
         counted.tracker_id = np.array(ids, dtype=int)
         counted.data["class_name"] = np.array([self.objects[i].label for i in ids], dtype=object)

@@ -141,19 +141,18 @@ def build_app(site: Site) -> Starlette:
         return response
 
     # --- data -------------------------------------------------------------------------------------------
-    def status(request: Request) -> Response:
+    def snapshot_as(render: Callable[[], str], media_type: str) -> Response:
         try:
-            return Response(json.dumps(site.snapshot(), default=str) + "\n", media_type="application/json")
+            return Response(render(), media_type=media_type)
         except Exception as exc:  # a bad snapshot is a bug to report, not a reason to stop serving
             log.warning("status snapshot failed: %s", describe(exc))
             return PlainTextResponse(f"status snapshot failed: {describe(exc)}\n", 500)
 
+    def status(request: Request) -> Response:
+        return snapshot_as(lambda: json.dumps(site.snapshot(), default=str) + "\n", "application/json")
+
     def metrics(request: Request) -> Response:
-        try:
-            return Response(render_metrics(site.snapshot), media_type=METRICS_CONTENT_TYPE)
-        except Exception as exc:
-            log.warning("status snapshot failed: %s", describe(exc))
-            return PlainTextResponse(f"status snapshot failed: {describe(exc)}\n", 500)
+        return snapshot_as(lambda: render_metrics(site.snapshot), METRICS_CONTENT_TYPE)
 
     def live(request: Request) -> Response:
         try:
